@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// Entry point: runs the TypeScript sources through tsx so a checkout needs no build step.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../pipeline/cli/main.ts');
+await main(process.argv);

@@ -1,0 +1,141 @@
+/**
+ * Configuration: the environment (and CLI flags layered on top) parsed once with zod into a
+ * typed, nested object. A bad value stops the program with `KEY=value: why`.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors/index.ts';
+
+const num = (def: number, check: (s: z.ZodNumber) => z.ZodNumber = (s) => s) =>
+  z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), check(z.number()));
+const int = (def: number, min = 0) => num(def, (s) => s.int('expected an integer').min(min));
+const optStr = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+const optUrl = z.preprocess((v) => (v === '' ? undefined : v), z.url('expected a URL like http://host:port').optional());
+const urlList = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
+  z.array(z.url('expected comma-separated URLs like http://host:port')),
+);
+const bool = (def: boolean) =>
+  z.preprocess((v) => {
+    if (v === undefined || v === '') return def;
+    if (typeof v === 'boolean') return v;
+    if (/^(1|true|yes|on)$/i.test(String(v))) return true;
+    if (/^(0|false|no|off)$/i.test(String(v))) return false;
+    return v;
+  }, z.boolean({ error: 'expected true or false' }));
+
+/** Every environment variable the program reads, with its default. Documented in README.md. */
+export const envSchema = z.object({
+  DATABASE_URL: optStr, // unset: embedded PGlite in DATA_DIR/pg
+  REDIS_URL: optUrl, // unset: redis://127.0.0.1:6379, else a private redis-server
+  DATA_DIR: z.string().default('./data'),
+  INFERENCE_URL: urlList, // unset: the built-in CPU inference core, in-process
+  INFERENCE_MODEL: z.string().default('vibe-builtin-cpu'),
+  INFERENCE_TIMEOUT_MS: int(120_000, 1), // 120 s per call
+  INFERENCE_MAX_ATTEMPTS: int(4, 1),
+  GPU_SLOTS: int(4, 1), // global concurrency of the generate queue
+  JUDGE_URL: optUrl, // unset: the built-in metric judge
+  JUDGE_MODEL: z.string().default('builtin-metric-v1'),
+  JUDGE_API_KEY: optStr,
+  JUDGE_RUBRIC: z.enum(['viescore-v1', 'nhr-v1']).default('viescore-v1'),
+  JUDGE_TIMEOUT_MS: int(60_000, 1), // 60 s per call
+  JUDGE_MAX_ATTEMPTS: int(3, 1),
+  JUDGE_CONCURRENCY: int(8, 1),
+  JUDGE_IMAGE_LONG_SIDE: int(768, 64), // pixels: images are resized before they are sent
+  DASHBOARD_TOKEN: optStr, // unset: dashboard listens on 127.0.0.1 only
+  PORT: int(3000, 1),
+  FACE_IOU_THRESHOLD: num(0.9, (s) => s.min(0).max(1)),
+  FACE_EXEMPT_CATEGORIES: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()) : []),
+    z.array(z.string()),
+  ),
+  CHANGE_PIXEL_THRESHOLD: int(40, 0), // 0–255 per channel
+  MAX_IMAGE_PIXELS: int(40_000_000, 1), // 40 MP decompression-bomb limit
+  CANDIDATES: int(4, 1), // candidates per request (K)
+  DPO_MIN_MARGIN: num(1, (s) => s.min(0)), // sum of axis differences, canonical 0–10 scale
+  DPO_MAX_PAIRS: int(4, 1), // per request
+  DPO_MAX_USES: int(2, 1), // times one candidate may appear across a request's pairs
+  DPO_LOSER_MAY_FAIL_CHECKS: bool(true),
+  REVIEW_ACCEPT_OVERRIDES_THRESHOLDS: bool(true),
+  CHECK_CONCURRENCY: int(2, 1),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  dataDir: string;
+  blobDir: string;
+  databaseUrl?: string;
+  /** Where PGlite keeps its files when `databaseUrl` is unset. */
+  pgliteDir: string;
+  redisUrl?: string;
+  inference: { urls: string[]; model: string; timeoutMs: number; maxAttempts: number; gpuSlots: number; candidates: number };
+  judge: {
+    url?: string;
+    model: string;
+    apiKey?: string;
+    rubric: 'viescore-v1' | 'nhr-v1';
+    timeoutMs: number;
+    maxAttempts: number;
+    concurrency: number;
+    imageLongSide: number;
+  };
+  checks: { faceIoUThreshold: number; faceExemptCategories: string[]; changePixelThreshold: number; maxImagePixels: number; concurrency: number };
+  selection: { dpoMinMargin: number; dpoMaxPairs: number; dpoMaxUses: number; loserMayFailChecks: boolean; reviewAcceptOverridesThresholds: boolean };
+  dashboard: { token?: string; port: number };
+  logLevel: Env['LOG_LEVEL'];
+}
+
+/** Parses `env` (default: process.env). Throws ConfigError `KEY=value: why` on the first bad key. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0] ?? '?');
+    throw new ConfigError(`${key}=${env[key] ?? ''}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.DATA_DIR);
+  return {
+    dataDir,
+    blobDir: path.join(dataDir, 'blobs'),
+    databaseUrl: e.DATABASE_URL,
+    pgliteDir: path.join(dataDir, 'pg'),
+    redisUrl: e.REDIS_URL,
+    inference: {
+      urls: e.INFERENCE_URL,
+      model: e.INFERENCE_MODEL,
+      timeoutMs: e.INFERENCE_TIMEOUT_MS,
+      maxAttempts: e.INFERENCE_MAX_ATTEMPTS,
+      gpuSlots: e.GPU_SLOTS,
+      candidates: e.CANDIDATES,
+    },
+    judge: {
+      url: e.JUDGE_URL,
+      model: e.JUDGE_URL ? e.JUDGE_MODEL : 'builtin-metric-v1',
+      apiKey: e.JUDGE_API_KEY,
+      rubric: e.JUDGE_RUBRIC,
+      timeoutMs: e.JUDGE_TIMEOUT_MS,
+      maxAttempts: e.JUDGE_MAX_ATTEMPTS,
+      concurrency: e.JUDGE_CONCURRENCY,
+      imageLongSide: e.JUDGE_IMAGE_LONG_SIDE,
+    },
+    checks: {
+      faceIoUThreshold: e.FACE_IOU_THRESHOLD,
+      faceExemptCategories: e.FACE_EXEMPT_CATEGORIES,
+      changePixelThreshold: e.CHANGE_PIXEL_THRESHOLD,
+      maxImagePixels: e.MAX_IMAGE_PIXELS,
+      concurrency: e.CHECK_CONCURRENCY,
+    },
+    selection: {
+      dpoMinMargin: e.DPO_MIN_MARGIN,
+      dpoMaxPairs: e.DPO_MAX_PAIRS,
+      dpoMaxUses: e.DPO_MAX_USES,
+      loserMayFailChecks: e.DPO_LOSER_MAY_FAIL_CHECKS,
+      reviewAcceptOverridesThresholds: e.REVIEW_ACCEPT_OVERRIDES_THRESHOLDS,
+    },
+    dashboard: { token: e.DASHBOARD_TOKEN, port: e.PORT },
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * Error classes shared by every stage. Each carries a stable `code`, the subject it is about
+ * (a file, a field, a URL) and its `cause`, so a CLI can print one line and a worker can decide
+ * whether a retry makes sense.
+ */
+
+export type ErrorCode =
+  | 'BAD_INPUT' // the input itself is wrong: retrying never helps
+  | 'BAD_CONFIG' // a configuration value is wrong
+  | 'BAD_IMAGE' // an image that cannot be decoded, is truncated, too large, not an image
+  | 'REMOTE_FINAL' // a remote server refused the request (4xx other than 429)
+  | 'REMOTE_RETRYABLE' // 5xx, timeout, connection reset
+  | 'RATE_LIMITED' // 429/503 with an optional retry-after
+  | 'JUDGE_REPLY' // a judge reply that cannot be parsed or is out of range
+  | 'NOT_FOUND'
+  | 'INTERNAL';
+
+export class VibeError extends Error {
+  readonly code: ErrorCode;
+  /** What the error is about: a file path, a field name, a URL. Printed first on the CLI. */
+  readonly subject?: string;
+
+  constructor(code: ErrorCode, message: string, opts: { subject?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.subject = opts.subject;
+  }
+
+  /** One line, `subject: message`, for the CLI and the failures table. */
+  oneLine(): string {
+    const text = this.subject ? `${this.subject}: ${this.message}` : this.message;
+    return text.replace(/\s*\n\s*/g, ' ');
+  }
+}
+
+/** Bad usage or bad input: exit code 2, never retried. */
+export class InputError extends VibeError {
+  constructor(message: string, opts: { subject?: string; cause?: unknown } = {}) {
+    super('BAD_INPUT', message, opts);
+  }
+}
+
+/** A configuration value that does not parse: `KEY=value: why`. */
+export class ConfigError extends VibeError {
+  constructor(message: string, opts: { subject?: string; cause?: unknown } = {}) {
+    super('BAD_CONFIG', message, opts);
+  }
+}
+
+/** An image that cannot be used (corrupt, truncated, too many pixels, not an image). */
+export class ImageError extends VibeError {
+  constructor(message: string, opts: { subject?: string; cause?: unknown } = {}) {
+    super('BAD_IMAGE', message, opts);
+  }
+}
+
+/** A remote server (inference core, judge) failed. `retryable` says whether to try again. */
+export class RemoteError extends VibeError {
+  readonly status?: number;
+  /** Milliseconds the server asked us to wait (429/503 `retry-after`). */
+  readonly retryAfterMs?: number;
+
+  constructor(
+    code: 'REMOTE_FINAL' | 'REMOTE_RETRYABLE' | 'RATE_LIMITED',
+    message: string,
+    opts: { subject?: string; cause?: unknown; status?: number; retryAfterMs?: number } = {},
+  ) {
+    super(code, message, opts);
+    this.status = opts.status;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+/** A judge reply that could not be turned into scores. Carries the raw text for the record. */
+export class JudgeReplyError extends VibeError {
+  readonly raw: string;
+  constructor(message: string, raw: string, opts: { subject?: string; cause?: unknown } = {}) {
+    super('JUDGE_REPLY', message, opts);
+    this.raw = raw;
+  }
+}
+
+/** Whether a retry may help. One exhaustive switch so every code is decided in one place. */
+export function isRetryable(err: unknown): boolean {
+  if (!(err instanceof VibeError)) return true; // unknown throws: a bug or a transient fault
+  switch (err.code) {
+    case 'BAD_INPUT':
+    case 'BAD_CONFIG':
+    case 'BAD_IMAGE':
+    case 'REMOTE_FINAL':
+    case 'NOT_FOUND':
+      return false;
+    case 'REMOTE_RETRYABLE':
+    case 'RATE_LIMITED':
+    case 'JUDGE_REPLY':
+    case 'INTERNAL':
+      return true;
+    default: {
+      const never: never = err.code;
+      return never;
+    }
+  }
+}
+
+/** Exit code for the CLI: 2 for bad usage or input, 1 for a run-time failure. */
+export function exitCodeFor(err: unknown): 1 | 2 {
+  if (err instanceof VibeError && ['BAD_INPUT', 'BAD_CONFIG', 'BAD_IMAGE'].includes(err.code)) return 2;
+  return 1;
+}
+
+/** A one-line description of any thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof VibeError) return err.oneLine();
+  if (err instanceof Error) return err.message.replace(/\s*\n\s*/g, ' ');
+  return String(err);
+}

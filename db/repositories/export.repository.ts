@@ -1,0 +1,293 @@
+/**
+ * The SQL of the export: streams SFT picks and DPO pairs in key order by keyset pagination (one
+ * page in memory at a time, whatever the export size), and records exports and their shards.
+ *
+ * Review rules (the latest review per subject wins):
+ * - SFT: a sample whose candidate's latest review is `reject` is never exported; with
+ *   `reviewedOnly`, only candidates whose latest review is `accept` are.
+ * - DPO: a pair whose own latest review is `reject` is never exported; a pair whose own latest
+ *   review is `accept` always is; otherwise a pair whose chosen candidate's latest review is
+ *   `reject` is dropped. With `reviewedOnly`, a pair needs its own `accept`, or (no pair review)
+ *   an `accept` on the chosen candidate and any review on the rejected one.
+ */
+import { sql, type SQL } from 'drizzle-orm';
+import { rows, type Db } from '../client.ts';
+import { exportShards, exports } from '../schema/index.ts';
+
+export type Axis = 'instruction' | 'preservation' | 'quality';
+
+export interface ExportFilter {
+  rubric: string;
+  ruleVersion: string;
+  reviewedOnly: boolean;
+  /** Minimum canonical axis (0–10) of the SFT edit / the DPO chosen edit. */
+  minAxis: Partial<Record<Axis, number>>;
+}
+
+interface Common extends Record<string, unknown> {
+  request_id: number;
+  instruction: string;
+  category: string;
+  source_sha256: string;
+  source_blob: string;
+  source_width: number;
+  source_height: number;
+  rule_version: string;
+  face_status: string | null;
+  face_min_iou: number | null;
+  face_count: number | null;
+  face_threshold: number | null;
+  change_status: string | null;
+  changed_fraction: number | null;
+  largest_component_share: number | null;
+}
+
+export interface JudgedSide {
+  judge_model: string;
+  raw_scores: Record<string, unknown> | null;
+  axis_instruction: number | null;
+  axis_preservation: number | null;
+  axis_quality: number | null;
+}
+
+export interface SftRow extends Common, JudgedSide {
+  candidate_id: number;
+  seed: number;
+  edit_sha256: string;
+  edit_blob: string;
+  edit_width: number;
+  edit_height: number;
+  generator: string;
+  score: number | null;
+  review: string | null;
+}
+
+export interface DpoRow extends Common {
+  pair_id: number;
+  margins: number[];
+  total_margin: number;
+  rank: number;
+  chosen_id: number;
+  chosen_seed: number;
+  chosen_sha256: string;
+  chosen_blob: string;
+  chosen_width: number;
+  chosen_height: number;
+  rejected_id: number;
+  rejected_seed: number;
+  rejected_sha256: string;
+  rejected_blob: string;
+  rejected_width: number;
+  rejected_height: number;
+  chosen: JudgedSide;
+  rejected: JudgedSide;
+  review: string | null;
+}
+
+const PAGE = 500; // rows per keyset page
+
+/** The rule version of the newest SFT selection / DPO pair for `rubric`; null when there is none. */
+export async function latestRuleVersion(db: Db, kind: 'sft' | 'dpo', rubric: string): Promise<string | null> {
+  const q =
+    kind === 'sft'
+      ? sql`SELECT rule_version FROM selections WHERE rubric = ${rubric} ORDER BY created_at DESC, id DESC LIMIT 1`
+      : sql`SELECT rule_version FROM pairs WHERE rubric = ${rubric} ORDER BY created_at DESC, id DESC LIMIT 1`;
+  const r = await rows<{ rule_version: string }>(db, q);
+  return r[0]?.rule_version ?? null;
+}
+
+const judged = (alias: string, candidate: SQL, rubric: string) => sql`
+  JOIN LATERAL (
+    SELECT judge_model, raw_scores, axis_instruction, axis_preservation, axis_quality
+    FROM judgments WHERE candidate_id = ${candidate} AND rubric = ${rubric} AND ok
+    ORDER BY id DESC LIMIT 1
+  ) ${sql.raw(alias)} ON true`;
+
+const checked = (candidate: SQL) => sql`
+  LEFT JOIN LATERAL (
+    SELECT face_status, face_min_iou, face_count, face_threshold, change_status, changed_fraction, largest_component_share
+    FROM checks WHERE candidate_id = ${candidate} ORDER BY id DESC LIMIT 1
+  ) ck ON true`;
+
+const reviewOf = (alias: string, column: 'candidate_id' | 'pair_id', subject: SQL) => sql`
+  LEFT JOIN LATERAL (
+    SELECT verdict FROM reviews WHERE ${sql.raw(column)} = ${subject} ORDER BY id DESC LIMIT 1
+  ) ${sql.raw(alias)} ON true`;
+
+function minAxisSql(alias: string, minAxis: Partial<Record<Axis, number>>): SQL {
+  const parts: SQL[] = [];
+  for (const axis of ['instruction', 'preservation', 'quality'] as const) {
+    const min = minAxis[axis];
+    if (min !== undefined) parts.push(sql` AND ${sql.raw(`${alias}.axis_${axis}`)} >= ${min}`);
+  }
+  return sql.join(parts, sql``);
+}
+
+function sftFrom(f: ExportFilter): SQL {
+  return sql`
+    FROM selections sel
+    JOIN requests r ON r.id = sel.request_id
+    JOIN sources s ON s.id = r.source_id
+    JOIN candidates c ON c.id = sel.candidate_id
+    ${judged('j', sql`c.id`, f.rubric)}
+    ${checked(sql`c.id`)}
+    ${reviewOf('rv', 'candidate_id', sql`c.id`)}
+    WHERE sel.candidate_id IS NOT NULL AND sel.rubric = ${f.rubric} AND sel.rule_version = ${f.ruleVersion}
+      AND rv.verdict IS DISTINCT FROM 'reject'
+      ${f.reviewedOnly ? sql`AND rv.verdict = 'accept'` : sql``}
+      ${minAxisSql('j', f.minAxis)}`;
+}
+
+function dpoFrom(f: ExportFilter): SQL {
+  const reviewed = f.reviewedOnly
+    ? sql`AND (rp.verdict = 'accept' OR (rp.verdict IS NULL AND rw.verdict = 'accept' AND rl.verdict IS NOT NULL))`
+    : sql``;
+  return sql`
+    FROM pairs p
+    JOIN requests r ON r.id = p.request_id
+    JOIN sources s ON s.id = r.source_id
+    JOIN candidates cw ON cw.id = p.chosen_id
+    JOIN candidates cl ON cl.id = p.rejected_id
+    ${judged('jw', sql`cw.id`, f.rubric)}
+    ${judged('jl', sql`cl.id`, f.rubric)}
+    ${checked(sql`cw.id`)}
+    ${reviewOf('rp', 'pair_id', sql`p.id`)}
+    ${reviewOf('rw', 'candidate_id', sql`cw.id`)}
+    ${reviewOf('rl', 'candidate_id', sql`cl.id`)}
+    WHERE p.rubric = ${f.rubric} AND p.rule_version = ${f.ruleVersion}
+      AND rp.verdict IS DISTINCT FROM 'reject'
+      AND (rp.verdict = 'accept' OR rw.verdict IS DISTINCT FROM 'reject')
+      ${reviewed}
+      ${minAxisSql('jw', f.minAxis)}`;
+}
+
+/** How many samples the filter selects (for progress). */
+export async function countExportSamples(db: Db, kind: 'sft' | 'dpo', f: ExportFilter): Promise<number> {
+  const r = await rows<{ n: number }>(db, sql`SELECT count(*)::int AS n ${kind === 'sft' ? sftFrom(f) : dpoFrom(f)}`);
+  return Number(r[0]?.n ?? 0);
+}
+
+const COMMON_COLS = sql`
+  r.id AS request_id, r.instruction, r.category,
+  s.sha256 AS source_sha256, s.blob AS source_blob, s.width AS source_width, s.height AS source_height,
+  ck.face_status, ck.face_min_iou, ck.face_count, ck.face_threshold,
+  ck.change_status, ck.changed_fraction, ck.largest_component_share`;
+
+/** SFT picks in key order (request id), a page at a time. */
+export async function* streamSftRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGenerator<SftRow> {
+  let after = -1;
+  for (;;) {
+    const page = await rows<SftRow>(
+      db,
+      sql`SELECT ${COMMON_COLS}, sel.rule_version, sel.score,
+            c.id AS candidate_id, c.seed, c.sha256 AS edit_sha256, c.blob AS edit_blob,
+            c.width AS edit_width, c.height AS edit_height, c.generator,
+            j.judge_model, j.raw_scores, j.axis_instruction, j.axis_preservation, j.axis_quality,
+            rv.verdict AS review
+          ${sftFrom(f)} AND r.id > ${after}
+          ORDER BY r.id LIMIT ${pageSize}`,
+    );
+    for (const row of page) yield row;
+    if (page.length < pageSize) return;
+    after = page[page.length - 1]!.request_id;
+  }
+}
+
+/** DPO pairs in key order (request id, chosen seed, rejected seed), a page at a time. */
+export async function* streamDpoRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGenerator<DpoRow> {
+  let after: [number, number, number] = [-1, 0, 0];
+  for (;;) {
+    const page = await rows<Record<string, unknown>>(
+      db,
+      sql`SELECT ${COMMON_COLS}, p.rule_version,
+            p.id AS pair_id, p.margins, p.total_margin, p.rank,
+            cw.id AS chosen_id, cw.seed AS chosen_seed, cw.sha256 AS chosen_sha256, cw.blob AS chosen_blob,
+            cw.width AS chosen_width, cw.height AS chosen_height,
+            cl.id AS rejected_id, cl.seed AS rejected_seed, cl.sha256 AS rejected_sha256, cl.blob AS rejected_blob,
+            cl.width AS rejected_width, cl.height AS rejected_height,
+            jw.judge_model AS w_judge_model, jw.raw_scores AS w_raw_scores, jw.axis_instruction AS w_axis_instruction,
+            jw.axis_preservation AS w_axis_preservation, jw.axis_quality AS w_axis_quality,
+            jl.judge_model AS l_judge_model, jl.raw_scores AS l_raw_scores, jl.axis_instruction AS l_axis_instruction,
+            jl.axis_preservation AS l_axis_preservation, jl.axis_quality AS l_axis_quality,
+            COALESCE(rp.verdict, rw.verdict) AS review
+          ${dpoFrom(f)}
+            AND p.request_id >= ${after[0]}
+            AND (p.request_id, cw.seed, cl.seed) > (${after[0]}, ${after[1]}, ${after[2]})
+          ORDER BY p.request_id, cw.seed, cl.seed LIMIT ${pageSize}`,
+    );
+    for (const raw of page) yield toDpoRow(raw);
+    if (page.length < pageSize) return;
+    const last = page[page.length - 1]!;
+    after = [Number(last.request_id), Number(last.chosen_seed), Number(last.rejected_seed)];
+  }
+}
+
+function side(raw: Record<string, unknown>, p: 'w' | 'l'): JudgedSide {
+  return {
+    judge_model: raw[`${p}_judge_model`] as string,
+    raw_scores: raw[`${p}_raw_scores`] as Record<string, unknown> | null,
+    axis_instruction: raw[`${p}_axis_instruction`] as number | null,
+    axis_preservation: raw[`${p}_axis_preservation`] as number | null,
+    axis_quality: raw[`${p}_axis_quality`] as number | null,
+  };
+}
+
+function toDpoRow(raw: Record<string, unknown>): DpoRow {
+  return { ...(raw as unknown as DpoRow), chosen: side(raw, 'w'), rejected: side(raw, 'l') };
+}
+
+/** Creates or resets the export row for `outDir` (unique): status `running`. Returns its id. */
+export async function beginExport(
+  db: Db,
+  e: { name: string; kind: string; format: string; outDir: string; params: Record<string, unknown> },
+): Promise<number> {
+  const [row] = await db
+    .insert(exports)
+    .values({ ...e, status: 'running' })
+    .onConflictDoUpdate({
+      target: exports.outDir,
+      set: { name: e.name, kind: e.kind, format: e.format, params: e.params, status: 'running', samples: 0, bytes: 0, manifestSha256: null, createdAt: sql`now()`, finishedAt: null },
+    })
+    .returning({ id: exports.id });
+  return row!.id;
+}
+
+/** Marks an export done and replaces its shard rows. */
+export async function finishExport(
+  db: Db,
+  id: number,
+  r: { samples: number; bytes: number; manifestSha256: string; shards: { path: string; split: string; samples: number; bytes: number; sha256: string }[] },
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.delete(exportShards).where(sql`${exportShards.exportId} = ${id}`);
+    for (let i = 0; i < r.shards.length; i += 500) {
+      await tx.insert(exportShards).values(r.shards.slice(i, i + 500).map((s) => ({ ...s, exportId: id })));
+    }
+    await tx
+      .update(exports)
+      .set({ status: 'done', samples: r.samples, bytes: r.bytes, manifestSha256: r.manifestSha256, finishedAt: sql`now()` })
+      .where(sql`${exports.id} = ${id}`);
+  });
+}
+
+/** Marks an export failed (kept for the record; a rerun resets it). */
+export async function failExport(db: Db, id: number): Promise<void> {
+  await db.update(exports).set({ status: 'failed', finishedAt: sql`now()` }).where(sql`${exports.id} = ${id}`);
+}
+
+/** The directory of the newest finished export called `name`, or null. For `/exports/NAME/…`. */
+export async function findExportDir(db: Db, name: string): Promise<string | null> {
+  const r = await rows<{ out_dir: string }>(
+    db,
+    sql`SELECT out_dir FROM exports WHERE name = ${name} AND status = 'done' ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1`,
+  );
+  return r[0]?.out_dir ?? null;
+}
+
+/** Recorded exports, newest first (for dashboards and status). */
+export async function listExports(db: Db, limit = 50): Promise<{ id: number; name: string; kind: string; format: string; out_dir: string; status: string; samples: number; bytes: number; finished_at: Date | null }[]> {
+  return rows(
+    db,
+    sql`SELECT id, name, kind, format, out_dir, status, samples, bytes, finished_at FROM exports ORDER BY id DESC LIMIT ${limit}`,
+  );
+}

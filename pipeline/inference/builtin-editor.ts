@@ -4,7 +4,7 @@
  * have honest differences to tell apart (weak, over-done, shifted, zoomed, artefacted edits).
  * Same source, spec and variant → same bytes.
  */
-import sharp from 'sharp';
+import sharp, { type Matrix3x3, type Sharp } from 'sharp';
 import { ImageError } from '../errors/index.ts';
 import type { EditSpec } from './instruction-grammar.ts';
 
@@ -77,7 +77,7 @@ export interface RgbPixels {
 
 const fromRaw = (r: RgbPixels) => sharp(r.data, { raw: { width: r.width, height: r.height, channels: 3 } });
 
-async function toRaw(img: sharp.Sharp): Promise<RgbPixels> {
+async function toRaw(img: Sharp): Promise<RgbPixels> {
   const { data, info } = await img.toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return { data, width: info.width, height: info.height };
@@ -98,15 +98,16 @@ const contrast = (a: number) => [a, 128 * (1 - a)] as const;
 /** Ops with no natural magnitude: strength only shows when it is over-done. */
 const DISCRETE = new Set(['flip_horizontal', 'flip_vertical', 'invert', 'rotate']);
 
-const LUMA = [0.2126, 0.7152, 0.0722];
-const SEPIA = [
+const LUMA: [number, number, number] = [0.2126, 0.7152, 0.0722];
+const SEPIA: Matrix3x3 = [
   [0.393, 0.769, 0.189],
   [0.349, 0.686, 0.168],
   [0.272, 0.534, 0.131],
 ];
 
-function mixMatrix(m: number[][], t: number): number[][] {
-  return m.map((row, i) => row.map((v, j) => t * v + (1 - t) * (i === j ? 1 : 0)));
+function mixMatrix(m: Matrix3x3, t: number): Matrix3x3 {
+  const mix = (i: number, j: number) => t * m[i]![j]! + (1 - t) * (i === j ? 1 : 0);
+  return [0, 1, 2].map((i) => [mix(i, 0), mix(i, 1), mix(i, 2)]) as Matrix3x3;
 }
 
 /** Performs `spec` at strength `s` on `src`; the result always has the source's size. */

@@ -1,0 +1,103 @@
+/**
+ * Selection: the SFT pick and the strict-dominance DPO pairs, computed set-based in Postgres one
+ * batch of requests per statement, incremental (only requests settled since their last
+ * selection) and versioned (rule version, rubric and params stored with every row). The rules
+ * and their TypeScript reference live in rules.ts, sft-pick.ts and dominance.ts.
+ */
+import type { Config } from '../config.ts';
+import { InputError } from '../errors/index.ts';
+import type { Db } from '../../db/client.ts';
+import { countPendingSelection, nextPendingSelection, selectBatch } from '../../db/repositories/selection.repository.ts';
+import { SELECTION_RULE_VERSION, type SelectionParams } from './rules.ts';
+
+export { SELECTION_RULE_VERSION, MAX_AXES, geometricMean, mayLose, qualifies, usable } from './rules.ts';
+export type { CandidateFacts, SelectionParams, Verdict } from './rules.ts';
+export { pickSft, type SftPick } from './sft-pick.ts';
+export { dominance, dpoPairs, type DominanceMargin, type DpoPair } from './dominance.ts';
+
+/** Requests per statement: bounds both the statement's working set and the ids held in Node. */
+export const DEFAULT_SELECTION_BATCH = 2000;
+
+/** The selection parameters of the configuration (DPO_MIN_MARGIN, DPO_MAX_PAIRS, …). */
+export function selectionParamsFromConfig(cfg: Config): SelectionParams {
+  const s = cfg.selection;
+  return {
+    minMargin: s.dpoMinMargin,
+    maxPairs: s.dpoMaxPairs,
+    maxUses: s.dpoMaxUses,
+    loserMayFailChecks: s.loserMayFailChecks,
+    reviewAcceptOverridesThresholds: s.reviewAcceptOverridesThresholds,
+  };
+}
+
+export interface SelectionRunResult {
+  /** Requests selected (each now has a selections row for this rule version and rubric). */
+  requests: number;
+  /** Of those, requests with a pick. */
+  picks: number;
+  /** Pairs written. */
+  pairs: number;
+  /** Wall time, milliseconds. */
+  ms: number;
+}
+
+function checkParams(p: SelectionParams): void {
+  const bad = (field: string, why: string) => new InputError(why, { subject: `selection.${field}` });
+  if (!Number.isFinite(p.minMargin) || p.minMargin < 0) throw bad('minMargin', 'expected a number ≥ 0');
+  if (!Number.isInteger(p.maxPairs) || p.maxPairs < 0) throw bad('maxPairs', 'expected an integer ≥ 0');
+  if (!Number.isInteger(p.maxUses) || p.maxUses < 0) throw bad('maxUses', 'expected an integer ≥ 0');
+}
+
+/**
+ * Runs selection for `requestIds`, or, when omitted, for every request settled since its last
+ * selection (status settled or selected, settled_at > selected_at or never selected), in
+ * batches of `batchSize` requests, one statement each. Idempotent: a re-run rewrites the same
+ * rows (upserts keyed by request / chosen+rejected, rule version and rubric). Node holds one
+ * batch of ids at a time, never candidates.
+ */
+export async function runSelection(
+  db: Db,
+  opts: {
+    rubric: string;
+    params: SelectionParams;
+    requestIds?: number[];
+    batchSize?: number;
+    onProgress?: (done: number, total: number) => void;
+  },
+): Promise<SelectionRunResult> {
+  const t0 = performance.now();
+  checkParams(opts.params);
+  if (!opts.rubric) throw new InputError('expected a rubric id', { subject: 'rubric' });
+  const batchSize = Math.max(1, Math.trunc(opts.batchSize ?? DEFAULT_SELECTION_BATCH));
+  const params = { ...opts.params };
+  const out: SelectionRunResult = { requests: 0, picks: 0, pairs: 0, ms: 0 };
+  const run = async (ids: number[]) => {
+    const r = await selectBatch(db, { requestIds: ids, rubric: opts.rubric, ruleVersion: SELECTION_RULE_VERSION, params });
+    out.requests += r.requests;
+    out.picks += r.picks;
+    out.pairs += r.pairs;
+  };
+  if (opts.requestIds) {
+    const ids = [...new Set(opts.requestIds)].sort((a, b) => a - b);
+    opts.onProgress?.(0, ids.length);
+    for (let i = 0; i < ids.length; i += batchSize) {
+      await run(ids.slice(i, i + batchSize));
+      opts.onProgress?.(Math.min(i + batchSize, ids.length), ids.length);
+    }
+  } else {
+    const total = await countPendingSelection(db);
+    let done = 0;
+    let after = 0;
+    opts.onProgress?.(0, total);
+    for (;;) {
+      const ids = await nextPendingSelection(db, after, batchSize);
+      if (ids.length === 0) break;
+      await run(ids);
+      after = ids[ids.length - 1]!;
+      done += ids.length;
+      opts.onProgress?.(Math.min(done, Math.max(total, done)), Math.max(total, done));
+    }
+  }
+  out.ms = performance.now() - t0;
+  return out;
+}

@@ -1,0 +1,220 @@
+/**
+ * The built-in CPU inference core: an HTTP server that speaks OpenAI's `POST /v1/images/edits`
+ * (plus the `seed`, `num_inference_steps`, `guidance_scale`, `image_guidance_scale` extension
+ * fields), `GET /v1/models` and `GET /health`. Edits are real sharp operations chosen by the
+ * instruction grammar; candidate i renders the variant of seed+i and reports it in
+ * `data[i].vibe`, so tests and the demo know the ground truth.
+ */
+import { serve } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import sharp, { type Metadata } from 'sharp';
+import { ImageError } from '../errors/index.ts';
+import { decodeSource, renderDecoded, variantForSeed, type RgbPixels } from './builtin-editor.ts';
+import { EDIT_OPS, parseInstruction, SAMPLE_INSTRUCTIONS } from './instruction-grammar.ts';
+
+/** The model id the built-in core reports (matches INFERENCE_MODEL's default). */
+export const BUILTIN_MODEL = 'vibe-builtin-cpu';
+
+export interface InferenceServerOptions {
+  port?: number; // 0 (default): a free port
+  host?: string; // default 127.0.0.1
+  maxUploadBytes?: number; // default 50 MiB, like OpenAI's limit
+  maxPixels?: number; // default 40 MP: decompression-bomb guard
+}
+
+const DEFAULT_MAX_UPLOAD = 50 * 1024 * 1024; // 50 MiB
+const DEFAULT_MAX_PIXELS = 40_000_000; // 40 MP
+const MAX_N = 16;
+const MAX_SIDE = 8192; // pixels, for `size`
+
+type ErrorType = 'invalid_request_error' | 'server_error' | 'not_found_error';
+
+/** An OpenAI-style error reply: `{error:{message,type,param,code}}`. */
+function apiError(c: Context, status: 400 | 404 | 413 | 500, message: string, code: string, param: string | null = null, type: ErrorType = 'invalid_request_error') {
+  return c.json({ error: { message, type, param, code } }, status);
+}
+
+class FieldError extends Error {
+  constructor(
+    readonly param: string,
+    message: string,
+    readonly code = 'invalid_value',
+    readonly status: 400 | 413 = 400,
+  ) {
+    super(message);
+  }
+}
+
+type Body = Record<string, string | File | (string | File)[]>;
+
+function field(body: Body, name: string): string | File | undefined {
+  const v = body[name] ?? body[`${name}[]`];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function textField(body: Body, name: string): string | undefined {
+  const v = field(body, name);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new FieldError(name, `${name}: expected a text field, got a file`);
+  return v.trim() === '' ? undefined : v.trim();
+}
+
+function intField(body: Body, name: string, min: number, max: number): number | undefined {
+  const v = textField(body, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new FieldError(name, `${name}: expected an integer from ${min} to ${max}, got '${v.slice(0, 40)}'`);
+  return n;
+}
+
+function numField(body: Body, name: string, min: number, max: number): number | undefined {
+  const v = textField(body, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new FieldError(name, `${name}: expected a number from ${min} to ${max}, got '${v.slice(0, 40)}'`);
+  return n;
+}
+
+function parseSize(v: string | undefined): { width: number; height: number } | undefined {
+  if (v === undefined || v === 'auto') return undefined;
+  const m = /^(\d{1,5})x(\d{1,5})$/.exec(v);
+  const width = Number(m?.[1]);
+  const height = Number(m?.[2]);
+  if (!m || width < 1 || height < 1 || width > MAX_SIDE || height > MAX_SIDE) {
+    throw new FieldError('size', `size: expected 'auto' or WIDTHxHEIGHT up to ${MAX_SIDE}, got '${v.slice(0, 40)}'`);
+  }
+  return { width, height };
+}
+
+/** Builds the Hono app (usable with `app.request` in tests, or served by startInferenceServer). */
+export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
+  const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD;
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const started = Math.floor(Date.now() / 1000);
+  const app = new Hono();
+
+  app.get('/health', (c) => c.json({ ok: true, model: BUILTIN_MODEL, ops: EDIT_OPS }));
+
+  app.get('/v1/models', (c) =>
+    c.json({ object: 'list', data: [{ id: BUILTIN_MODEL, object: 'model', created: started, owned_by: 'vibe-curate' }] }),
+  );
+
+  app.post(
+    '/v1/images/edits',
+    bodyLimit({
+      maxSize: maxUploadBytes,
+      onError: (c) => apiError(c, 413, `request body exceeds the ${maxUploadBytes}-byte upload limit`, 'payload_too_large'),
+    }),
+    async (c) => {
+      const type = c.req.header('content-type') ?? '';
+      if (!/^multipart\/form-data|^application\/x-www-form-urlencoded/i.test(type)) {
+        return apiError(c, 400, `expected a multipart/form-data body, got '${type || 'no content-type'}'`, 'invalid_content_type');
+      }
+      let body: Body;
+      try {
+        body = (await c.req.parseBody({ all: true })) as Body;
+      } catch (err) {
+        return apiError(c, 400, `malformed multipart body: ${(err as Error).message}`, 'invalid_body');
+      }
+      try {
+        const image = field(body, 'image');
+        if (image === undefined) throw new FieldError('image', "image: missing; send the source image as the multipart file field 'image'", 'missing_required_parameter');
+        if (typeof image === 'string') throw new FieldError('image', 'image: expected a file upload, got a text field', 'invalid_image');
+        const prompt = textField(body, 'prompt');
+        if (prompt === undefined) throw new FieldError('prompt', 'prompt: missing; send the edit instruction', 'missing_required_parameter');
+        const spec = parseInstruction(prompt);
+        if (!spec) {
+          const examples = SAMPLE_INSTRUCTIONS.slice(0, 4).map((s) => `'${s.instruction}'`).join(', ');
+          throw new FieldError('prompt', `prompt: instruction not understood by the built-in editor: '${prompt.slice(0, 120)}' (supported edits: ${EDIT_OPS.join(', ')}; e.g. ${examples})`, 'unsupported_instruction');
+        }
+        const n = intField(body, 'n', 1, MAX_N) ?? 1;
+        const seed = intField(body, 'seed', 0, Number.MAX_SAFE_INTEGER - MAX_N) ?? Math.floor(Math.random() * 2 ** 31);
+        const format = textField(body, 'response_format') ?? 'b64_json';
+        if (format !== 'b64_json') throw new FieldError('response_format', `response_format: only 'b64_json' is supported, got '${format.slice(0, 40)}'`);
+        const outputFormat = textField(body, 'output_format') ?? 'jpeg';
+        if (!['jpeg', 'png', 'webp'].includes(outputFormat)) throw new FieldError('output_format', `output_format: expected jpeg, png or webp, got '${outputFormat.slice(0, 40)}'`);
+        if ((textField(body, 'stream') ?? 'false') !== 'false') throw new FieldError('stream', 'stream: streaming is not supported by the built-in core');
+        const size = parseSize(textField(body, 'size'));
+        // Diffusion knobs are accepted (and validated) for protocol compatibility; global ops ignore them.
+        intField(body, 'num_inference_steps', 1, 1000);
+        numField(body, 'guidance_scale', 0, 100);
+        numField(body, 'image_guidance_scale', 0, 100);
+
+        const bytes = Buffer.from(await image.arrayBuffer());
+        let meta: Metadata;
+        try {
+          meta = await sharp(bytes).metadata();
+        } catch {
+          throw new FieldError('image', `image: '${image.name || 'upload'}' is not a decodable image (PNG, JPEG, WebP, …)`, 'invalid_image');
+        }
+        if ((meta.width ?? 0) * (meta.height ?? 0) > maxPixels) {
+          throw new FieldError('image', `image: ${meta.width}x${meta.height} exceeds the ${maxPixels}-pixel limit`, 'image_too_large', 413);
+        }
+        let src: RgbPixels;
+        try {
+          src = await decodeSource(bytes, maxPixels);
+        } catch (err) {
+          const why = err instanceof ImageError ? err.message : String(err);
+          throw new FieldError('image', `image: '${image.name || 'upload'}' is ${why}`, 'invalid_image');
+        }
+
+        const data = await Promise.all(
+          Array.from({ length: n }, async (_, i) => {
+            const variant = variantForSeed(seed + i);
+            const out = await renderDecoded(src, spec, variant);
+            let encoded = out.bytes;
+            if (size && (size.width !== out.width || size.height !== out.height)) {
+              encoded = await sharp(encoded).resize(size.width, size.height, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+            }
+            if (outputFormat !== 'jpeg') encoded = await sharp(encoded).toFormat(outputFormat as 'png' | 'webp').toBuffer();
+            return {
+              b64_json: encoded.toString('base64'),
+              vibe: { op: spec.op, ...(spec.amount !== undefined ? { amount: spec.amount } : {}), strength: variant.strength, defects: variant.defects, seed: seed + i },
+            };
+          }),
+        );
+        const w = size?.width ?? src.width;
+        const h = size?.height ?? src.height;
+        return c.json({ created: Math.floor(Date.now() / 1000), data, output_format: outputFormat, size: `${w}x${h}` });
+      } catch (err) {
+        if (err instanceof FieldError) return apiError(c, err.status, err.message, err.code, err.param);
+        throw err;
+      }
+    },
+  );
+
+  app.notFound((c) => apiError(c, 404, `no route ${c.req.method} ${c.req.path}`, 'not_found', null, 'not_found_error'));
+  app.onError((err, c) => apiError(c, 500, `internal error: ${err.message}`, 'internal_error', null, 'server_error'));
+  return app;
+}
+
+/**
+ * Starts the built-in inference core on `host:port` (defaults 127.0.0.1 and a free port).
+ * `close()` stops accepting, drops idle keep-alive connections and resolves when closed.
+ */
+export async function startInferenceServer(opts: InferenceServerOptions = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const app = createInferenceApp(opts);
+  const host = opts.host ?? '127.0.0.1';
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: opts.port ?? 0, hostname: host }) as Server;
+    s.once('listening', () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${port}`,
+    close() {
+      closed ??= new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      });
+      return closed;
+    },
+  };
+}

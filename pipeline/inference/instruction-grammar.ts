@@ -37,7 +37,7 @@ export const EDIT_OPS: readonly EditOp[] = [
 
 export interface EditSpec {
   op: EditOp;
-  /** Op-specific magnitude: degrees for hue_shift/rotate (positive = clockwise), factor for zoom, levels for posterize. */
+  /** Op-specific magnitude: degrees for hue_shift/rotate (positive = clockwise), factor for zoom, levels for posterize, pixels for border. */
   amount?: number;
   /** Caption text. */
   text?: string;
@@ -130,7 +130,7 @@ const RULES: Rule[] = [
   { op: 'flip_vertical', re: /\b(flip|mirror|reflect)\w*\b.*\b(vertical|vertically|upside[- ]down|top to bottom|over)\b|\bupside[- ]down\b.*\bflip|\bvertical (?:flip|mirror)/ },
   { op: 'flip_horizontal', re: /\b(flip|flipped|mirror|mirrored|reflect)\b|\bhorizontal (?:flip|mirror)|\bleft[- ]to[- ]right\b/ },
   { op: 'hue_shift', re: /\bhue\b|\bcolou?r wheel\b|\bshift (?:all )?(?:the )?colou?rs\b|\bcycle the colou?rs\b/, extra: hueAmount },
-  { op: 'rotate', re: /\b(rotate|rotated|rotation|tilt|tilted|spin)\b|\bturn\b.*\b(degrees?|°|clockwise|counter[- ]?clockwise|anti[- ]?clockwise|sideways|upside[- ]down|on its side)\b|\bupside[- ]down\b/, extra: rotateAmount },
+  { op: 'rotate', re: /\b(rotate|rotated|rotation|tilt|tilted|spin)\b|\bturn\b.*(?:\b(?:degrees?|clockwise|counter[- ]?clockwise|anti[- ]?clockwise|sideways|upside[- ]down|on its side)\b|°)|\bupside[- ]down\b/, extra: rotateAmount },
   { op: 'zoom', re: /\b(zoom|zoomed|crop|cropped|close[- ]?up|closer|punch in|magnify|enlarge the (?:centre|center|middle))\b/, extra: zoomAmount },
   { op: 'invert', re: /\b(invert|inverted|inverse|negative|negate)\b/ },
   { op: 'posterize', re: /\b(posteri[sz]e|posteri[sz]ed|poster|pop[- ]art|fewer colou?rs|reduce the (?:number of )?colou?rs|flat colou?rs|colou?r levels|quanti[sz]e)\b/, extra: posterizeAmount },

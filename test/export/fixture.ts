@@ -43,10 +43,10 @@ export async function makeImage(n: number, format: 'jpeg' | 'png' = 'jpeg', size
  * candidates (seeds 0–3) with descending axes, an SFT pick (the best seed) and two pairs.
  * Request 0's pick is rejected by a reviewer; request 1's pick is accepted.
  */
-export async function fillLedger(db: Db, opts: { nSources?: number; perSource?: number } = {}): Promise<Ledger> {
+export async function fillLedger(db: Db, opts: { nSources?: number; perSource?: number; root?: string } = {}): Promise<Ledger> {
   const nSources = opts.nSources ?? 12;
   const perSource = opts.perSource ?? 2;
-  const root = await mkdtemp(path.join(os.tmpdir(), 'vc-export-blobs-'));
+  const root = opts.root ?? (await mkdtemp(path.join(os.tmpdir(), 'vc-export-blobs-')));
   const blobs = new BlobStore(root);
   const candidateIds: number[][] = [];
   const pairIds: number[] = [];

@@ -250,7 +250,7 @@ describe('DPO export', () => {
     for (const s of result.shards) {
       const buf = await readFile(path.join(result.outDir, s.url));
       expect(sha(buf)).toBe(s.sha256);
-      const file = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+      const file = new Uint8Array(buf).buffer;
       const meta = parquetMetadata(file);
       expect(meta.schema.slice(1).map((e) => e.name)).toEqual(['key', 'caption', 'jpg_0', 'jpg_1', 'label_0', 'src_jpg', 'json']);
       expect(meta.row_groups.length).toBe(Math.ceil(s.nsamples / 32));

@@ -58,6 +58,8 @@ export const envSchema = z.object({
   DPO_LOSER_MAY_FAIL_CHECKS: bool(true),
   REVIEW_ACCEPT_OVERRIDES_THRESHOLDS: bool(true),
   CHECK_CONCURRENCY: int(2, 1),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -').default('vibe'), // BullMQ key prefix
+  QUEUE_LOCK_MS: int(30_000, 1000), // 30 s: a killed worker's jobs are retried after this
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -84,6 +86,8 @@ export interface Config {
   checks: { faceIoUThreshold: number; faceExemptCategories: string[]; changePixelThreshold: number; maxImagePixels: number; concurrency: number };
   selection: { dpoMinMargin: number; dpoMaxPairs: number; dpoMaxUses: number; loserMayFailChecks: boolean; reviewAcceptOverridesThresholds: boolean };
   dashboard: { token?: string; port: number };
+  /** BullMQ: key prefix (several deployments can share one Redis) and job lock duration (ms). */
+  queue: { prefix: string; lockMs: number };
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -136,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       reviewAcceptOverridesThresholds: e.REVIEW_ACCEPT_OVERRIDES_THRESHOLDS,
     },
     dashboard: { token: e.DASHBOARD_TOKEN, port: e.PORT },
+    queue: { prefix: e.QUEUE_PREFIX, lockMs: e.QUEUE_LOCK_MS },
     logLevel: e.LOG_LEVEL,
   };
 }

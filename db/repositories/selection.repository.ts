@@ -155,18 +155,21 @@ SELECT (SELECT count(*) FROM stamped)::int AS requests,
 }
 
 const PENDING = sql`status IN ('settled', 'selected') AND (selected_at IS NULL OR settled_at > selected_at)`;
+const SELECTABLE = sql`status IN ('settled', 'selected')`;
 
-/** How many requests settled since their last selection (or never selected). */
-export async function countPendingSelection(db: Db): Promise<number> {
-  const [r] = await rows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM requests WHERE ${PENDING}`);
+/**
+ * How many requests are due: settled since their last selection (or never selected); with
+ * `all`, every settled or selected request (after a change of parameters).
+ */
+export async function countPendingSelection(db: Db, opts: { all?: boolean } = {}): Promise<number> {
+  const where = opts.all ? SELECTABLE : PENDING;
+  const [r] = await rows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM requests WHERE ${where}`);
   return Number(r?.n ?? 0);
 }
 
-/** The next `limit` such request ids above `afterId`, ascending (keyset paging: bounded memory). */
-export async function nextPendingSelection(db: Db, afterId: number, limit: number): Promise<number[]> {
-  const r = await rows<{ id: number }>(
-    db,
-    sql`SELECT id FROM requests WHERE ${PENDING} AND id > ${afterId} ORDER BY id LIMIT ${limit}`,
-  );
+/** The next `limit` due request ids above `afterId`, ascending (keyset paging: bounded memory). */
+export async function nextPendingSelection(db: Db, afterId: number, limit: number, opts: { all?: boolean } = {}): Promise<number[]> {
+  const where = opts.all ? SELECTABLE : PENDING;
+  const r = await rows<{ id: number }>(db, sql`SELECT id FROM requests WHERE ${where} AND id > ${afterId} ORDER BY id LIMIT ${limit}`);
   return r.map((x) => Number(x.id));
 }

@@ -50,7 +50,8 @@ function checkParams(p: SelectionParams): void {
 
 /**
  * Runs selection for `requestIds`, or, when omitted, for every request settled since its last
- * selection (status settled or selected, settled_at > selected_at or never selected), in
+ * selection (status settled or selected, settled_at > selected_at or never selected; with `all`
+ * every settled or selected one), in
  * batches of `batchSize` requests, one statement each. Idempotent: a re-run rewrites the same
  * rows (upserts keyed by request / chosen+rejected, rule version and rubric). Node holds one
  * batch of ids at a time, never candidates.
@@ -61,6 +62,8 @@ export async function runSelection(
     rubric: string;
     params: SelectionParams;
     requestIds?: number[];
+    /** Without requestIds: every settled or selected request, not only those settled since their last selection. */
+    all?: boolean;
     batchSize?: number;
     onProgress?: (done: number, total: number) => void;
   },
@@ -68,7 +71,8 @@ export async function runSelection(
   const t0 = performance.now();
   checkParams(opts.params);
   if (!opts.rubric) throw new InputError('expected a rubric id', { subject: 'rubric' });
-  const batchSize = Math.max(1, Math.trunc(opts.batchSize ?? DEFAULT_SELECTION_BATCH));
+  const batchSize = opts.batchSize ?? DEFAULT_SELECTION_BATCH;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError('expected an integer ≥ 1', { subject: 'batchSize' });
   const params = { ...opts.params };
   const out: SelectionRunResult = { requests: 0, picks: 0, pairs: 0, ms: 0 };
   const run = async (ids: number[]) => {
@@ -85,12 +89,12 @@ export async function runSelection(
       opts.onProgress?.(Math.min(i + batchSize, ids.length), ids.length);
     }
   } else {
-    const total = await countPendingSelection(db);
+    const total = await countPendingSelection(db, { all: opts.all });
     let done = 0;
     let after = 0;
     opts.onProgress?.(0, total);
     for (;;) {
-      const ids = await nextPendingSelection(db, after, batchSize);
+      const ids = await nextPendingSelection(db, after, batchSize, { all: opts.all });
       if (ids.length === 0) break;
       await run(ids);
       after = ids[ids.length - 1]!;

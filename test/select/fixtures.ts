@@ -112,7 +112,7 @@ export async function insertRequests(db: Db, reqs: FixRequest[], rubric = RUBRIC
       facts.push({
         id,
         seed: c.seed,
-        scores: j ? j.scores!.map(Number) : null,
+        scores: j ? j.scores!.map((v) => Math.fround(Number(v))) : null, // the float4 value Postgres computes with
         passesThresholds: j?.passes === true,
         checkPassed: c.checks?.length ? c.checks[c.checks.length - 1]! : false,
         review: c.reviews?.length ? c.reviews[c.reviews.length - 1]! : null,
@@ -153,7 +153,7 @@ export async function readSelection(db: Db, ruleVersion: string, rubric = RUBRIC
     picks: picks.map((p) => ({ requestId: Number(p.request_id), candidateId: p.candidate_id === null ? null : Number(p.candidate_id), score: p.score, params: p.params })),
     pairs: pairs.map((p) => ({
       requestId: Number(p.request_id), chosenId: Number(p.chosen_id), rejectedId: Number(p.rejected_id),
-      margins: p.margins.map(Number), totalMargin: Number(p.total_margin), rank: p.rank,
+      margins: p.margins.map((v) => Math.fround(Number(v))), totalMargin: Number(p.total_margin), rank: p.rank,
     })),
   };
 }

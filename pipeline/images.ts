@@ -16,7 +16,7 @@
  * tail, so the tail is checked explicitly), and images over `maxPixels` (decompression bombs).
  */
 import { readFile, stat } from 'node:fs/promises';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import { ImageError, InputError } from './errors/index.ts';
 
 export interface ImageInfo {
@@ -43,7 +43,7 @@ const ACCEPTED = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif'])
 export async function probeImage(bytes: Buffer, subject: string, opts: { maxPixels?: number } = {}): Promise<ImageInfo> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (bytes.length === 0) throw new ImageError('empty file (0 bytes)', { subject });
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     // limitInputPixels: false here: the limit is checked below with a clearer message.
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();

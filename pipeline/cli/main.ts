@@ -9,6 +9,7 @@ import { describeError, exitCodeFor } from '../errors/index.ts';
 import { CliContext } from './context.ts';
 import { register as registerDbMigrate } from './db-migrate.ts';
 import { register as registerExport } from './export.ts';
+import { register as registerServe } from './serve.ts';
 import { register as registerSelect } from './select.ts';
 
 const require = createRequire(import.meta.url);
@@ -16,7 +17,7 @@ const { version } = require('../../package.json') as { version: string };
 export const TOOL_VERSION = version;
 
 type Registrar = (program: Command, ctx: CliContext) => void;
-const registrars: Registrar[] = [registerDbMigrate, registerExport, registerSelect];
+const registrars: Registrar[] = [registerDbMigrate, registerExport, registerServe, registerSelect];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('vibe-curate')

@@ -1,0 +1,145 @@
+/**
+ * JSON endpoints under /api: overview (funnel, histograms, throughput, queue history), browse
+ * (keyset pages of candidates), the request view, reviews (one subject, or a confirmed bulk
+ * action on a filtered set, capped) and the audit trail. Every input is parsed with zod first.
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Config } from '../../pipeline/config.ts';
+import type { Db } from '../../db/client.ts';
+import {
+  browseCandidates,
+  listCategories,
+  matchingCandidateIds,
+  scoreHistograms,
+  throughputPerMinute,
+} from '../../db/repositories/browse.repository.ts';
+import { getRequestView } from '../../db/repositories/request-view.repository.ts';
+import { listReviews, reviewCandidates, reviewPair } from '../../db/repositories/review.repository.ts';
+import { listExports } from '../../db/repositories/export.repository.ts';
+import type { AuthVars } from './auth.ts';
+import { filterSchema, firstIssue, pageSchema, toBrowseFilter } from './filters.ts';
+import type { QueueSampler } from './queues.ts';
+
+/** Most subjects one bulk action may touch; a larger set must be narrowed first. */
+export const BULK_CAP = 1000;
+
+export interface ApiDeps {
+  db: Db;
+  config: Config;
+  /** The funnel `vibe-curate status --json` prints. */
+  funnel: (rubric: string) => Promise<unknown>;
+  queues?: QueueSampler;
+  /** Most candidates one bulk action may touch (default BULK_CAP). */
+  bulkCap?: number;
+}
+
+const verdict = z.enum(['accept', 'reject', 'flag']);
+const note = z.string().max(2000).optional().default('');
+const id = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+/** One verdict on exactly one subject: a candidate or a pair. */
+const reviewBody = z
+  .object({ candidateId: id.optional(), pairId: id.optional(), verdict, note })
+  .strict()
+  .refine((b) => (b.candidateId === undefined) !== (b.pairId === undefined), { message: 'give exactly one of candidateId and pairId', path: ['candidateId'] });
+
+const bulkBody = z
+  .object({
+    filter: filterSchema,
+    verdict,
+    note,
+    /** false: only count what the action would touch; true: do it. */
+    confirm: z.boolean().default(false),
+    /** The count the user confirmed; refused when the set changed since. */
+    expected: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+/** The /api sub-app. */
+export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars }> {
+  const { db, config } = deps;
+  const rubric = config.judge.rubric;
+  const cap = deps.bulkCap ?? BULK_CAP;
+  const app = new Hono<{ Variables: AuthVars }>();
+
+  app.get('/whoami', (c) => c.json({ reviewer: c.get('reviewer'), tokenRequired: Boolean(config.dashboard.token), rubric }));
+
+  app.get('/overview', async (c) => {
+    const [funnel, histograms] = await Promise.all([deps.funnel(rubric), scoreHistograms(db, rubric)]);
+    return c.json({ rubric, funnel, histograms });
+  });
+
+  app.get('/throughput', async (c) => {
+    const m = z.coerce.number().int().min(1).max(1440).default(60).safeParse(c.req.query('minutes') ?? undefined);
+    if (!m.success) return c.json({ error: `minutes: ${m.error.issues[0]!.message}` }, 400);
+    return c.json({ perMinute: await throughputPerMinute(db, m.data) });
+  });
+
+  app.get('/queues', (c) => c.json(deps.queues ? deps.queues.history() : { queues: [], samples: [], intervalMs: 0 }));
+
+  app.get('/categories', async (c) => c.json({ categories: await listCategories(db) }));
+
+  app.get('/candidates', async (c) => {
+    const q = c.req.query();
+    const f = filterSchema.safeParse(q);
+    if (!f.success) return c.json({ error: firstIssue(f.error) }, 400);
+    const p = pageSchema.safeParse({ cursor: q.cursor, limit: q.limit });
+    if (!p.success) return c.json({ error: firstIssue(p.error) }, 400);
+    const page = await browseCandidates(db, toBrowseFilter(f.data, rubric), { cursor: p.data.cursor, limit: p.data.limit });
+    return c.json(page);
+  });
+
+  app.get('/requests/:id', async (c) => {
+    const rid = id.safeParse(Number(c.req.param('id')));
+    if (!rid.success) return c.json({ error: 'id: expected a positive integer' }, 400);
+    const view = await getRequestView(db, rid.data, rubric);
+    if (!view) return c.json({ error: `request ${rid.data}: not found` }, 404);
+    return c.json({ rubric, ...view });
+  });
+
+  app.post('/reviews', async (c) => {
+    const body = reviewBody.safeParse(await c.req.json().catch(() => null));
+    if (!body.success) return c.json({ error: firstIssue(body.error) }, 400);
+    const reviewer = c.get('reviewer');
+    const b = body.data;
+    if (b.candidateId !== undefined) {
+      const [row] = await reviewCandidates(db, { candidateIds: [b.candidateId], reviewer, verdict: b.verdict, note: b.note, rubric });
+      if (!row) return c.json({ error: `candidate ${b.candidateId}: not found` }, 404);
+      return c.json({ review: row }, 201);
+    }
+    const pairId = b.pairId!;
+    const row = await reviewPair(db, { pairId, reviewer, verdict: b.verdict, note: b.note });
+    if (!row) return c.json({ error: `pair ${pairId}: not found` }, 404);
+    return c.json({ review: row }, 201);
+  });
+
+  app.post('/reviews/bulk', async (c) => {
+    const body = bulkBody.safeParse(await c.req.json().catch(() => null));
+    if (!body.success) return c.json({ error: firstIssue(body.error) }, 400);
+    const b = body.data;
+    const ids = await matchingCandidateIds(db, toBrowseFilter(b.filter, rubric), cap);
+    if (ids.length > cap) {
+      return c.json({ error: `filter: more than ${cap} candidates match; narrow the filter`, count: ids.length, cap }, 409);
+    }
+    if (!b.confirm) return c.json({ count: ids.length, cap, applied: 0 });
+    if (b.expected !== undefined && b.expected !== ids.length) {
+      return c.json({ error: `filter: ${ids.length} candidates match now, ${b.expected} were confirmed; confirm again`, count: ids.length }, 409);
+    }
+    const written = await reviewCandidates(db, { candidateIds: ids, reviewer: c.get('reviewer'), verdict: b.verdict, note: b.note, rubric });
+    return c.json({ count: ids.length, cap, applied: written.length });
+  });
+
+  app.get('/reviews', async (c) => {
+    const s = z
+      .object({ candidate: id.optional(), pair: id.optional(), before: id.optional(), limit: z.number().int().min(1).max(500).default(100) })
+      .safeParse(Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== '').map(([k, v]) => [k, Number(v)])));
+    if (!s.success) return c.json({ error: firstIssue(s.error) }, 400);
+    const list = await listReviews(db, { candidateId: s.data.candidate, pairId: s.data.pair, before: s.data.before, limit: s.data.limit });
+    return c.json({ reviews: list });
+  });
+
+  app.get('/exports', async (c) => c.json({ exports: await listExports(db, 200) }));
+
+  return app;
+}

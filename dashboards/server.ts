@@ -1,0 +1,130 @@
+/**
+ * The review dashboard: one hono app with the pages (dashboards/web), the JSON API (/api),
+ * images (/img), finished exports (/exports/NAME/…), BullMQ's board (/queues) and Prometheus
+ * metrics (/metrics), all behind the token gate when DASHBOARD_TOKEN is set.
+ */
+import path from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { Config } from '../pipeline/config.ts';
+import type { BlobStore } from '../pipeline/blobs.ts';
+import { metricsText } from '../pipeline/metrics.ts';
+import { describeError } from '../pipeline/errors/index.ts';
+import type { Db } from '../db/client.ts';
+import { getFunnel } from '../db/repositories/funnel.repository.ts';
+import { findExportDir } from '../db/repositories/export.repository.ts';
+import { apiRoutes } from './routes/api.ts';
+import { authMiddleware, loginRoutes, type AuthVars } from './routes/auth.ts';
+import { exportRoutes } from './routes/exports.ts';
+import { imageRoutes, type ChangeMapFn } from './routes/images.ts';
+import { pageRoutes } from './routes/pages.ts';
+import { startQueueSampler, type QueueSampler } from './routes/queues.ts';
+
+export interface DashboardOptions {
+  db: Db;
+  blobs: BlobStore;
+  config: Config;
+  /** Redis for /queues and the queue-depth charts; without it those stay empty. */
+  redisUrl?: string;
+  /** BullMQ key prefix (default config.queue.prefix). */
+  queuePrefix?: string;
+  /** Directory of export NAME (default: the exports table's out_dir). */
+  exportDirResolver?: (name: string) => Promise<string | null>;
+  /** Queue sampling period in milliseconds (default 5 000 = 5 s). */
+  queueSampleMs?: number;
+  /** Change-map renderer for the request view (default: the checks module's). */
+  changeMap?: ChangeMapFn;
+  /** Prometheus text for /metrics (default: the pipeline's registry, queue depths refreshed). */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Most candidates one bulk review may touch (default 1 000). */
+  bulkCap?: number;
+}
+
+/** A hono app with a `dispose()` that stops the queue sampler and closes its Redis connection. */
+export type DashboardApp = Hono<{ Variables: AuthVars }> & { dispose(): Promise<void> };
+
+/** Builds the dashboard app (no listening socket: see startDashboard, or call `app.request`). */
+export function createDashboardApp(opts: DashboardOptions): DashboardApp {
+  const { db, config } = opts;
+  const token = config.dashboard.token;
+  const app = new Hono<{ Variables: AuthVars }>();
+
+  app.onError((err, c) => {
+    const status = (err as { code?: string }).code === 'NOT_FOUND' ? 404 : 500;
+    return c.json({ error: describeError(err) }, status);
+  });
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Referrer-Policy', 'same-origin');
+    if (!c.req.path.startsWith('/queues')) c.header('X-Frame-Options', 'DENY');
+  });
+  app.use('*', authMiddleware(token));
+  app.route('/', loginRoutes(token));
+
+  let sampler: QueueSampler | undefined;
+  if (opts.redisUrl) {
+    sampler = startQueueSampler({ redisUrl: opts.redisUrl, prefix: opts.queuePrefix ?? config.queue.prefix, intervalMs: opts.queueSampleMs });
+    app.route('/queues', sampler.board);
+  } else {
+    app.get('/queues', (c) => c.html('<p>No Redis configured: the queue board needs REDIS_URL.</p>', 503));
+  }
+
+  app.route('/api', apiRoutes({ db, config, funnel: (rubric) => getFunnel(db, { rubric }), queues: sampler, bulkCap: opts.bulkCap }));
+  app.route('/img', imageRoutes({ db, blobs: opts.blobs, thumbDir: path.join(config.dataDir, 'thumbs'), changeMap: opts.changeMap ?? defaultChangeMap }));
+  app.get('/metrics', async (c) => {
+    const m = await (opts.metrics ?? sampler?.metrics ?? (() => metricsText()))();
+    return c.body(m.body, 200, { 'Content-Type': m.contentType });
+  });
+  app.route('/', pageRoutes());
+  app.route('/exports', exportRoutes({ resolveExportDir: opts.exportDirResolver ?? ((name) => findExportDir(db, name)) }));
+
+  return Object.assign(app, {
+    async dispose() {
+      await sampler?.close();
+    },
+  });
+}
+
+/** Starts the dashboard on host:port (port 0: any free port). `close()` stops it and its sampler. */
+export async function startDashboard(opts: DashboardOptions & { port: number; host: string }): Promise<{ url: string; close(): Promise<void> }> {
+  const app = createDashboardApp(opts);
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const shownHost = opts.host.includes(':') ? `[${opts.host}]` : opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${port}`,
+    close() {
+      closed ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
+        await app.dispose();
+      })();
+      return closed;
+    },
+  };
+}
+
+/** Loads a pipeline module that another part of the project provides; null while it is absent. */
+async function optionalModule<T>(rel: string): Promise<T | null> {
+  try {
+    return (await import(new URL(rel, import.meta.url).href)) as T;
+  } catch {
+    return null;
+  }
+}
+
+const defaultChangeMap: ChangeMapFn = async (source, edit) => {
+  const mod = await optionalModule<{ changeMapPng(src: Buffer, edit: Buffer, opts?: Record<string, unknown>): Promise<Buffer> }>(
+    '../pipeline/change-check.ts',
+  );
+  if (!mod) throw new Error('change map: pipeline/change-check.ts is not available');
+  return mod.changeMapPng(source, edit, {});
+};

@@ -1,0 +1,126 @@
+/**
+ * Overview: the funnel (the numbers `vibe-curate status --json` prints, from the same
+ * repository), failure reasons, score histograms, and queue depth / throughput charts; refreshed
+ * every 5 s.
+ */
+import { api, el, fmt, header, keyboard, setShortcuts } from './common.js';
+import { histogram, lineChart } from './charts.js';
+
+/** Flattens {a: {b: 1}} into [['a.b', 1]] (numbers only). */
+function leaves(obj, prefix = '') {
+  const out = [];
+  for (const [k, v] of Object.entries(obj ?? {})) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'number') out.push([p, v]);
+    else if (v && typeof v === 'object') out.push(...leaves(v, p));
+  }
+  return out;
+}
+
+const num = (path, value) => el('span', { class: 'num', 'data-funnel': path }, fmt.int(value));
+
+function renderFunnel(f) {
+  const stages = [
+    ['Requests', 'requests.total', f.requests.total, null],
+    ['Candidates generated', 'candidates.generated', f.candidates.generated, null],
+    ['Checked', 'checks.checked', f.checks.checked, f.candidates.generated],
+    ['Passed hard checks', 'checks.passed', f.checks.passed, f.checks.checked],
+    ['Judged (scored)', 'judgments.ok', f.judgments.ok, f.judgments.judged],
+    ['Above thresholds', 'judgments.aboveThresholds', f.judgments.aboveThresholds, f.judgments.ok],
+    ['Requests selected', 'selection.requestsSelected', f.selection.requestsSelected, f.requests.total],
+    ['SFT picks', 'selection.sftPicks', f.selection.sftPicks, f.selection.requestsSelected],
+    ['DPO pairs', 'selection.dpoPairs', f.selection.dpoPairs, null],
+  ];
+  const top = Math.max(1, ...stages.map((s) => s[2]));
+  return el(
+    'table',
+    { class: 'funnel-table' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'Stage'), el('th', { class: 'r' }, 'Count'), el('th', { class: 'r' }, 'Pass rate'), el('th', { class: 'bar-col' }, ''))),
+    el(
+      'tbody',
+      {},
+      stages.map(([label, path, n, of]) =>
+        el(
+          'tr',
+          {},
+          el('td', {}, label),
+          el('td', { class: 'r' }, num(path, n)),
+          el('td', { class: 'r', title: of === null ? '' : `${n} of ${of}` }, of === null ? '' : fmt.pct(n, of)),
+          el('td', { class: 'bar-col' }, el('div', { class: 'bar', style: `width:${((100 * n) / top).toFixed(1)}%` })),
+        ),
+      ),
+    ),
+  );
+}
+
+function renderReasons(f) {
+  const rows = [
+    ['Face changed (IoU below threshold)', 'checks.faceFail', f.checks.faceFail, f.checks.checked],
+    ['No change', 'checks.noChange', f.checks.noChange, f.checks.checked],
+    ['Noise only', 'checks.noiseOnly', f.checks.noiseOnly, f.checks.checked],
+    ['No faces in source (not a failure)', 'checks.noFaces', f.checks.noFaces, f.checks.checked],
+    ['Judge reply unusable', 'judgments.failed', f.judgments.failed, f.judgments.judged],
+    ['Candidates failed', 'candidates.failed', f.candidates.failed, f.candidates.generated],
+    ['Requests failed', 'requests.failed', f.requests.failed, f.requests.total],
+    ...Object.entries(f.failures.byStage).map(([stage, n]) => [`Open failures: ${stage}`, `failures.byStage.${stage}`, n, null]),
+  ];
+  return el(
+    'table',
+    { class: 'reasons-table' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'Reason'), el('th', { class: 'r' }, 'Count'), el('th', { class: 'r' }, 'Share'))),
+    el('tbody', {}, rows.map(([label, path, n, of]) => el('tr', {}, el('td', {}, label), el('td', { class: 'r' }, num(path, n)), el('td', { class: 'r' }, of === null ? '' : fmt.pct(n, of))))),
+  );
+}
+
+function renderCounts(f) {
+  return el('dl', {}, leaves(f).map(([path, v]) => [el('dt', {}, path), el('dd', {}, num(path, v))]));
+}
+
+function queueSeries(q) {
+  const samples = q.samples ?? [];
+  const depth = (q.queues ?? []).map((name) => ({
+    name,
+    points: samples.map((s) => [s.t, (s.counts[name]?.waiting ?? 0) + (s.counts[name]?.active ?? 0) + (s.counts[name]?.delayed ?? 0) + (s.counts[name]?.prioritized ?? 0)]),
+  }));
+  const failed = (q.queues ?? []).map((name) => ({ name, points: samples.map((s) => [s.t, s.counts[name]?.failed ?? 0]) }));
+  return { depth, failed };
+}
+
+async function refresh() {
+  const [ov, q, tp] = await Promise.all([api('/api/overview'), api('/api/queues'), api('/api/throughput?minutes=60')]);
+  const f = ov.funnel;
+  document.getElementById('rubric').textContent = `rubric ${ov.rubric}`;
+  const funnel = document.getElementById('funnel');
+  funnel.replaceChildren(renderFunnel(f));
+  funnel.setAttribute('aria-busy', 'false');
+  document.getElementById('reasons').replaceChildren(renderReasons(f));
+  document.getElementById('counts').replaceChildren(renderCounts(f));
+  const h = ov.histograms;
+  document.getElementById('histograms').replaceChildren(
+    histogram({ title: 'instruction', ...h.instruction, max: 10, color: '#2563eb' }),
+    histogram({ title: 'preservation', ...h.preservation, max: 10, color: '#16a34a' }),
+    histogram({ title: 'quality', ...h.quality, max: 10, color: '#d97706' }),
+    histogram({ title: 'face IoU', ...h.face_iou, max: 1, color: '#7c3aed' }),
+  );
+  const { depth, failed } = queueSeries(q);
+  const perMin = tp.perMinute.map((m) => [Date.parse(m.minute), m]);
+  document.getElementById('queue-charts').replaceChildren(
+    lineChart({ title: 'Queue depth (waiting + active + delayed)', series: depth }),
+    lineChart({ title: 'Failed jobs kept in Redis', series: failed }),
+    lineChart({
+      title: 'Candidates per minute (last hour, from the ledger)',
+      series: ['generated', 'checked', 'judged'].map((k) => ({ name: k, points: perMin.map(([t, m]) => [t, m[k]]) })),
+    }),
+  );
+  document.body.dataset.loaded = 'true';
+}
+
+await header('/');
+setShortcuts([['b', 'browse candidates'], ['e', 'exports'], ['q', 'queues']]);
+keyboard((e) => {
+  if (e.key === 'b') location.href = '/browse';
+  else if (e.key === 'e') location.href = '/exports';
+  else if (e.key === 'q') location.href = '/queues';
+});
+await refresh().catch((err) => document.getElementById('funnel').replaceChildren(el('p', { class: 'error' }, err.message)));
+setInterval(() => refresh().catch(() => {}), 5000);

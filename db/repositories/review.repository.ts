@@ -1,0 +1,109 @@
+/**
+ * Human review: every accept / reject / flag is one `reviews` row, never an update, so the table
+ * is the audit trail (who, what, when) and the newest row per subject is the decision in force.
+ * `before` and `after` hold the subject's state as the reviewer saw it and as they left it: the
+ * previous review plus the automatic decision (check, thresholds, SFT pick or pair rank).
+ */
+import { sql } from 'drizzle-orm';
+import { rows, type Db } from '../client.ts';
+
+export type Verdict = 'accept' | 'reject' | 'flag';
+
+export interface ReviewRow {
+  id: number;
+  candidate_id: number | null;
+  pair_id: number | null;
+  reviewer: string;
+  verdict: Verdict;
+  note: string;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  created_at: Date;
+}
+
+const RETURNING = sql`RETURNING id, candidate_id, pair_id, reviewer, verdict, note, before, after, created_at`;
+
+/**
+ * Records one verdict on each candidate in `candidateIds` (ids that do not exist are skipped),
+ * in one statement. Returns the rows written, in id order.
+ */
+export async function reviewCandidates(
+  db: Db,
+  o: { candidateIds: readonly number[]; reviewer: string; verdict: Verdict; note: string; rubric: string },
+): Promise<ReviewRow[]> {
+  if (o.candidateIds.length === 0) return [];
+  const ids = `{${o.candidateIds.map((n) => Math.trunc(n)).join(',')}}`;
+  return rows<ReviewRow & Record<string, unknown>>(
+    db,
+    sql`WITH state AS (
+          SELECT c.id, jsonb_build_object(
+                   'status', c.status,
+                   'check_passed', ck.passed,
+                   'passes_thresholds', j.passes_thresholds,
+                   'sft_pick', EXISTS (SELECT 1 FROM selections s
+                                       WHERE s.request_id = c.request_id AND s.candidate_id = c.id AND s.rubric = ${o.rubric})
+                 ) AS auto,
+                 prev.verdict, prev.note, prev.reviewer
+          FROM candidates c
+          LEFT JOIN LATERAL (SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1) ck ON true
+          LEFT JOIN LATERAL (
+            SELECT jj.passes_thresholds FROM judgments jj
+            WHERE jj.candidate_id = c.id AND jj.rubric = ${o.rubric} ORDER BY jj.id DESC LIMIT 1
+          ) j ON true
+          LEFT JOIN LATERAL (
+            SELECT v.verdict, v.note, v.reviewer FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1
+          ) prev ON true
+          WHERE c.id = ANY(${ids}::bigint[])
+        )
+        INSERT INTO reviews (candidate_id, reviewer, verdict, note, before, after)
+        SELECT id, ${o.reviewer}, ${o.verdict}, ${o.note},
+               auto || jsonb_build_object('verdict', verdict, 'note', note, 'reviewer', reviewer),
+               auto || jsonb_build_object('verdict', ${o.verdict}::text, 'note', ${o.note}::text, 'reviewer', ${o.reviewer}::text)
+        FROM state ORDER BY id
+        ${RETURNING}`,
+  );
+}
+
+/** Records one verdict on a DPO pair. Returns null when the pair does not exist. */
+export async function reviewPair(
+  db: Db,
+  o: { pairId: number; reviewer: string; verdict: Verdict; note: string },
+): Promise<ReviewRow | null> {
+  const out = await rows<ReviewRow & Record<string, unknown>>(
+    db,
+    sql`WITH state AS (
+          SELECT p.id, jsonb_build_object('chosen_id', p.chosen_id, 'rejected_id', p.rejected_id, 'rank', p.rank,
+                                          'total_margin', p.total_margin) AS auto,
+                 prev.verdict, prev.note, prev.reviewer
+          FROM pairs p
+          LEFT JOIN LATERAL (
+            SELECT v.verdict, v.note, v.reviewer FROM reviews v WHERE v.pair_id = p.id ORDER BY v.id DESC LIMIT 1
+          ) prev ON true
+          WHERE p.id = ${Math.trunc(o.pairId)}
+        )
+        INSERT INTO reviews (pair_id, reviewer, verdict, note, before, after)
+        SELECT id, ${o.reviewer}, ${o.verdict}, ${o.note},
+               auto || jsonb_build_object('verdict', verdict, 'note', note, 'reviewer', reviewer),
+               auto || jsonb_build_object('verdict', ${o.verdict}::text, 'note', ${o.note}::text, 'reviewer', ${o.reviewer}::text)
+        FROM state
+        ${RETURNING}`,
+  );
+  return out[0] ?? null;
+}
+
+/** The audit trail, newest first: of one candidate, one pair, or everything (keyset on id). */
+export async function listReviews(
+  db: Db,
+  o: { candidateId?: number; pairId?: number; before?: number | null; limit: number },
+): Promise<ReviewRow[]> {
+  const where = [sql`true`];
+  if (o.candidateId !== undefined) where.push(sql`candidate_id = ${o.candidateId}`);
+  if (o.pairId !== undefined) where.push(sql`pair_id = ${o.pairId}`);
+  if (o.before != null) where.push(sql`id < ${o.before}`);
+  return rows<ReviewRow & Record<string, unknown>>(
+    db,
+    sql`SELECT id, candidate_id, pair_id, reviewer, verdict, note, before, after, created_at
+        FROM reviews WHERE ${sql.join(where, sql` AND `)}
+        ORDER BY id DESC LIMIT ${Math.max(1, Math.min(500, Math.trunc(o.limit)))}`,
+  );
+}

@@ -84,7 +84,7 @@ export interface DpoRow extends Common {
   review: string | null;
 }
 
-const PAGE = 500; // rows per keyset page
+const PAGE = 500; // requests per keyset page
 
 /** The rule version of the newest SFT selection / DPO pair for `rubric`; null when there is none. */
 export async function latestRuleVersion(db: Db, kind: 'sft' | 'dpo', rubric: string): Promise<string | null> {
@@ -173,33 +173,70 @@ const COMMON_COLS = sql`
   ck.face_status, ck.face_min_iou, ck.face_count, ck.face_threshold,
   ck.change_status, ck.changed_fraction, ck.largest_component_share`;
 
-/** SFT picks in key order (request id), a page at a time. */
-export async function* streamSftRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGenerator<SftRow> {
-  let after = -1;
+/**
+ * The request-id range of the next page: the `pageSize`-th request id after `after` among the
+ * rows of `table` for the rubric and rule version, or null at the end. Paging on the bare table
+ * first keeps each page's join bounded (a plain keyset over the filtered join makes Postgres
+ * sort the whole remainder for every page).
+ */
+async function nextPageEnd(db: Db, table: 'selections' | 'pairs', f: ExportFilter, after: number, pageSize: number): Promise<number | null> {
+  const extra = table === 'selections' ? sql`AND candidate_id IS NOT NULL` : sql``;
+  const r = await rows<{ last: number | null }>(
+    db,
+    sql`SELECT max(request_id) AS last FROM (
+          SELECT request_id FROM ${sql.raw(table)}
+          WHERE rubric = ${f.rubric} AND rule_version = ${f.ruleVersion} AND request_id > ${after} ${extra}
+          ORDER BY request_id LIMIT ${pageSize}) page`,
+  );
+  const last = r[0]?.last;
+  return last === null || last === undefined ? null : Number(last);
+}
+
+/**
+ * Pages of rows by request-id range; the next page's query runs while the caller consumes the
+ * current one (two pages in memory at most).
+ */
+async function* paged<T>(db: Db, table: 'selections' | 'pairs', f: ExportFilter, pageSize: number, query: (after: number, last: number) => SQL, map: (r: Record<string, unknown>) => T): AsyncGenerator<T> {
+  const fetchPage = async (after: number) => {
+    const last = await nextPageEnd(db, table, f, after, pageSize);
+    return last === null ? null : { last, rows: await rows<Record<string, unknown>>(db, query(after, last)) };
+  };
+  let next = fetchPage(-1);
   for (;;) {
-    const page = await rows<SftRow>(
-      db,
-      sql`SELECT ${COMMON_COLS}, sel.rule_version, sel.score,
+    const page = await next;
+    if (!page) return;
+    next = fetchPage(page.last);
+    next.catch(() => {}); // surfaced when awaited
+    for (const r of page.rows) yield map(r);
+  }
+}
+
+/** SFT picks in key order (request id), a page of requests at a time. */
+export function streamSftRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGenerator<SftRow> {
+  return paged(
+    db,
+    'selections',
+    f,
+    pageSize,
+    (after, last) => sql`SELECT ${COMMON_COLS}, sel.rule_version, sel.score,
             c.id AS candidate_id, c.seed, c.sha256 AS edit_sha256, c.blob AS edit_blob,
             c.width AS edit_width, c.height AS edit_height, c.generator,
             j.judge_model, j.raw_scores, j.axis_instruction, j.axis_preservation, j.axis_quality,
             rv.verdict AS review
-          ${sftFrom(f)} AND r.id > ${after}
-          ORDER BY r.id LIMIT ${pageSize}`,
-    );
-    for (const row of page) yield row;
-    if (page.length < pageSize) return;
-    after = page[page.length - 1]!.request_id;
-  }
+          ${sftFrom(f)} AND sel.request_id > ${after} AND sel.request_id <= ${last}
+          ORDER BY r.id`,
+    (r) => r as SftRow,
+  );
 }
 
-/** DPO pairs in key order (request id, chosen seed, rejected seed), a page at a time. */
-export async function* streamDpoRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGenerator<DpoRow> {
-  let after: [number, number, number] = [-1, 0, 0];
-  for (;;) {
-    const page = await rows<Record<string, unknown>>(
-      db,
-      sql`SELECT ${COMMON_COLS}, p.rule_version,
+/** DPO pairs in key order (request id, chosen seed, rejected seed), a page of requests at a time. */
+export function streamDpoRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGenerator<DpoRow> {
+  return paged(
+    db,
+    'pairs',
+    f,
+    pageSize,
+    (after, last) => sql`SELECT ${COMMON_COLS}, p.rule_version,
             p.id AS pair_id, p.margins, p.total_margin, p.rank,
             cw.id AS chosen_id, cw.seed AS chosen_seed, cw.sha256 AS chosen_sha256, cw.blob AS chosen_blob,
             cw.width AS chosen_width, cw.height AS chosen_height,
@@ -210,16 +247,10 @@ export async function* streamDpoRows(db: Db, f: ExportFilter, pageSize = PAGE): 
             jl.judge_model AS l_judge_model, jl.raw_scores AS l_raw_scores, jl.axis_instruction AS l_axis_instruction,
             jl.axis_preservation AS l_axis_preservation, jl.axis_quality AS l_axis_quality,
             COALESCE(rp.verdict, rw.verdict) AS review
-          ${dpoFrom(f)}
-            AND p.request_id >= ${after[0]}
-            AND (p.request_id, cw.seed, cl.seed) > (${after[0]}, ${after[1]}, ${after[2]})
-          ORDER BY p.request_id, cw.seed, cl.seed LIMIT ${pageSize}`,
-    );
-    for (const raw of page) yield toDpoRow(raw);
-    if (page.length < pageSize) return;
-    const last = page[page.length - 1]!;
-    after = [Number(last.request_id), Number(last.chosen_seed), Number(last.rejected_seed)];
-  }
+          ${dpoFrom(f)} AND p.request_id > ${after} AND p.request_id <= ${last}
+          ORDER BY p.request_id, cw.seed, cl.seed`,
+    toDpoRow,
+  );
 }
 
 function side(raw: Record<string, unknown>, p: 'w' | 'l'): JudgedSide {

@@ -26,36 +26,61 @@ export interface SelectBatchResult {
   pairs: number;
 }
 
-/** Highest axis count the SQL handles: the product and sum are spelled out up to it. */
+/** Highest axis count the SQL handles: products, sums and comparisons are spelled out up to it. */
 const AXES = 16;
-const spelled = (op: '*' | '+', unit: string) =>
-  sql.raw(
-    ['s[1]', ...Array.from({ length: AXES - 1 }, (_, i) => `coalesce(s[${i + 2}], ${unit})`)].join(` ${op} `),
-  );
+const axes = Array.from({ length: AXES }, (_, i) => i + 1);
+const raw = (parts: string[], sep: string) => sql.raw(parts.join(sep));
+/** Π s[i], left to right (a factor 1 past the end is exact). */
+const PROD = raw(axes.map((i) => (i === 1 ? 's[1]' : `coalesce(s[${i}], 1)`)), ' * ');
+/** Σ s[i], left to right. */
+const SUM = raw(axes.map((i) => (i === 1 ? 's[1]' : `coalesce(s[${i}], 0)`)), ' + ');
+/** w ≥ l on every axis (past the end: no axis, no objection). */
+const GE = raw(axes.map((i) => (i === 1 ? 'w.s[1] >= l.s[1]' : `(w.s[${i}] >= l.s[${i}]) IS NOT FALSE`)), ' AND ');
+/** w > l on some axis. */
+const GT = raw(axes.map((i) => (i === 1 ? 'w.s[1] > l.s[1]' : `(w.s[${i}] > l.s[${i}]) IS TRUE`)), ' OR ');
+/** Σ (w − l), left to right, as the reference sums it. */
+const TOTAL = raw(axes.map((i) => (i === 1 ? '(w.s[1] - l.s[1])' : `coalesce(w.s[${i}] - l.s[${i}], 0)`)), ' + ');
+/** (w − l) per axis, cut to the vector's length. */
+const MARGINS = sql.raw(`(ARRAY[${axes.map((i) => `r.ws[${i}] - r.ls[${i}]`).join(', ')}])[1:r.n]`);
 
 const idArray = (ids: readonly number[]) => `{${ids.map((n) => Math.trunc(n)).join(',')}}`;
 
 /**
  * Selects one batch of requests (ids that do not exist are ignored) and stores the result
  * under (ruleVersion, rubric): selections upserted, pairs upserted (ids of pairs that stay are
- * kept), pairs no longer selected deleted — or, when a review refers to one, kept with rank 0 —
- * and the requests stamped selected_at = now(), status 'selected' (when settled or selected).
+ * kept, unchanged rows are not rewritten), pairs no longer selected deleted — or, when a review
+ * refers to one, kept with rank 0 — and the requests stamped selected_at = now(), status
+ * 'selected' (when settled or selected).
  */
-export async function selectBatch(
-  db: Db,
-  o: { requestIds: readonly number[]; rubric: string; ruleVersion: string; params: SelectionSqlParams },
-): Promise<SelectBatchResult> {
+export async function selectBatch(db: Db, o: SelectBatchInput): Promise<SelectBatchResult> {
   if (o.requestIds.length === 0) return { requests: 0, picks: 0, pairs: 0 };
+  const [r] = await rows<{ requests: number; picks: number; pairs: number }>(db, selectBatchSql(o));
+  return { requests: Number(r?.requests ?? 0), picks: Number(r?.picks ?? 0), pairs: Number(r?.pairs ?? 0) };
+}
+
+export interface SelectBatchInput {
+  requestIds: readonly number[];
+  rubric: string;
+  ruleVersion: string;
+  params: SelectionSqlParams;
+}
+
+/** The statement selectBatch runs (exported for EXPLAIN in benchmarks). */
+export function selectBatchSql(o: SelectBatchInput): SQL {
   const p = o.params;
   const paramsJson = JSON.stringify(p);
-  const q: SQL = sql`
+  // The ids go in as one array constant, with their min and max: the range lets the planner
+  // estimate the batch and walk the request_id indexes; = ANY(…) keeps exactly the ids given.
+  const lo = Math.min(...o.requestIds);
+  const hi = Math.max(...o.requestIds);
+  const inBatch = (col: string) => sql`${sql.raw(col)} BETWEEN ${lo}::bigint AND ${hi}::bigint AND ${sql.raw(col)} = ANY(${idArray(o.requestIds)}::bigint[])`;
+  return sql`
 WITH RECURSIVE
-batch AS (SELECT r.id AS request_id FROM requests r WHERE r.id = ANY(${idArray(o.requestIds)}::bigint[])),
+batch AS (SELECT r.id AS request_id FROM requests r WHERE ${inBatch('r.id')}),
 cand AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n,
          coalesce(ck.passed, false) AS check_passed, coalesce(j.passes_thresholds, false) AS passes, rv.verdict
-  FROM batch b
-  JOIN candidates c ON c.request_id = b.request_id
+  FROM candidates c
   JOIN LATERAL (
     SELECT jj.scores::float8[] AS s, jj.passes_thresholds FROM judgments jj
     WHERE jj.candidate_id = c.id AND jj.rubric = ${o.rubric} AND jj.ok AND jj.scores IS NOT NULL
@@ -63,38 +88,45 @@ cand AS MATERIALIZED (
   ) j ON cardinality(j.s) BETWEEN 1 AND ${AXES}
   LEFT JOIN LATERAL (SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1) ck ON true
   LEFT JOIN LATERAL (SELECT v.verdict FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1) rv ON true
+  WHERE ${inBatch('c.request_id')}
 ),
 q AS MATERIALIZED (
   SELECT id, request_id, seed, s, n,
          coalesce(verdict <> 'reject', true)
            AND ((coalesce(verdict = 'accept', false) AND ${p.reviewAcceptOverridesThresholds}::boolean) OR (check_passed AND passes)) AS qualifies,
          (check_passed OR ${p.loserMayFailChecks}::boolean) AS may_lose,
-         (${spelled('*', '1')}) AS prod,
-         (${spelled('+', '0')}) AS ssum
+         (${PROD}) AS prod,
+         (${SUM}) AS ssum
   FROM cand
 ),
-pick AS (
+pick AS MATERIALIZED (
   SELECT DISTINCT ON (request_id) request_id, id, CASE WHEN prod > 0 THEN power(prod, 1.0::float8 / n) ELSE 0 END AS geo
   FROM q WHERE qualifies
   ORDER BY request_id, geo DESC, seed
 ),
 edge AS (
-  SELECT w.request_id, w.id AS chosen_id, l.id AS rejected_id, w.seed AS wseed, l.seed AS lseed, d.margins, d.total
-  FROM q w
-  JOIN q l ON l.request_id = w.request_id AND l.id <> w.id AND l.n = w.n AND l.ssum <= w.ssum AND l.may_lose
-  CROSS JOIN LATERAL (
-    SELECT bool_and(u.a >= u.b) AS ge, bool_or(u.a > u.b) AS gt, sum(u.a - u.b) AS total,
-           array_agg(u.a - u.b ORDER BY u.i) AS margins
-    FROM unnest(w.s, l.s) WITH ORDINALITY AS u(a, b, i)
-  ) d
-  WHERE w.qualifies AND d.ge AND d.gt AND d.total >= ${p.minMargin}::float8
+  SELECT * FROM (
+    SELECT w.request_id, w.id AS chosen_id, l.id AS rejected_id, w.seed AS wseed, l.seed AS lseed,
+           w.s AS ws, l.s AS ls, w.n, (${TOTAL}) AS total
+    FROM q w
+    JOIN q l ON l.request_id = w.request_id AND l.id <> w.id AND l.n = w.n AND l.ssum <= w.ssum AND l.may_lose
+    WHERE w.qualifies AND (${GE}) AND (${GT})
+  ) e
+  WHERE e.total >= ${p.minMargin}::float8
 ),
 ranked AS MATERIALIZED (
   SELECT e.*, row_number() OVER (PARTITION BY e.request_id ORDER BY e.total DESC, e.wseed, e.lseed) AS rn FROM edge e
 ),
+-- Where no candidate appears in more than maxUses edges, the greedy takes the first maxPairs;
+-- only the other requests walk the recursive greedy.
+crowded AS (
+  SELECT DISTINCT request_id FROM (
+    SELECT request_id, chosen_id AS cid FROM ranked UNION ALL SELECT request_id, rejected_id FROM ranked
+  ) x GROUP BY request_id, cid HAVING count(*) > ${p.maxUses}::int
+),
 lists AS (
-  SELECT request_id, array_agg(chosen_id ORDER BY rn) AS ws, array_agg(rejected_id ORDER BY rn) AS ls
-  FROM ranked GROUP BY request_id
+  SELECT r.request_id, array_agg(r.chosen_id ORDER BY r.rn) AS ws, array_agg(r.rejected_id ORDER BY r.rn) AS ls
+  FROM ranked r JOIN crowded c ON c.request_id = r.request_id GROUP BY r.request_id
 ),
 greedy (request_id, step, ws, ls, used, taken, took) AS (
   SELECT request_id, 0, ws, ls, ARRAY[]::bigint[], 0, false FROM lists
@@ -110,48 +142,49 @@ greedy (request_id, step, ws, ls, used, taken, took) AS (
   WHERE g.step < cardinality(g.ws) AND g.taken < ${p.maxPairs}::int
 ),
 kept AS MATERIALIZED (
-  SELECT r.request_id, r.chosen_id, r.rejected_id, r.margins, r.total,
-         row_number() OVER (PARTITION BY r.request_id ORDER BY r.rn) AS rank
+  SELECT r.request_id, r.chosen_id, r.rejected_id, ${MARGINS} AS margins, r.total, r.rn AS rank
+  FROM ranked r
+  WHERE r.rn <= ${p.maxPairs}::int AND NOT EXISTS (SELECT 1 FROM crowded c WHERE c.request_id = r.request_id)
+  UNION ALL
+  SELECT r.request_id, r.chosen_id, r.rejected_id, ${MARGINS}, r.total,
+         row_number() OVER (PARTITION BY r.request_id ORDER BY r.rn)
   FROM greedy g JOIN ranked r ON r.request_id = g.request_id AND r.rn = g.step
   WHERE g.took
 ),
 sel_up AS (
-  INSERT INTO selections (request_id, candidate_id, rule_version, rubric, params, score)
+  INSERT INTO selections AS t (request_id, candidate_id, rule_version, rubric, params, score)
   SELECT b.request_id, pk.id, ${o.ruleVersion}, ${o.rubric}, ${paramsJson}::jsonb, pk.geo
   FROM batch b LEFT JOIN pick pk ON pk.request_id = b.request_id
   ON CONFLICT (request_id, rule_version, rubric) DO UPDATE
     SET candidate_id = EXCLUDED.candidate_id, params = EXCLUDED.params, score = EXCLUDED.score
-  RETURNING candidate_id
+    WHERE (t.candidate_id, t.params, t.score) IS DISTINCT FROM (EXCLUDED.candidate_id, EXCLUDED.params, EXCLUDED.score)
 ),
 pair_up AS (
-  INSERT INTO pairs (request_id, chosen_id, rejected_id, rule_version, rubric, params, margins, total_margin, rank)
+  INSERT INTO pairs AS t (request_id, chosen_id, rejected_id, rule_version, rubric, params, margins, total_margin, rank)
   SELECT request_id, chosen_id, rejected_id, ${o.ruleVersion}, ${o.rubric}, ${paramsJson}::jsonb, margins::real[], total, rank
   FROM kept
   ON CONFLICT (chosen_id, rejected_id, rule_version, rubric) DO UPDATE
     SET request_id = EXCLUDED.request_id, params = EXCLUDED.params, margins = EXCLUDED.margins,
         total_margin = EXCLUDED.total_margin, rank = EXCLUDED.rank
-  RETURNING 1
+    WHERE (t.request_id, t.params, t.margins, t.total_margin, t.rank)
+      IS DISTINCT FROM (EXCLUDED.request_id, EXCLUDED.params, EXCLUDED.margins, EXCLUDED.total_margin, EXCLUDED.rank)
 ),
 stale AS (
   SELECT pr.id, EXISTS (SELECT 1 FROM reviews v WHERE v.pair_id = pr.id) AS reviewed
-  FROM pairs pr JOIN batch b ON pr.request_id = b.request_id
-  WHERE pr.rule_version = ${o.ruleVersion} AND pr.rubric = ${o.rubric}
+  FROM pairs pr
+  WHERE ${inBatch('pr.request_id')} AND pr.rule_version = ${o.ruleVersion} AND pr.rubric = ${o.rubric}
     AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.chosen_id = pr.chosen_id AND k.rejected_id = pr.rejected_id)
 ),
-dropped AS (DELETE FROM pairs WHERE id IN (SELECT id FROM stale WHERE NOT reviewed) RETURNING 1),
-demoted AS (UPDATE pairs SET rank = 0 WHERE id IN (SELECT id FROM stale WHERE reviewed) AND rank <> 0 RETURNING 1),
+dropped AS (DELETE FROM pairs WHERE id IN (SELECT id FROM stale WHERE NOT reviewed)),
+demoted AS (UPDATE pairs SET rank = 0 WHERE id IN (SELECT id FROM stale WHERE reviewed) AND rank <> 0),
 stamped AS (
   UPDATE requests r SET selected_at = now(),
          status = CASE WHEN r.status IN ('settled', 'selected') THEN 'selected' ELSE r.status END
-  FROM batch b WHERE r.id = b.request_id
-  RETURNING 1
+  WHERE ${inBatch('r.id')}
 )
-SELECT (SELECT count(*) FROM stamped)::int AS requests,
-       (SELECT count(*) FROM sel_up WHERE candidate_id IS NOT NULL)::int AS picks,
-       (SELECT count(*) FROM pair_up)::int AS pairs,
-       (SELECT count(*) FROM dropped)::int + (SELECT count(*) FROM demoted)::int AS retired`;
-  const [r] = await rows<{ requests: number; picks: number; pairs: number }>(db, q);
-  return { requests: Number(r?.requests ?? 0), picks: Number(r?.picks ?? 0), pairs: Number(r?.pairs ?? 0) };
+SELECT (SELECT count(*) FROM batch)::int AS requests,
+       (SELECT count(*) FROM pick)::int AS picks,
+       (SELECT count(*) FROM kept)::int AS pairs`;
 }
 
 const PENDING = sql`status IN ('settled', 'selected') AND (selected_at IS NULL OR settled_at > selected_at)`;

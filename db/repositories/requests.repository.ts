@@ -1,0 +1,218 @@
+/**
+ * Edit requests and their lifecycle: pending → generated → settled → selected, or failed
+ * (generation gave up). "Settled" means no more stage work will happen for the request: every
+ * candidate is judged, rejected by a hard check, or failed for good. Every transition is one
+ * conditional UPDATE, so concurrent workers and retried jobs move a request at most once.
+ */
+import { sql } from 'drizzle-orm';
+import { rows, type Db } from '../client.ts';
+import { requests } from '../schema/index.ts';
+
+export interface NewRequest {
+  sourceId: number;
+  instruction: string;
+  category: string;
+  candidatesWanted: number;
+  model: string;
+  baseSeed: number;
+}
+
+export interface InsertedRequest {
+  id: number;
+  status: string;
+  /** False when (source, instruction, model) was already there. */
+  created: boolean;
+}
+
+/** Candidate states after which nothing more happens to a candidate. */
+export const TERMINAL_CANDIDATE_STATES = ['judged', 'rejected', 'failed'] as const;
+
+const idArray = (ids: readonly number[]) => `{${ids.map((n) => Math.trunc(n)).join(',')}}`;
+
+/**
+ * Inserts requests (unique per source, instruction, model); returns one entry per input, in
+ * input order, saying whether it was created now. Duplicates within `list` count once.
+ */
+export async function insertRequests(db: Db, list: readonly NewRequest[]): Promise<InsertedRequest[]> {
+  if (!list.length) return [];
+  const keyOf = (r: { sourceId: number; instruction: string; model: string }) => `${r.sourceId}\u0000${r.model}\u0000${r.instruction}`;
+  const unique = [...new Map(list.map((r) => [keyOf(r), r])).values()];
+  const inserted = await db
+    .insert(requests)
+    .values(unique.map((r) => ({ ...r })))
+    .onConflictDoNothing()
+    .returning({ id: requests.id, sourceId: requests.sourceId, instruction: requests.instruction, model: requests.model, status: requests.status });
+  const byKey = new Map<string, InsertedRequest>();
+  for (const r of inserted) byKey.set(keyOf(r), { id: r.id, status: r.status, created: true });
+  const missing = unique.filter((r) => !byKey.has(keyOf(r)));
+  if (missing.length) {
+    const found = await rows<{ id: number; source_id: number; instruction: string; model: string; status: string }>(
+      db,
+      sql`SELECT r.id, r.source_id, r.instruction, r.model, r.status
+          FROM requests r
+          JOIN unnest(${idArray(missing.map((m) => m.sourceId))}::bigint[], ${toTextArray(missing.map((m) => m.instruction))}::text[], ${toTextArray(missing.map((m) => m.model))}::text[])
+            AS k(source_id, instruction, model)
+            ON r.source_id = k.source_id AND r.instruction = k.instruction AND r.model = k.model`,
+    );
+    for (const r of found) byKey.set(keyOf({ sourceId: Number(r.source_id), instruction: r.instruction, model: r.model }), { id: Number(r.id), status: r.status, created: false });
+  }
+  const seen = new Set<string>();
+  return list.map((r) => {
+    const k = keyOf(r);
+    const hit = byKey.get(k)!;
+    const first = !seen.has(k);
+    seen.add(k);
+    return first ? hit : { ...hit, created: false };
+  });
+}
+
+/** A Postgres text[] literal (quoted, escaped) for passing many strings as one parameter. */
+function toTextArray(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
+}
+
+export interface RequestForGenerate {
+  id: number;
+  status: string;
+  instruction: string;
+  category: string;
+  candidatesWanted: number;
+  model: string;
+  baseSeed: number;
+  sourceBlob: string;
+  sourceSha256: string;
+  candidates: number;
+}
+
+/** What the generate stage needs about one request, with its source and how many candidates exist. */
+export async function getRequestForGenerate(db: Db, id: number): Promise<RequestForGenerate | undefined> {
+  const [r] = await rows<Record<string, unknown>>(
+    db,
+    sql`SELECT r.id, r.status, r.instruction, r.category, r.candidates_wanted, r.model, r.base_seed,
+               s.blob AS source_blob, s.sha256 AS source_sha256,
+               (SELECT count(*) FROM candidates c WHERE c.request_id = r.id)::int AS candidates
+        FROM requests r JOIN sources s ON s.id = r.source_id WHERE r.id = ${id}`,
+  );
+  if (!r) return undefined;
+  return {
+    id: Number(r.id),
+    status: String(r.status),
+    instruction: String(r.instruction),
+    category: String(r.category),
+    candidatesWanted: Number(r.candidates_wanted),
+    model: String(r.model),
+    baseSeed: Number(r.base_seed),
+    sourceBlob: String(r.source_blob),
+    sourceSha256: String(r.source_sha256),
+    candidates: Number(r.candidates),
+  };
+}
+
+/** pending → generated (its candidates exist). */
+export async function markRequestGenerated(db: Db, id: number): Promise<void> {
+  await db.execute(sql`UPDATE requests SET status = 'generated', generated_at = coalesce(generated_at, now()) WHERE id = ${id} AND status = 'pending'`);
+}
+
+/** pending → failed: generation gave up for good. The request is settled (nothing more will happen). */
+export async function markRequestFailed(db: Db, id: number): Promise<boolean> {
+  const r = await rows<{ id: number }>(db, sql`UPDATE requests SET status = 'failed', settled_at = now() WHERE id = ${id} AND status = 'pending' RETURNING id`);
+  return r.length > 0;
+}
+
+/**
+ * generated → settled when every candidate is judged, rejected or failed. Returns true for the
+ * one caller that made the transition (that caller enqueues select).
+ */
+export async function settleRequest(db: Db, id: number): Promise<boolean> {
+  const r = await rows<{ id: number }>(
+    db,
+    sql`UPDATE requests r SET status = 'settled', settled_at = now()
+        WHERE r.id = ${id} AND r.status = 'generated'
+          AND EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id)
+          AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id AND c.status NOT IN ('judged', 'rejected', 'failed'))
+        RETURNING r.id`,
+  );
+  return r.length > 0;
+}
+
+/** failed → pending (retry-failed of a generate failure). */
+export async function reopenFailedRequest(db: Db, id: number): Promise<boolean> {
+  const r = await rows<{ id: number }>(db, sql`UPDATE requests SET status = 'pending', settled_at = NULL WHERE id = ${id} AND status = 'failed' RETURNING id`);
+  return r.length > 0;
+}
+
+/** settled/selected → generated: one of its candidates goes back to work (retry-failed). */
+export async function unsettleRequest(db: Db, id: number): Promise<void> {
+  await db.execute(sql`UPDATE requests SET status = 'generated', settled_at = NULL WHERE id = ${id} AND status IN ('settled', 'selected')`);
+}
+
+/** Ids of requests in `status`, after `after`, at most `limit` (keyset pages for reconcile). */
+export async function requestIdsByStatus(db: Db, status: 'pending' | 'generated', after: number, limit: number): Promise<number[]> {
+  const r = await rows<{ id: number }>(db, sql`SELECT id FROM requests WHERE status = ${status} AND id > ${after} ORDER BY id LIMIT ${limit}`);
+  return r.map((x) => Number(x.id));
+}
+
+/** Requests whose selection is due (settled, or settled again since their last selection) and not failed at select. */
+export async function requestIdsToSelect(db: Db, after: number, limit: number): Promise<number[]> {
+  const r = await rows<{ id: number }>(
+    db,
+    sql`SELECT r.id FROM requests r
+        WHERE r.status IN ('settled', 'selected') AND (r.selected_at IS NULL OR r.settled_at > r.selected_at) AND r.id > ${after}
+          AND NOT EXISTS (SELECT 1 FROM failures f WHERE f.stage = 'select' AND f.request_id = r.id AND f.resolved_at IS NULL)
+        ORDER BY r.id LIMIT ${limit}`,
+  );
+  return r.map((x) => Number(x.id));
+}
+
+export interface RunProgress {
+  requests: number;
+  /** Requests past generation (generated, settled, selected or failed). */
+  generated: number;
+  candidates: number;
+  /** Candidates with a check outcome (checked, judged, rejected) or failed. */
+  checked: number;
+  /** Candidates that passed the checks. */
+  toJudge: number;
+  /** Of those, judged or failed. */
+  judged: number;
+  settled: number;
+  selected: number;
+  failedRequests: number;
+  /** Requests with nothing left to do: selected, failed, or failed for good at select. */
+  finished: number;
+}
+
+/** Progress of a set of requests (all when `ids` is omitted): what run-local and demo show. */
+export async function runProgress(db: Db, ids?: readonly number[]): Promise<RunProgress> {
+  const filter = ids ? sql`r.id = ANY(${idArray(ids)}::bigint[])` : sql`true`;
+  const [r] = await rows<Record<string, number>>(
+    db,
+    sql`WITH r AS (SELECT * FROM requests r WHERE ${filter}),
+        c AS (SELECT c.* FROM candidates c JOIN r ON r.id = c.request_id)
+        SELECT
+          (SELECT count(*) FROM r)::int AS requests,
+          (SELECT count(*) FROM r WHERE status <> 'pending')::int AS generated,
+          (SELECT count(*) FROM c)::int AS candidates,
+          (SELECT count(*) FROM c WHERE status <> 'generated')::int AS checked,
+          (SELECT count(*) FROM c WHERE status IN ('checked', 'judged') OR (status = 'failed' AND checked_at IS NOT NULL))::int AS to_judge,
+          (SELECT count(*) FROM c WHERE status = 'judged' OR (status = 'failed' AND checked_at IS NOT NULL))::int AS judged,
+          (SELECT count(*) FROM r WHERE settled_at IS NOT NULL)::int AS settled,
+          (SELECT count(*) FROM r WHERE status = 'selected')::int AS selected,
+          (SELECT count(*) FROM r WHERE status = 'failed')::int AS failed_requests,
+          (SELECT count(*) FROM r WHERE status IN ('selected', 'failed')
+             OR EXISTS (SELECT 1 FROM failures f WHERE f.stage = 'select' AND f.request_id = r.id AND f.resolved_at IS NULL))::int AS finished`,
+  );
+  const n = (k: string) => Number(r?.[k] ?? 0);
+  return {
+    requests: n('requests'),
+    generated: n('generated'),
+    candidates: n('candidates'),
+    checked: n('checked'),
+    toJudge: n('to_judge'),
+    judged: n('judged'),
+    settled: n('settled'),
+    selected: n('selected'),
+    failedRequests: n('failed_requests'),
+    finished: n('finished'),
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * BullMQ plumbing: one queue per stage under one key prefix, default job options (bounded
+ * retries with exponential backoff, bounded history), worker factories, and `enqueueJobs`,
+ * which adds jobs with deterministic ids so that duplicates are no-ops.
+ */
+import { Queue, Worker, type JobsOptions, type Processor } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { jobId, QUEUE_NAMES, type JobPayloads, type QueueName } from './jobs.ts';
+import { redisConnection } from './redis.ts';
+
+/** Default options of every job: retries with backoff, and a bounded history in Redis. */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 4,
+  backoff: { type: 'exponential', delay: 1000 }, // 1 s, 2 s, 4 s
+  removeOnComplete: { count: 2000, age: 24 * 3600 }, // newest 2000, at most a day (seconds)
+  removeOnFail: { count: 10_000, age: 7 * 24 * 3600 }, // newest 10 000, at most a week (seconds)
+};
+
+/** Jobs per `addBulk` call: one Redis round trip per batch. */
+export const ADD_BULK_BATCH = 500;
+
+export type StageQueues = { [Q in QueueName]: Queue<JobPayloads[Q]> };
+
+export interface QueueSet {
+  prefix: string;
+  queues: StageQueues;
+  /** The shared connection of the queues (not of workers). */
+  connection: Redis;
+  close(): Promise<void>;
+}
+
+/** Opens the four stage queues on one shared connection. */
+export function openQueues(redisUrl: string, prefix: string): QueueSet {
+  const connection = redisConnection(redisUrl);
+  connection.on('error', () => {}); // ioredis reconnects by itself; commands surface errors
+  const make = <Q extends QueueName>(name: Q) =>
+    new Queue<JobPayloads[Q]>(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  const queues = {
+    generate: make('generate'),
+    check: make('check'),
+    judge: make('judge'),
+    select: make('select'),
+  } as StageQueues;
+  for (const q of Object.values(queues)) q.on('error', () => {});
+  return {
+    prefix,
+    queues,
+    connection,
+    async close() {
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+      connection.disconnect();
+    },
+  };
+}
+
+export interface WorkerOptions {
+  concurrency: number;
+  /** Job lock (ms): a killed worker's active jobs go back to waiting after about this long. */
+  lockMs: number;
+  /** How many times a job may stall (its worker died) before it fails; default 8. */
+  maxStalledCount?: number;
+  /** Connection and internal errors (the worker keeps going); default: ignored. */
+  onError?: (err: Error) => void;
+}
+
+/**
+ * A worker on `name` with its own connection. Stalled jobs (their worker was killed) are
+ * checked every lockMs/2 and retried, up to maxStalledCount times.
+ */
+export function createWorker<Q extends QueueName>(
+  name: Q,
+  processor: Processor<JobPayloads[Q]>,
+  redisUrl: string,
+  prefix: string,
+  opts: WorkerOptions,
+): Worker<JobPayloads[Q]> {
+  const connection = redisConnection(redisUrl);
+  connection.on('error', () => {});
+  const worker = new Worker<JobPayloads[Q]>(name, processor, {
+    connection,
+    prefix,
+    concurrency: opts.concurrency,
+    lockDuration: opts.lockMs,
+    stalledInterval: Math.max(1000, Math.floor(opts.lockMs / 2)),
+    maxStalledCount: opts.maxStalledCount ?? 8,
+    autorun: true,
+  });
+  worker.on('error', (err) => opts.onError?.(err)); // an 'error' event without a listener would throw
+  worker.on('closed', () => connection.disconnect());
+  return worker;
+}
+
+/**
+ * Adds one job per payload with its deterministic id, `ADD_BULK_BATCH` per round trip. A job
+ * whose id is already waiting, active or delayed is left alone (BullMQ ignores the duplicate).
+ * With `replaceFinished`, a completed or failed job of the same id is removed first so the
+ * work runs again (reconcile, retry-failed, a request settled again).
+ */
+export async function enqueueJobs<Q extends QueueName>(
+  set: QueueSet,
+  name: Q,
+  payloads: readonly JobPayloads[Q][],
+  opts: { replaceFinished?: boolean } = {},
+): Promise<number> {
+  const queue = set.queues[name] as Queue<JobPayloads[Q]>;
+  let added = 0;
+  for (let i = 0; i < payloads.length; i += ADD_BULK_BATCH) {
+    const batch = payloads.slice(i, i + ADD_BULK_BATCH);
+    if (opts.replaceFinished) await removeFinished(set, name, batch.map((p) => jobId(name, p)));
+    // Queue<T>.addBulk's name parameter is typed from the data type; the queue name is the job name.
+    const jobs = batch.map((data) => ({ name, data, opts: { jobId: jobId(name, data) } }));
+    await (queue as unknown as Queue).addBulk(jobs as never);
+    added += batch.length;
+  }
+  return added;
+}
+
+/** Removes completed or failed jobs among `ids` (one pipeline of state lookups, then removes). */
+async function removeFinished(set: QueueSet, name: QueueName, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  const queue = set.queues[name] as unknown as Queue;
+  const pipe = set.connection.pipeline();
+  for (const id of ids) pipe.hget(`${set.prefix}:${name}:${id}`, 'finishedOn');
+  const res = (await pipe.exec()) ?? [];
+  const finished = ids.filter((_, i) => res[i]?.[1] != null);
+  for (const id of finished) {
+    await queue.remove(id).catch(() => 0); // a job locked by a worker is not removed: it is live
+  }
+}
+
+/** Waiting, active, delayed, failed and completed counts per queue. */
+export type QueueDepths = Record<QueueName, { waiting: number; active: number; delayed: number; failed: number; completed: number; prioritized: number }>;
+
+/** Current job counts of every stage queue. */
+export async function queueDepths(set: QueueSet): Promise<QueueDepths> {
+  const out = {} as QueueDepths;
+  for (const name of QUEUE_NAMES) {
+    const c = await (set.queues[name] as unknown as Queue).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+    out[name] = {
+      waiting: c.waiting ?? 0,
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      failed: c.failed ?? 0,
+      completed: c.completed ?? 0,
+      prioritized: c.prioritized ?? 0,
+    };
+  }
+  return out;
+}
+
+/** Deletes every key under `prefix` (tests; `demo` never calls it). SCAN-based, never KEYS. */
+export async function deletePrefixKeys(connection: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await connection.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) n += await connection.del(...keys);
+  } while (cursor !== '0');
+  return n;
+}

@@ -1,0 +1,77 @@
+/**
+ * Check: the hard checks (faces kept, something sizeable changed) of one candidate. The result
+ * is a `checks` row; a pass moves the candidate to `checked` and enqueues its judgment, a fail
+ * moves it to `rejected` and may settle its request. A retry finds the row and only moves on.
+ */
+import { runHardChecks } from '../checks.ts';
+import { InputError } from '../errors/index.ts';
+import { enqueueJobs } from '../queues.ts';
+import { getCandidateContext, moveCandidate } from '../../db/repositories/candidates.repository.ts';
+import { insertCheck, latestCheck } from '../../db/repositories/checks.repository.ts';
+import { recordFailure } from '../../db/repositories/failures.repository.ts';
+import { settleIfDone } from './settle.ts';
+import type { Stage } from './types.ts';
+
+export const checkStage: Stage<'check'> = {
+  name: 'check',
+  subject: (p) => `candidate:${p.candidateId}`,
+
+  async run(deps, { candidateId }) {
+    const cand = await getCandidateContext(deps.db, candidateId);
+    if (!cand) throw new InputError('no such candidate', { subject: `candidate:${candidateId}` });
+    let outcome: 'done' | 'skipped' = 'skipped';
+    let check = await latestCheck(deps.db, candidateId);
+    if (!check && cand.status === 'generated') {
+      const t0 = performance.now();
+      const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
+      const c = deps.config.checks;
+      const r = await runHardChecks(
+        source,
+        edit,
+        {
+          faceIoUThreshold: c.faceIoUThreshold,
+          changePixelThreshold: c.changePixelThreshold,
+          maxImagePixels: c.maxImagePixels,
+          exemptFaceCheck: cand.category !== '' && c.faceExemptCategories.includes(cand.category),
+        },
+        { source: `source of candidate:${candidateId}`, edit: `candidate:${candidateId}` },
+      );
+      await insertCheck(deps.db, {
+        candidateId,
+        ruleVersion: `${r.faceCheck.ruleVersion}+${r.changeCheck.ruleVersion}`,
+        faceStatus: r.faceCheck.status,
+        faceMinIou: r.faceCheck.minIoU,
+        faceThreshold: r.faceCheck.threshold,
+        faceCount: r.source.faces.length,
+        faces: { source: r.source.faces, edit: r.edit.faces, matches: r.faceCheck.matches },
+        detectorVersion: r.faceCheck.detectorVersion,
+        changeStatus: r.changeCheck.status,
+        changedFraction: r.changeCheck.changedFraction,
+        largestComponentShare: r.changeCheck.largestComponentShare,
+        change: r.changeCheck,
+        passed: r.passed,
+        latencyMs: performance.now() - t0,
+      });
+      check = await latestCheck(deps.db, candidateId);
+      outcome = 'done';
+    }
+    if (!check) return { outcome: 'skipped', detail: `candidate is ${cand.status}` };
+    if (check.passed) {
+      await moveCandidate(deps.db, candidateId, ['generated'], 'checked');
+      const now = await getCandidateContext(deps.db, candidateId);
+      if (now?.status === 'checked') await enqueueJobs(deps.queues, 'judge', [{ candidateId }]);
+    } else {
+      await moveCandidate(deps.db, candidateId, ['generated'], 'rejected');
+      await settleIfDone(deps, cand.requestId);
+    }
+    return { outcome, detail: check.passed ? 'passed' : 'rejected' };
+  },
+
+  async giveUp(deps, { candidateId }, error, attempts) {
+    const cand = await getCandidateContext(deps.db, candidateId);
+    await recordFailure(deps.db, { stage: 'check', subject: `candidate:${candidateId}`, candidateId, requestId: cand?.requestId, attempts, error });
+    if (!cand) return;
+    await moveCandidate(deps.db, candidateId, ['generated'], 'failed');
+    await settleIfDone(deps, cand.requestId);
+  },
+};

@@ -1,0 +1,70 @@
+/**
+ * Generate: asks the inference core for the K candidates of one request (seeds base_seed …
+ * base_seed+K−1, one call), stores each image by content hash and inserts all candidate rows
+ * in one statement (ON CONFLICT (request_id, seed) DO NOTHING), then enqueues their checks.
+ * A retry after a crash finds the rows and only re-enqueues.
+ */
+import { InputError, VibeError } from '../errors/index.ts';
+import { enqueueJobs } from '../queues.ts';
+import { inferenceErrors } from '../metrics.ts';
+import { candidateIdsOfRequest, insertCandidates } from '../../db/repositories/candidates.repository.ts';
+import { recordFailure } from '../../db/repositories/failures.repository.ts';
+import { getRequestForGenerate, markRequestFailed, markRequestGenerated } from '../../db/repositories/requests.repository.ts';
+import type { Stage } from './types.ts';
+
+function extOf(bytes: Buffer): string {
+  if (bytes.length >= 4 && bytes.readUInt32BE(0) === 0x89504e47) return 'png';
+  if (bytes.length >= 12 && bytes.toString('latin1', 8, 12) === 'WEBP') return 'webp';
+  return 'jpg';
+}
+
+export const generateStage: Stage<'generate'> = {
+  name: 'generate',
+  subject: (p) => `request:${p.requestId}`,
+
+  async run(deps, { requestId }, signal) {
+    const req = await getRequestForGenerate(deps.db, requestId);
+    if (!req) throw new InputError('no such request', { subject: `request:${requestId}` });
+    if (req.status === 'failed') return { outcome: 'skipped', detail: 'request failed for good' };
+    let outcome: 'done' | 'skipped' = 'skipped';
+    if (req.candidates < req.candidatesWanted) {
+      if (!deps.inference) throw new VibeError('BAD_CONFIG', 'generate stage started without an inference client', { subject: 'INFERENCE_URL' });
+      const source = await deps.blobs.get(req.sourceBlob);
+      let result;
+      try {
+        result = await deps.inference.edit({ image: source, prompt: req.instruction, n: req.candidatesWanted, seed: req.baseSeed, signal });
+      } catch (err) {
+        inferenceErrors.inc({ code: err instanceof VibeError ? err.code : 'UNKNOWN' });
+        throw err;
+      }
+      const perImageMs = result.latencyMs / Math.max(1, result.images.length);
+      const rows = [];
+      for (const img of result.images) {
+        const stored = await deps.blobs.put(img.bytes, extOf(img.bytes));
+        rows.push({
+          requestId,
+          seed: img.seed,
+          sha256: stored.sha256,
+          blob: stored.key,
+          width: img.width,
+          height: img.height,
+          generator: `${result.model}@${result.url}`,
+          generatorMeta: img.meta,
+          latencyMs: perImageMs,
+        });
+      }
+      await insertCandidates(deps.db, rows);
+      outcome = 'done';
+    }
+    await markRequestGenerated(deps.db, requestId);
+    const cands = await candidateIdsOfRequest(deps.db, requestId);
+    const toCheck = cands.filter((c) => c.status === 'generated').map((c) => ({ candidateId: c.id }));
+    await enqueueJobs(deps.queues, 'check', toCheck);
+    return { outcome, detail: `${cands.length} candidates` };
+  },
+
+  async giveUp(deps, { requestId }, error, attempts) {
+    await recordFailure(deps.db, { stage: 'generate', subject: `request:${requestId}`, requestId, attempts, error });
+    await markRequestFailed(deps.db, requestId);
+  },
+};

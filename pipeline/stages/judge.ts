@@ -1,0 +1,69 @@
+/**
+ * Judge: scores one candidate that passed the hard checks. The judgment (scored, or failed with
+ * the raw reply when the judge's answer could not be scored) is a row; the candidate moves to
+ * `judged` and its request may settle. Transport errors are thrown for the queue to retry.
+ */
+import { InputError, VibeError } from '../errors/index.ts';
+import { judgeErrors } from '../metrics.ts';
+import { getCandidateContext, moveCandidate } from '../../db/repositories/candidates.repository.ts';
+import { recordFailure } from '../../db/repositories/failures.repository.ts';
+import { hasJudgment, insertJudgment } from '../../db/repositories/judgments.repository.ts';
+import { settleIfDone } from './settle.ts';
+import type { Stage } from './types.ts';
+
+export const judgeStage: Stage<'judge'> = {
+  name: 'judge',
+  subject: (p) => `candidate:${p.candidateId}`,
+
+  async run(deps, { candidateId }, signal) {
+    const judge = deps.judge;
+    if (!judge) throw new VibeError('BAD_CONFIG', 'judge stage started without a judge', { subject: 'JUDGE_URL' });
+    const cand = await getCandidateContext(deps.db, candidateId);
+    if (!cand) throw new InputError('no such candidate', { subject: `candidate:${candidateId}` });
+    if (cand.status !== 'checked' && cand.status !== 'judged') return { outcome: 'skipped', detail: `candidate is ${cand.status}` };
+    let outcome: 'done' | 'skipped' = 'skipped';
+    if (!(await hasJudgment(deps.db, candidateId, judge.rubric.id, judge.model))) {
+      const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
+      let j;
+      try {
+        j = await judge.judge({ source, edit, instruction: cand.instruction, category: cand.category || undefined, signal });
+      } catch (err) {
+        judgeErrors.inc({ code: err instanceof VibeError ? err.code : 'UNKNOWN' });
+        throw err;
+      }
+      if (!j.ok) judgeErrors.inc({ code: 'JUDGE_REPLY' });
+      await insertJudgment(deps.db, {
+        candidateId,
+        judgeModel: j.model,
+        rubric: j.rubric,
+        promptHash: j.promptHash,
+        ok: j.ok,
+        error: j.ok ? null : j.error,
+        rawScores: j.ok ? j.rawScores : null,
+        scores: j.ok ? j.scoreVector : null,
+        axisInstruction: j.ok ? j.axes.instruction : null,
+        axisPreservation: j.ok ? j.axes.preservation : null,
+        axisQuality: j.ok ? j.axes.quality : null,
+        aggregate: j.ok ? j.aggregate : null,
+        passesThresholds: j.ok ? j.passesThresholds : null,
+        rawReply: j.rawReply,
+        attempts: j.attempts,
+        latencyMs: j.latencyMs,
+        promptTokens: j.usage?.promptTokens ?? null,
+        completionTokens: j.usage?.completionTokens ?? null,
+      });
+      outcome = 'done';
+    }
+    await moveCandidate(deps.db, candidateId, ['checked'], 'judged');
+    await settleIfDone(deps, cand.requestId);
+    return { outcome };
+  },
+
+  async giveUp(deps, { candidateId }, error, attempts) {
+    const cand = await getCandidateContext(deps.db, candidateId);
+    await recordFailure(deps.db, { stage: 'judge', subject: `candidate:${candidateId}`, candidateId, requestId: cand?.requestId, attempts, error });
+    if (!cand) return;
+    await moveCandidate(deps.db, candidateId, ['checked'], 'failed');
+    await settleIfDone(deps, cand.requestId);
+  },
+};

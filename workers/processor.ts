@@ -1,0 +1,52 @@
+/**
+ * The one wrapper every queue's processor goes through: runs the stage, counts the outcome and
+ * its latency, turns 429/503 into a queue rate limit (no attempt used), and after the last
+ * attempt, or on an error a retry cannot fix, records the failure (stage.giveUp) and throws
+ * BullMQ's UnrecoverableError so the job ends failed without further retries.
+ */
+import { UnrecoverableError, type Job, type Processor, type Queue } from 'bullmq';
+import { describeError, isRetryable } from '../pipeline/errors/index.ts';
+import { throwIfRateLimited } from '../pipeline/inference/inference.client.ts';
+import type { JobPayloads, QueueName } from '../pipeline/jobs.ts';
+import { jobsTotal, stageSeconds } from '../pipeline/metrics.ts';
+import type { Stage, StageDeps, StageResult } from '../pipeline/stages/types.ts';
+
+/** A BullMQ processor for `stage`; `queue` is the stage's queue (its rate limit is shared by all workers). */
+export function stageProcessor<Q extends QueueName>(stage: Stage<Q>, deps: StageDeps, queue: Queue): Processor<JobPayloads[Q], StageResult> {
+  return async (job: Job<JobPayloads[Q], StageResult>, _token?: string, signal?: AbortSignal) => {
+    const end = stageSeconds.startTimer({ stage: stage.name });
+    try {
+      const r = await stage.run(deps, job.data, signal);
+      jobsTotal.inc({ queue: stage.name, outcome: r.outcome });
+      return r;
+    } catch (err) {
+      try {
+        await throwIfRateLimited(err, queue);
+      } catch (limited) {
+        jobsTotal.inc({ queue: stage.name, outcome: 'rate_limited' });
+        throw limited;
+      }
+      const attempts = job.attemptsMade + 1;
+      const why = describeError(err);
+      if (!isRetryable(err) || attempts >= (job.opts.attempts ?? 1)) {
+        await stage.giveUp(deps, job.data, why, attempts);
+        jobsTotal.inc({ queue: stage.name, outcome: 'failed' });
+        throw new UnrecoverableError(why);
+      }
+      jobsTotal.inc({ queue: stage.name, outcome: 'retry' });
+      throw err;
+    } finally {
+      end();
+    }
+  };
+}
+
+/**
+ * For jobs BullMQ fails by itself (stalled too many times: its workers kept dying): records the
+ * failure like the processor would. Wire to the worker's `failed` event.
+ */
+export async function onJobFailed<Q extends QueueName>(stage: Stage<Q>, deps: StageDeps, job: Job<JobPayloads[Q]> | undefined, err: Error): Promise<void> {
+  if (!job || err instanceof UnrecoverableError || err.name === 'UnrecoverableError') return; // the processor recorded it
+  if (!/stalled more than allowable limit/i.test(err.message)) return; // a retry is coming, or the processor recorded it
+  await stage.giveUp(deps, job.data, err.message, job.attemptsMade + 1).catch(() => {});
+}

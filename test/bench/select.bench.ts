@@ -1,0 +1,106 @@
+/**
+ * Selection benchmark: N requests × 4 judged candidates (default 250 000 × 4 = 1 000 000)
+ * bulk-inserted into a fresh Postgres database with generate_series, then
+ *   baseline: one `CREATE TABLE … AS SELECT` over the candidates joined with their judgments;
+ *   measured: the full incremental selection (SFT picks + DPO pairs, written), batch by batch.
+ * Prints both times, their ratio (target ≤ 4×) and the Node process RSS sampled during the run.
+ *
+ *   npx tsx test/bench/select.bench.ts [--requests 250000] [--batch 2000]
+ */
+import { sql } from 'drizzle-orm';
+import { rows } from '../../db/client.ts';
+import { runSelection, type SelectionParams } from '../../pipeline/select/index.ts';
+import { createTestDb } from '../helpers/db.ts';
+
+function flag(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: expected a whole number ≥ 1, got ${process.argv[i + 1]}`);
+  return v;
+}
+
+const REQUESTS = flag('requests', 250_000);
+const BATCH = flag('batch', 2000);
+const K = 4;
+const RUBRIC = 'bench-v1';
+const PARAMS: SelectionParams = { minMargin: 1, maxPairs: 4, maxUses: 2, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
+
+const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
+const secs = (ms: number) => (ms / 1000).toFixed(2);
+
+async function main(): Promise<void> {
+  const t = await createTestDb({ poolSize: 2 });
+  const db = t.db;
+  try {
+    const t0 = performance.now();
+    await db.execute(sql`SELECT setseed(0.42)`);
+    await db.execute(sql`
+      INSERT INTO sources (sha256, blob, width, height, format, bytes, origin)
+      SELECT 'sha-' || g, 's/' || g, 512, 512, 'png', 1000, 'img' || g FROM generate_series(1, ${REQUESTS}) g`);
+    await db.execute(sql`
+      INSERT INTO requests (source_id, instruction, candidates_wanted, model, base_seed, status, settled_at)
+      SELECT g, 'make it brighter', ${K}, 'm', 0, 'settled', now() FROM generate_series(1, ${REQUESTS}) g`);
+    await db.execute(sql`
+      INSERT INTO candidates (request_id, seed, sha256, blob, width, height, generator, latency_ms, status)
+      SELECT r, s, md5(r::text || '/' || s), 'c/' || r || '/' || s, 512, 512, 'g', 100, 'judged'
+      FROM generate_series(1, ${REQUESTS}) r, generate_series(0, ${K - 1}) s`);
+    // 90 % of the checks pass; scores are three axes 0–10 (integers: ties are common).
+    await db.execute(sql`
+      INSERT INTO checks (candidate_id, rule_version, face_status, face_threshold, face_count, faces, detector_version,
+                          change_status, changed_fraction, largest_component_share, change, passed, latency_ms)
+      SELECT id, 'check-v1', 'no_faces', 0.9, 0, '{}', 'd', 'pass', 0.2, 0.9, '{}', random() < 0.9, 10 FROM candidates`);
+    await db.execute(sql`
+      INSERT INTO judgments (candidate_id, judge_model, rubric, prompt_hash, ok, scores, axis_instruction, axis_preservation,
+                             axis_quality, passes_thresholds, attempts, latency_ms)
+      SELECT id, 'judge', ${RUBRIC}, 'h', true, ARRAY[a, b, q]::real[], a, b, q, a >= 4 AND b >= 4, 1, 10
+      FROM (SELECT id, floor(random() * 11) AS a, floor(random() * 11) AS b, floor(random() * 11) AS q FROM candidates) x`);
+    // A reviewer went through 1 % of the candidates.
+    await db.execute(sql`
+      INSERT INTO reviews (candidate_id, reviewer, verdict)
+      SELECT id, 'r', CASE WHEN random() < 0.5 THEN 'accept' ELSE 'reject' END FROM candidates WHERE random() < 0.01`);
+    await db.execute(sql`VACUUM ANALYZE`);
+    const [n] = await rows<{ c: number }>(db, sql`SELECT count(*)::int AS c FROM judgments`);
+    console.log(`inserted ${REQUESTS} requests × ${K} = ${n!.c} judged candidates in ${secs(performance.now() - t0)} s`);
+
+    // Baseline: one pass over the same candidates joined with their judgments.
+    const b0 = performance.now();
+    await db.execute(sql`
+      CREATE TABLE bench_baseline AS
+      SELECT c.id, c.request_id, c.seed, j.scores, j.passes_thresholds
+      FROM candidates c JOIN judgments j ON j.candidate_id = c.id AND j.rubric = ${RUBRIC} AND j.ok`);
+    const baseMs = performance.now() - b0;
+
+    const rss: number[] = [];
+    const sample = setInterval(() => rss.push(process.memoryUsage().rss), 50);
+    rss.push(process.memoryUsage().rss);
+    let lastPct = -1;
+    const r = await runSelection(db, {
+      rubric: RUBRIC,
+      params: PARAMS,
+      batchSize: BATCH,
+      onProgress: (done, total) => {
+        const pct = Math.floor((done / Math.max(total, 1)) * 10);
+        if (pct !== lastPct) process.stderr.write(`  ${done}/${total}\n`);
+        lastPct = pct;
+      },
+    });
+    clearInterval(sample);
+    rss.push(process.memoryUsage().rss);
+
+    const [chk] = await rows<{ sel: number; pairs: number }>(
+      db,
+      sql`SELECT (SELECT count(*) FROM selections)::int AS sel, (SELECT count(*) FROM pairs)::int AS pairs`,
+    );
+    console.log(`baseline CREATE TABLE AS (candidates ⋈ judgments): ${secs(baseMs)} s`);
+    console.log(
+      `selection (batch ${BATCH}): ${secs(r.ms)} s — ${r.requests} requests, ${r.picks} picks, ${r.pairs} pairs (rows: ${chk!.sel} selections, ${chk!.pairs} pairs)`,
+    );
+    console.log(`ratio selection / baseline: ${(r.ms / baseMs).toFixed(2)}× (target ≤ 4×)`);
+    console.log(`Node RSS during selection: min ${mb(Math.min(...rss))} MiB, max ${mb(Math.max(...rss))} MiB over ${rss.length} samples`);
+  } finally {
+    await t.cleanup();
+  }
+}
+
+await main();

@@ -1,0 +1,91 @@
+/**
+ * The hard checks on one (source, edit) pair: the face IoU rule and the change rule. The check
+ * worker and `vibe-curate inspect` both call `runHardChecks`, so a user sees exactly what the
+ * pipeline decided. Bad images throw ImageError naming the subject (file path or blob id).
+ */
+import { changeCheck, type ChangeCheckResult } from './change-check.ts';
+import { getFaceDetector, type Face, type TileSelection } from './faces/blazeface.ts';
+import { faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
+import { decodeImage, type DecodedImage } from './images.ts';
+
+export interface HardCheckOptions {
+  /** Minimum IoU per source face (0–1); 0.9 by default in config. */
+  faceIoUThreshold: number;
+  /** Per-channel difference (0–255) above which a pixel counts as changed. */
+  changePixelThreshold: number;
+  /** Decompression-bomb limit, pixels of either image. */
+  maxImagePixels: number;
+  /** The request's category is exempt from the face rule: faces are still detected and recorded. */
+  exemptFaceCheck?: boolean;
+  /**
+   * Search the whole edit for small faces even when the source has none or they are elsewhere
+   * (slower; `inspect` uses it). Default: the edit's fine pass only looks where source faces are.
+   */
+  fullEditDetection?: boolean;
+}
+
+export interface ReportFace {
+  box: [number, number, number, number];
+  score: number;
+}
+
+export interface HardCheckReport {
+  source: { width: number; height: number; faces: ReportFace[] };
+  /** Edit size is its own; its face boxes are in source pixels. */
+  edit: { width: number; height: number; faces: ReportFace[] };
+  faceCheck: FaceCheckResult;
+  changeCheck: ChangeCheckResult;
+  faceCheckExempt: boolean;
+  /** Face rule not failed (or exempt) and the change rule passed. */
+  passed: boolean;
+}
+
+/** Decodes both images once, runs both rules, and returns the verdict with its evidence. */
+export async function runHardChecks(
+  sourceBytes: Buffer,
+  editBytes: Buffer,
+  opts: HardCheckOptions,
+  subjects: { source?: string; edit?: string } = {},
+): Promise<HardCheckReport> {
+  const [src, edit] = await Promise.all([
+    decodeImage(sourceBytes, subjects.source ?? 'source', { maxPixels: opts.maxImagePixels }),
+    decodeImage(editBytes, subjects.edit ?? 'edit', { maxPixels: opts.maxImagePixels }),
+  ]);
+  return checkDecoded(src, edit, opts);
+}
+
+/** `runHardChecks` on images already decoded (for callers that keep the pixels). */
+export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): Promise<HardCheckReport> {
+  const detector = await getFaceDetector();
+  const sourceFaces = await detector.detect(src);
+  const editFaces = await detector.detect(edit, { tiles: editTiles(sourceFaces, src, edit, opts) });
+  const fc = faceCheck(sourceFaces, editFaces, src, edit, { threshold: opts.faceIoUThreshold, detectorVersion: detector.version });
+  const cc = await changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
+  const exempt = opts.exemptFaceCheck ?? false;
+  return {
+    source: { width: src.width, height: src.height, faces: sourceFaces.map(reportFace) },
+    edit: { width: edit.width, height: edit.height, faces: fc.editFacesInSourceCoords.map(reportFace) },
+    faceCheck: fc,
+    changeCheck: cc,
+    faceCheckExempt: exempt,
+    passed: (exempt || fc.status !== 'fail') && cc.status === 'pass',
+  };
+}
+
+/**
+ * Where the edit's fine (tiled) pass looks: around each source face, mapped into edit pixels and
+ * grown by one face size each way, so a face that stayed put or moved a little is found. With
+ * no source faces the face rule is `no_faces` whatever the edit holds, so the fine pass is skipped.
+ */
+function editTiles(sourceFaces: Face[], src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): TileSelection {
+  if (opts.fullEditDetection) return 'all';
+  if (sourceFaces.length === 0) return 'none';
+  return sourceFaces.map((f) => {
+    const [x, y, w, h] = mapFace(f, src, edit).box;
+    return [x - w, y - h, 3 * w, 3 * h] as [number, number, number, number];
+  });
+}
+
+function reportFace(f: Face): ReportFace {
+  return { box: f.box.map((v) => Math.round(v * 100) / 100) as ReportFace['box'], score: Math.round(f.score * 10_000) / 10_000 };
+}

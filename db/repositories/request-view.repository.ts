@@ -2,7 +2,8 @@
  * Everything the request view shows about one request, in a handful of queries: the request and
  * its source, every candidate with its newest check (face boxes, change summary), newest
  * judgment of the rubric (axes, raw reply) and newest review, the SFT pick and the DPO pairs
- * with their own newest review, and the neighbouring request ids for j/k navigation.
+ * of the newest selection's rule version with their own newest review, and the neighbouring
+ * request ids for j/k navigation.
  */
 import { sql } from 'drizzle-orm';
 import { rows, type Db } from '../client.ts';
@@ -125,6 +126,9 @@ export async function getRequestView(db: Db, id: number, rubric: string): Promis
             SELECT v.verdict, v.note, v.reviewer FROM reviews v WHERE v.pair_id = p.id ORDER BY v.id DESC LIMIT 1
           ) rv ON true
           WHERE p.request_id = ${id} AND p.rubric = ${rubric}
+            AND p.rule_version = coalesce(
+              (SELECT s.rule_version FROM selections s WHERE s.request_id = ${id} AND s.rubric = ${rubric} ORDER BY s.id DESC LIMIT 1),
+              p.rule_version)
           ORDER BY (p.rank = 0), p.rank, p.id`,
     ),
     rows<Record<string, unknown>>(

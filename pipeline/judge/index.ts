@@ -1,0 +1,25 @@
+/**
+ * The judge: scores an edit against its source and instruction, on a versioned rubric. With
+ * `JUDGE_URL` set, an OpenAI-compatible VLM answers `viescore-v1` or `nhr-v1`; without it, the
+ * built-in metric judge measures (`metric-v1`).
+ */
+import type { Config } from '../config.ts';
+import { createMetricJudge } from './metric-judge.ts';
+import { getRubric, isVlmRubric } from './rubrics/index.ts';
+import type { Judge } from './types.ts';
+import { createVlmJudge } from './vlm.client.ts';
+import { ConfigError } from '../errors/index.ts';
+
+export type { AxisName, Axes, JudgeInput, JudgmentBase, JudgmentOk, JudgmentFailed, Judgment, Judge, Rubric, RubricId, RubricScores, VlmRubric } from './types.ts';
+export { AXIS_NAMES } from './types.ts';
+export { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
+export { createMetricJudge, METRIC_MODEL } from './metric-judge.ts';
+export { createVlmJudge } from './vlm.client.ts';
+
+/** The configured judge: the VLM client with `cfg.rubric` when `cfg.url` is set, else the metric judge. */
+export function createJudge(cfg: Config['judge']): Judge {
+  if (!cfg.url) return createMetricJudge();
+  const rubric = getRubric(cfg.rubric);
+  if (!isVlmRubric(rubric)) throw new ConfigError(`rubric ${cfg.rubric} is not answered by a VLM`, { subject: 'JUDGE_RUBRIC' });
+  return createVlmJudge(cfg, rubric);
+}

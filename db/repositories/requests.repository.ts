@@ -135,6 +135,19 @@ export async function settleRequest(db: Db, id: number): Promise<boolean> {
   return r.length > 0;
 }
 
+/** Settles every generated request whose candidates are all terminal (one statement); returns their ids. */
+export async function settleAllDone(db: Db): Promise<number[]> {
+  const r = await rows<{ id: number }>(
+    db,
+    sql`UPDATE requests r SET status = 'settled', settled_at = now()
+        WHERE r.status = 'generated'
+          AND EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id)
+          AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id AND c.status NOT IN ('judged', 'rejected', 'failed'))
+        RETURNING r.id`,
+  );
+  return r.map((x) => Number(x.id)).sort((a, b) => a - b);
+}
+
 /** failed → pending (retry-failed of a generate failure). */
 export async function reopenFailedRequest(db: Db, id: number): Promise<boolean> {
   const r = await rows<{ id: number }>(db, sql`UPDATE requests SET status = 'pending', settled_at = NULL WHERE id = ${id} AND status = 'failed' RETURNING id`);

@@ -8,6 +8,12 @@ import { createRequire } from 'node:module';
 import { describeError, exitCodeFor } from '../errors/index.ts';
 import { CliContext } from './context.ts';
 import { register as registerDbMigrate } from './db-migrate.ts';
+import { register as registerEnqueue } from './enqueue.ts';
+import { register as registerWorker } from './worker.ts';
+import { register as registerReconcile } from './reconcile.ts';
+import { register as registerStatus } from './status.ts';
+import { register as registerRetryFailed } from './retry-failed.ts';
+import { register as registerDemo } from './demo.ts';
 import { register as registerExport } from './export.ts';
 import { register as registerServe } from './serve.ts';
 import { register as registerSelect } from './select.ts';
@@ -17,7 +23,7 @@ const { version } = require('../../package.json') as { version: string };
 export const TOOL_VERSION = version;
 
 type Registrar = (program: Command, ctx: CliContext) => void;
-const registrars: Registrar[] = [registerDbMigrate, registerExport, registerServe, registerSelect];
+const registrars: Registrar[] = [registerDbMigrate, registerExport, registerServe, registerSelect, registerDemo, registerEnqueue, registerWorker, registerReconcile, registerStatus, registerRetryFailed];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('vibe-curate')

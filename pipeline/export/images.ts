@@ -4,7 +4,7 @@
  * when asked, and encoded as a baseline JPEG at quality 95, so `KEY.*.jpg` always holds a JPEG.
  * sharp runs on libuv's thread pool, so a few of these in flight at once use several cores.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import type { BlobStore } from '../blobs.ts';
 import { ImageError } from '../errors/index.ts';
@@ -31,7 +31,9 @@ export async function loadImage(blobs: BlobStore, ref: MemberRef, enc: EncodeOpt
   const file = blobs.path(ref.blobKey);
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    // a synchronous read: for the small files of a local blob store it is several times faster
+    // than fs.promises (one call instead of open/fstat/read/close round trips to the pool)
+    bytes = readFileSync(file);
   } catch (err) {
     throw new ImageError(`blob missing: ${(err as Error).message}`, { subject: file, cause: err });
   }

@@ -4,7 +4,7 @@
  * in key order. Images are loaded a few at a time ahead of the writer; the tar streams to disk.
  */
 import type { BlobStore } from '../blobs.ts';
-import { loadImage, orderedMap, type EncodeOptions } from './images.ts';
+import { loadImage, needsEncode, orderedMap, type EncodeOptions } from './images.ts';
 import type { SampleMeta } from './sample.ts';
 import { TarWriter, tarMemberBytes } from './tar.ts';
 
@@ -33,13 +33,21 @@ export async function writeTarShard(
 ): Promise<ShardWriteResult> {
   const tar = await TarWriter.create(file);
   try {
+    // stored JPEGs are read straight into the tar's buffers; re-encodes run LOOKAHEAD samples ahead
     const loaded = orderedMap(
       samples,
-      async (s) => ({ s, images: await Promise.all(s.images.map((ref) => loadImage(blobs, ref, enc))) }),
+      async (s) => ({
+        s,
+        images: await Promise.all(s.images.map(async (ref) => (needsEncode(ref, enc) ? loadImage(blobs, ref, enc) : blobs.path(ref.blobKey)))),
+      }),
       LOOKAHEAD,
     );
     for await (const { s, images } of loaded) {
-      for (let i = 0; i < images.length; i++) await tar.add(`${s.key}.${s.images[i]!.suffix}`, images[i]!);
+      for (let i = 0; i < images.length; i++) {
+        const name = `${s.key}.${s.images[i]!.suffix}`;
+        const img = images[i]!;
+        await (typeof img === 'string' ? tar.addFile(name, img) : tar.add(name, img));
+      }
       await tar.add(`${s.key}.txt`, Buffer.from(s.instruction, 'utf8'));
       await tar.add(`${s.key}.json`, Buffer.from(s.json, 'utf8'));
       await onSample?.();

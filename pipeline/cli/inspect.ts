@@ -1,0 +1,126 @@
+/**
+ * `vibe-curate inspect --source FILE --edit FILE [--instruction TEXT] [--category C] [--judge] [--json]`:
+ * the hard checks (and optionally the judge) on one triplet, through the same `runHardChecks`
+ * the check worker uses. Bad images end as `vibe-curate: FILE: why` with exit code 2.
+ */
+import type { Command } from 'commander';
+import { runHardChecks, type HardCheckReport } from '../checks.ts';
+import type { Config } from '../config.ts';
+import { InputError } from '../errors/index.ts';
+import { readImageFile } from '../images.ts';
+import { createJudge, type Judgment } from '../judge/index.ts';
+import type { CliContext } from './context.ts';
+
+export interface InspectOptions {
+  source: string;
+  edit: string;
+  instruction?: string;
+  category?: string;
+  judge?: boolean;
+}
+
+/** What `inspect --json` prints (ARCHITECTURE.md, stable: fields are only ever added). */
+export interface InspectResult {
+  source: HardCheckReport['source'];
+  edit: HardCheckReport['edit'];
+  faceCheck: Omit<HardCheckReport['faceCheck'], 'editFacesInSourceCoords'>;
+  changeCheck: HardCheckReport['changeCheck'];
+  faceCheckExempt: boolean;
+  passed: boolean;
+  judge: null | JudgeSummary;
+}
+
+type JudgeSummary =
+  | { ok: true; rubric: string; model: string; axes: Record<string, number>; rawScores: Record<string, number>; aggregate: Record<string, number | boolean>; passesThresholds: boolean; latencyMs: number }
+  | { ok: false; rubric: string; model: string; error: string; latencyMs: number };
+
+/** Runs the checks (and the judge when asked) on one pair of files. Throws InputError/ImageError naming the file. */
+export async function inspectPair(opts: InspectOptions, cfg: Config): Promise<InspectResult> {
+  if (opts.judge && !opts.instruction?.trim()) throw new InputError('required with --judge', { subject: '--instruction' });
+  const maxPixels = cfg.checks.maxImagePixels;
+  const source = await readImageFile(opts.source, { maxPixels });
+  const edit = await readImageFile(opts.edit, { maxPixels });
+  const report = await runHardChecks(
+    source,
+    edit,
+    {
+      faceIoUThreshold: cfg.checks.faceIoUThreshold,
+      changePixelThreshold: cfg.checks.changePixelThreshold,
+      maxImagePixels: maxPixels,
+      exemptFaceCheck: opts.category !== undefined && cfg.checks.faceExemptCategories.includes(opts.category),
+      fullEditDetection: true, // a person looking at one pair wants every face in the edit
+    },
+    { source: opts.source, edit: opts.edit },
+  );
+  const { editFacesInSourceCoords: _mapped, ...faceCheck } = report.faceCheck;
+  let judge: JudgeSummary | null = null;
+  if (opts.judge) {
+    const j = createJudge(cfg.judge);
+    judge = summariseJudgment(await j.judge({ source, edit, instruction: opts.instruction!, category: opts.category }));
+  }
+  return {
+    source: report.source,
+    edit: report.edit,
+    faceCheck,
+    changeCheck: report.changeCheck,
+    faceCheckExempt: report.faceCheckExempt,
+    passed: report.passed,
+    judge,
+  };
+}
+
+function summariseJudgment(j: Judgment): JudgeSummary {
+  if (!j.ok) return { ok: false, rubric: j.rubric, model: j.model, error: j.error, latencyMs: j.latencyMs };
+  return {
+    ok: true,
+    rubric: j.rubric,
+    model: j.model,
+    axes: j.axes,
+    rawScores: j.rawScores,
+    aggregate: j.aggregate,
+    passesThresholds: j.passesThresholds,
+    latencyMs: j.latencyMs,
+  };
+}
+
+/** A few lines for a person: sizes, faces, the two verdicts, the judge's axes. */
+export function humanSummary(r: InspectResult, opts: InspectOptions): string {
+  const pct = (v: number) => `${(v * 100).toFixed(v < 0.01 ? 3 : 1)} %`;
+  const faces = (n: number) => `${n} face${n === 1 ? '' : 's'}`;
+  const fc = r.faceCheck;
+  const cc = r.changeCheck;
+  const lines = [
+    `source  ${opts.source}  ${r.source.width}×${r.source.height}, ${faces(r.source.faces.length)}`,
+    `edit    ${opts.edit}  ${r.edit.width}×${r.edit.height}, ${faces(r.edit.faces.length)}`,
+    `faces   ${fc.status}${fc.minIoU === null ? '' : `  min IoU ${fc.minIoU.toFixed(3)} (threshold ${fc.threshold})`}` +
+      `${fc.extraEditFaces ? `, ${fc.extraEditFaces} extra in the edit` : ''}${r.faceCheckExempt ? '  (category exempt)' : ''}`,
+    `change  ${cc.status}  ${pct(cc.changedFraction)} of pixels changed, largest region ${pct(cc.largestComponentFraction)} of the image, ${cc.components} regions`,
+  ];
+  if (r.judge) {
+    lines.push(
+      r.judge.ok
+        ? `judge   ${r.judge.rubric} (${r.judge.model}): ${Object.entries(r.judge.axes).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}${r.judge.passesThresholds ? '' : '  (below thresholds)'}`
+        : `judge   ${r.judge.rubric} (${r.judge.model}) failed: ${r.judge.error}`,
+    );
+  }
+  lines.push(`verdict ${r.passed ? 'passes' : 'fails'} the hard checks`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Registers `inspect`. Exit 0 whatever the verdict; 2 for a bad image or flag; 1 when the judge failed. */
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('inspect')
+    .description('run the hard checks (faces, change) and optionally the judge on one source/edit pair')
+    .requiredOption('--source <file>', 'source image')
+    .requiredOption('--edit <file>', 'edited image')
+    .option('--instruction <text>', 'the edit instruction (needed by --judge)')
+    .option('--category <name>', 'request category (FACE_EXEMPT_CATEGORIES skips the face rule)')
+    .option('--judge', 'also ask the configured judge')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: InspectOptions & { json?: boolean }) => {
+      const result = await inspectPair(opts, ctx.config());
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : humanSummary(result, opts));
+      if (result.judge && !result.judge.ok) process.exitCode = 1;
+    });
+}

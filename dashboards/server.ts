@@ -8,6 +8,9 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Config } from '../pipeline/config.ts';
 import type { BlobStore } from '../pipeline/blobs.ts';
+import { changeMapPng } from '../pipeline/change-check.ts';
+import { decodeImage } from '../pipeline/images.ts';
+import { configuredRubric } from '../pipeline/cli/select.ts';
 import { metricsText } from '../pipeline/metrics.ts';
 import { describeError } from '../pipeline/errors/index.ts';
 import type { Db } from '../db/client.ts';
@@ -32,10 +35,12 @@ export interface DashboardOptions {
   exportDirResolver?: (name: string) => Promise<string | null>;
   /** Queue sampling period in milliseconds (default 5 000 = 5 s). */
   queueSampleMs?: number;
-  /** Change-map renderer for the request view (default: the checks module's). */
+  /** Change-map renderer for the request view (default: pipeline/change-check.ts changeMapPng). */
   changeMap?: ChangeMapFn;
   /** Prometheus text for /metrics (default: the pipeline's registry, queue depths refreshed). */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Rubric to show (default: the configured judge's, as `status` and `select` use). */
+  rubric?: string;
   /** Most candidates one bulk review may touch (default 1 000). */
   bulkCap?: number;
 }
@@ -47,6 +52,7 @@ export type DashboardApp = Hono<{ Variables: AuthVars }> & { dispose(): Promise<
 export function createDashboardApp(opts: DashboardOptions): DashboardApp {
   const { db, config } = opts;
   const token = config.dashboard.token;
+  const rubric = opts.rubric ?? configuredRubric(config);
   const app = new Hono<{ Variables: AuthVars }>();
 
   app.onError((err, c) => {
@@ -70,8 +76,8 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
     app.get('/queues', (c) => c.html('<p>No Redis configured: the queue board needs REDIS_URL.</p>', 503));
   }
 
-  app.route('/api', apiRoutes({ db, config, funnel: (rubric) => getFunnel(db, { rubric }), queues: sampler, bulkCap: opts.bulkCap }));
-  app.route('/img', imageRoutes({ db, blobs: opts.blobs, thumbDir: path.join(config.dataDir, 'thumbs'), changeMap: opts.changeMap ?? defaultChangeMap }));
+  app.route('/api', apiRoutes({ db, config, rubric, funnel: (rubric) => getFunnel(db, { rubric }), queues: sampler, bulkCap: opts.bulkCap }));
+  app.route('/img', imageRoutes({ db, blobs: opts.blobs, thumbDir: path.join(config.dataDir, 'thumbs'), changeMap: opts.changeMap ?? defaultChangeMap(config) }));
   app.get('/metrics', async (c) => {
     const m = await (opts.metrics ?? sampler?.metrics ?? (() => metricsText()))();
     return c.body(m.body, 200, { 'Content-Type': m.contentType });
@@ -112,19 +118,11 @@ export async function startDashboard(opts: DashboardOptions & { port: number; ho
   };
 }
 
-/** Loads a pipeline module that another part of the project provides; null while it is absent. */
-async function optionalModule<T>(rel: string): Promise<T | null> {
-  try {
-    return (await import(new URL(rel, import.meta.url).href)) as T;
-  } catch {
-    return null;
-  }
+/** The change map of the checks module: decoded at the configured pixel limit, at most 768 px. */
+function defaultChangeMap(config: Config): ChangeMapFn {
+  return async (source, edit) => {
+    const max = { maxPixels: config.checks.maxImagePixels };
+    const [src, ed] = await Promise.all([decodeImage(source, 'source', max), decodeImage(edit, 'edit', max)]);
+    return changeMapPng(src, ed, { pixelThreshold: config.checks.changePixelThreshold, maxSide: 768 });
+  };
 }
-
-const defaultChangeMap: ChangeMapFn = async (source, edit) => {
-  const mod = await optionalModule<{ changeMapPng(src: Buffer, edit: Buffer, opts?: Record<string, unknown>): Promise<Buffer> }>(
-    '../pipeline/change-check.ts',
-  );
-  if (!mod) throw new Error('change map: pipeline/change-check.ts is not available');
-  return mod.changeMapPng(source, edit, {});
-};

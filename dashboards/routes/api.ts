@@ -27,6 +27,8 @@ export const BULK_CAP = 1000;
 export interface ApiDeps {
   db: Db;
   config: Config;
+  /** The rubric whose judgments, picks and pairs are shown (the configured judge's). */
+  rubric: string;
   /** The funnel `vibe-curate status --json` prints. */
   funnel: (rubric: string) => Promise<unknown>;
   queues?: QueueSampler;
@@ -59,7 +61,7 @@ const bulkBody = z
 /** The /api sub-app. */
 export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars }> {
   const { db, config } = deps;
-  const rubric = config.judge.rubric;
+  const rubric = deps.rubric;
   const cap = deps.bulkCap ?? BULK_CAP;
   const app = new Hono<{ Variables: AuthVars }>();
 

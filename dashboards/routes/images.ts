@@ -19,7 +19,7 @@ export const THUMB_WIDTHS = [96, 160, 256, 384, 512, 768] as const;
 
 const MIME: Record<string, string> = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif', avif: 'image/avif', tif: 'image/tiff', tiff: 'image/tiff' };
 
-/** Renders a change map (PNG) of an edit against its source; absent until the checks module provides one. */
+/** Renders the change map (PNG) of an edit against its source, from the two blobs' bytes. */
 export type ChangeMapFn = (source: Buffer, edit: Buffer) => Promise<Buffer>;
 
 export interface ImageDeps {

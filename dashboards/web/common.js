@@ -1,4 +1,4 @@
-/* global URLSearchParams, requestAnimationFrame */
+/* global URLSearchParams */
 /**
  * Shared by every page: the header, a fetch wrapper (a 401 sends the browser to /login), a tiny
  * element builder, number formatting, toasts and the keyboard-shortcut help overlay.
@@ -188,7 +188,7 @@ export function askNote(initial = '', title = 'Review with a note') {
       if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) done({ verdict: 'accept', note: area.value });
     });
     document.body.append(dlg);
-    requestAnimationFrame(() => area.focus());
+    area.focus(); // at once: the next key typed goes into the note
   });
 }
 

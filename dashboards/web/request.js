@@ -73,7 +73,7 @@ function axesBars(j) {
     axes.map(([name, v]) =>
       el('div', { class: 'axis-row' }, el('span', { class: 'axis-name' }, name), el('div', { class: 'axis-track' }, el('div', { class: 'axis-fill', style: `width:${(v ?? 0) * 10}%` })), el('span', { class: 'axis-val' }, fmt.score(v))),
     ),
-    j.raw_scores ? el('p', { class: 'muted small' }, Object.entries(j.raw_scores).map(([k, v]) => `${k} ${v}`).join(' · ')) : null,
+    j.raw_scores ? el('p', { class: 'muted small' }, Object.entries(j.raw_scores).map(([k, v]) => `${k} ${+Number(v).toFixed(2)}`).join(' · ')) : null,
     el('p', { class: 'small' }, j.passes_thresholds ? el('span', { class: 'badge ok' }, 'above thresholds') : el('span', { class: 'badge bad' }, 'below thresholds')),
   );
 }

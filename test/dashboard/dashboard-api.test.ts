@@ -43,7 +43,7 @@ beforeAll(async () => {
   blobs = new BlobStore(path.join(dir, 'blobs'));
   cfg = loadConfig({ DATA_DIR: dir });
   seeded = await seedLedger(tdb.db, blobs, { n: N, k: K });
-  app = createDashboardApp({ db: tdb.db, blobs, config: cfg, bulkCap: 10 });
+  app = createDashboardApp({ db: tdb.db, blobs, config: cfg, rubric: cfg.judge.rubric, bulkCap: 10 });
 });
 
 afterAll(async () => {
@@ -222,6 +222,22 @@ describe('request view and images', () => {
     expect((await app.request('/img/candidate/99999999?w=96')).status).toBe(404);
   });
 
+  it('renders the change map of a candidate as a PNG at source size, cached with an ETag', async () => {
+    const id = seeded.candidateIds[3]!; // green +90 against its source: every pixel changed
+    const res = await app.request(`/img/change/${id}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/png');
+    const { data, info } = await sharp(Buffer.from(await res.arrayBuffer())).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([96, 64]);
+    expect(data[0]).toBeGreaterThan(128); // changed pixels are red
+    expect(data[1]).toBe(0);
+    const unchanged = await app.request(`/img/change/${seeded.candidateIds[0]!}`); // same colour as the source
+    const px = await sharp(Buffer.from(await unchanged.arrayBuffer())).raw().toBuffer();
+    expect(px[0]).toBe(px[1]); // grey: nothing changed
+    const again = await app.request(`/img/change/${id}`, { headers: { 'if-none-match': res.headers.get('etag')! } });
+    expect(again.status).toBe(304);
+  });
+
   it('serves the pages and static files, and nothing outside dashboards/web', async () => {
     for (const p of ['/', '/browse', '/exports', `/request/${seeded.requestIds[0]}`]) {
       const res = await app.request(p);
@@ -245,7 +261,7 @@ describe('access with DASHBOARD_TOKEN', () => {
   const TOKEN = 's3cret-token-value';
   let gated: DashboardApp;
   beforeAll(() => {
-    gated = createDashboardApp({ db: tdb.db, blobs, config: loadConfig({ DATA_DIR: dir, DASHBOARD_TOKEN: TOKEN }) });
+    gated = createDashboardApp({ db: tdb.db, blobs, config: loadConfig({ DATA_DIR: dir, DASHBOARD_TOKEN: TOKEN }), rubric: cfg.judge.rubric });
   });
   afterAll(() => gated?.dispose());
 

@@ -34,6 +34,7 @@ let tdb: TestDb;
 let dir: string;
 let blobs: BlobStore;
 let cfg: Config;
+let rubric: string;
 let dash: { url: string; close(): Promise<void> };
 let browser: Browser;
 let ctx: BrowserContext;
@@ -63,14 +64,14 @@ const sftPicks = async () =>
     (
       await rows<{ request_id: number; candidate_id: number | null }>(
         tdb.db,
-        sql`SELECT DISTINCT ON (request_id) request_id, candidate_id FROM selections WHERE rubric = ${cfg.judge.rubric} ORDER BY request_id, id DESC`,
+        sql`SELECT DISTINCT ON (request_id) request_id, candidate_id FROM selections WHERE rubric = ${rubric} ORDER BY request_id, id DESC`,
       )
     ).map((r) => [Number(r.request_id), r.candidate_id === null ? null : Number(r.candidate_id)]),
   );
 
 async function exportSft(name: string, reviewedOnly: boolean) {
   const outDir = path.join(dir, 'exports', name);
-  return runExport(tdb.db, blobs, { kind: 'sft', outDir, shardSamples: 100, valFraction: 0, reviewedOnly, format: 'webdataset', rubric: cfg.judge.rubric });
+  return runExport(tdb.db, blobs, { kind: 'sft', outDir, shardSamples: 100, valFraction: 0, reviewedOnly, format: 'webdataset', rubric });
 }
 
 beforeAll(async () => {
@@ -79,8 +80,11 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'vc-e2e-'));
   cfg = loadConfig({ DATA_DIR: dir, DASHBOARD_TOKEN: TOKEN, DATABASE_URL: tdb.url });
   blobs = new BlobStore(cfg.blobDir);
-  await fillByPipeline({ db: tdb.db, blobs, config: cfg, requests: 6, candidates: 4 });
-  dash = await startDashboard({ db: tdb.db, blobs, config: cfg, redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', queuePrefix: `vc-e2e-${process.pid}`, queueSampleMs: 500, port: 0, host: '127.0.0.1' });
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const run = await fillByPipeline({ db: tdb.db, blobs, config: cfg, redisUrl, workDir: dir, requests: 6, candidates: 4 });
+  expect(run.progress.finished).toBe(6);
+  rubric = run.rubric;
+  dash = await startDashboard({ db: tdb.db, blobs, config: cfg, redisUrl, queuePrefix: `vc-e2e-${process.pid}`, queueSampleMs: 500, port: 0, host: '127.0.0.1' });
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -117,7 +121,7 @@ describe('dashboard in Chromium', () => {
     await page.goto(`${dash.url}/`);
     await page.waitForSelector('body[data-loaded=true]');
     const shown = await page.$$eval('[data-funnel]', (els) => els.map((e) => [e.getAttribute('data-funnel')!, e.textContent!]));
-    const funnel = await getFunnel(tdb.db, { rubric: cfg.judge.rubric });
+    const funnel = await getFunnel(tdb.db, { rubric });
     const expected = leaves(funnel);
     expect(expected.length).toBeGreaterThan(15);
     const seen = new Map<string, string[]>();
@@ -142,7 +146,7 @@ describe('dashboard in Chromium', () => {
     await Promise.all([page.waitForResponse((r) => r.url().includes('/api/candidates') && r.url().includes('passed=false')), page.click('button[type=submit]')]);
     await page.waitForFunction((n) => document.querySelectorAll('.cand').length !== n, all);
     const narrowed = await page.locator('.cand').count();
-    const failedInDb = (await getFunnel(tdb.db, { rubric: cfg.judge.rubric })).checks.failed;
+    const failedInDb = (await getFunnel(tdb.db, { rubric })).checks.failed;
     expect(narrowed).toBe(failedInDb);
     expect(narrowed).toBeLessThan(all);
     expect(new URL(page.url()).searchParams.get('passed')).toBe('false');
@@ -186,7 +190,7 @@ describe('dashboard in Chromium', () => {
     expect(audit[1]!.before).toMatchObject({ sft_pick: true, verdict: null });
     expect(audit[1]!.after).toMatchObject({ verdict: 'reject' });
 
-    await runSelection(tdb.db, { rubric: cfg.judge.rubric, params: selectionParamsFromConfig(cfg), requestIds: [...picks.keys()] });
+    await runSelection(tdb.db, { rubric, params: selectionParamsFromConfig(cfg), requestIds: [...picks.keys()] });
     const after = await sftPicks();
     expect(after.get(reqA)).toBe(pickA);
     expect(after.get(reqB)).not.toBe(pickB); // a rejected candidate is never the pick
@@ -197,7 +201,14 @@ describe('dashboard in Chromium', () => {
     expect(everything.samples).toBe(picked.length - (after.get(reqB) === null ? 1 : 0));
     await page.goto(`${dash.url}/request/${reqA}?c=${pickA}`);
     await page.waitForSelector('body[data-loaded=true]');
+    await page.waitForFunction(() => [...document.querySelectorAll('.layer > img:first-child')].every((i) => (i as HTMLImageElement).naturalWidth > 0));
     await shoot(page, 'request');
+    await page.keyboard.press('c'); // the change maps, over every candidate
+    await page.waitForFunction(() => {
+      const maps = [...document.querySelectorAll('img.change-map')] as HTMLImageElement[];
+      return maps.length === 4 && maps.every((i) => i.complete && i.naturalWidth > 0);
+    });
+    await shoot(page, 'request-change-map');
   });
 
   it('moves on at once: j/k select, a review at the end loads the next request', async () => {

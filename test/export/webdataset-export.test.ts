@@ -3,15 +3,18 @@
  * `tarfile`, checked against the manifest and the ledger; reproducibility; filters; the exports
  * tables.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { rows } from '../../db/client.ts';
-import { findExportDir } from '../../db/repositories/export.repository.ts';
+import { findExportDir, streamDpoRows, streamSftRows } from '../../db/repositories/export.repository.ts';
 import { runExport, type ExportOptions, type ExportResult } from '../../pipeline/export/index.ts';
 import type { Manifest } from '../../pipeline/export/manifest.ts';
 import { splitOf } from '../../pipeline/export/split.ts';
@@ -209,14 +212,29 @@ describe('SFT export', () => {
 
   it('re-encodes to a max side when asked', async () => {
     const small = await runExport(tdb.db, ledger.blobs, base('sft', path.join(work, 'sft-small'), { maxSide: 16 }));
-    const { default: sharp } = await import('sharp');
-    const { stdout } = await import('node:child_process').then((cp) =>
-      new Promise<{ stdout: string }>((resolve, reject) =>
-        cp.execFile('/usr/bin/python3', ['-c', `import tarfile,sys\nt=tarfile.open(sys.argv[1])\nm=[x for x in t.getmembers() if x.name.endswith('.edit.jpg')][0]\nsys.stdout.buffer.write(t.extractfile(m).read())`, path.join(small.outDir, small.shards[0]!.url)], { encoding: 'buffer' }, (err, out) => (err ? reject(err) : resolve({ stdout: out.toString('latin1') }))),
-      ),
-    );
-    const meta = await sharp(Buffer.from(stdout, 'latin1')).metadata();
+    const py = 'import tarfile,sys\nt=tarfile.open(sys.argv[1])\nm=[x for x in t.getmembers() if x.name.endswith(".edit.jpg")][0]\nsys.stdout.buffer.write(t.extractfile(m).read())';
+    const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-c', py, path.join(small.outDir, small.shards[0]!.url)], { encoding: 'buffer' });
+    const meta = await sharp(stdout).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 16, 16]);
+  });
+});
+
+describe('streaming rows', () => {
+  it('gives the same rows in the same order whatever the page size (pages split between requests)', async () => {
+    const f = { rubric: RUBRIC, ruleVersion: RULE, reviewedOnly: false, minAxis: {} };
+    const all = async <T,>(g: AsyncGenerator<T>) => {
+      const out: T[] = [];
+      for await (const r of g) out.push(r);
+      return out;
+    };
+    const sftBig = await all(streamSftRows(tdb.db, f));
+    const sftSmall = await all(streamSftRows(tdb.db, f, 3));
+    expect(sftSmall).toEqual(sftBig);
+    expect(sftBig.map((r) => r.request_id)).toEqual([...ledger.requestIds.slice(1)]);
+    const dpoBig = await all(streamDpoRows(tdb.db, f));
+    const dpoSmall = await all(streamDpoRows(tdb.db, f, 3)); // 3 pairs: a page ends inside a request
+    expect(dpoSmall).toEqual(dpoBig);
+    expect(dpoBig.length).toBe(2 * ledger.requests - 2);
   });
 });
 

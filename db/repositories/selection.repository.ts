@@ -114,19 +114,22 @@ edge AS (
   ) e
   WHERE e.total >= ${p.minMargin}::float8
 ),
-ranked AS MATERIALIZED (
-  SELECT e.*, row_number() OVER (PARTITION BY e.request_id ORDER BY e.total DESC, e.wseed, e.lseed) AS rn FROM edge e
+ranked0 AS (
+  SELECT e.*, row_number() OVER (PARTITION BY e.request_id ORDER BY e.total DESC, e.wseed, e.lseed) AS rn,
+         count(*) OVER (PARTITION BY e.request_id, e.chosen_id) AS wc,
+         count(*) OVER (PARTITION BY e.request_id, e.rejected_id) AS lc
+  FROM edge e
 ),
--- Where no candidate appears in more than maxUses edges, the greedy takes the first maxPairs;
--- only the other requests walk the recursive greedy.
-crowded AS (
-  SELECT DISTINCT request_id FROM (
-    SELECT request_id, chosen_id AS cid FROM ranked UNION ALL SELECT request_id, rejected_id FROM ranked
-  ) x GROUP BY request_id, cid HAVING count(*) > ${p.maxUses}::int
+-- crowded: some candidate might be in more than maxUses edges (its uses ≤ the most edges any
+-- candidate wins plus the most any loses). Elsewhere the greedy simply takes the first maxPairs;
+-- only crowded requests walk the recursive greedy.
+ranked AS MATERIALIZED (
+  SELECT r.*, max(r.wc) OVER (PARTITION BY r.request_id) + max(r.lc) OVER (PARTITION BY r.request_id) > ${p.maxUses}::int AS crowded
+  FROM ranked0 r
 ),
 lists AS (
-  SELECT r.request_id, array_agg(r.chosen_id ORDER BY r.rn) AS ws, array_agg(r.rejected_id ORDER BY r.rn) AS ls
-  FROM ranked r JOIN crowded c ON c.request_id = r.request_id GROUP BY r.request_id
+  SELECT request_id, array_agg(chosen_id ORDER BY rn) AS ws, array_agg(rejected_id ORDER BY rn) AS ls
+  FROM ranked WHERE crowded GROUP BY request_id
 ),
 greedy (request_id, step, ws, ls, used, taken, took) AS (
   SELECT request_id, 0, ws, ls, ARRAY[]::bigint[], 0, false FROM lists
@@ -144,7 +147,7 @@ greedy (request_id, step, ws, ls, used, taken, took) AS (
 kept AS MATERIALIZED (
   SELECT r.request_id, r.chosen_id, r.rejected_id, ${MARGINS} AS margins, r.total, r.rn AS rank
   FROM ranked r
-  WHERE r.rn <= ${p.maxPairs}::int AND NOT EXISTS (SELECT 1 FROM crowded c WHERE c.request_id = r.request_id)
+  WHERE NOT r.crowded AND r.rn <= ${p.maxPairs}::int
   UNION ALL
   SELECT r.request_id, r.chosen_id, r.rejected_id, ${MARGINS}, r.total,
          row_number() OVER (PARTITION BY r.request_id ORDER BY r.rn)

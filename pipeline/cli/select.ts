@@ -21,9 +21,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--rubric <id>', 'judge rubric whose scores to use (default: the configured judge\'s)')
     .option('--all', 're-select every settled or selected request, not only those settled since their last selection')
     .option('--batch <n>', 'requests per SQL statement', (v) => Number(v), 2000)
+    .option('--concurrency <n>', 'batches in flight at once', (v) => Number(v), 2)
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { rubric?: string; all?: boolean; batch: number; json?: boolean }) => {
+    .action(async (opts: { rubric?: string; all?: boolean; batch: number; concurrency: number; json?: boolean }) => {
       if (!Number.isInteger(opts.batch) || opts.batch < 1) throw new InputError('expected a whole number ≥ 1', { subject: '--batch' });
+      if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
+        throw new InputError('expected a whole number ≥ 1', { subject: '--concurrency' });
+      }
       const cfg = ctx.config();
       const rubric = opts.rubric ?? configuredRubric(cfg);
       const params = selectionParamsFromConfig(cfg);
@@ -40,6 +44,7 @@ export function register(program: Command, ctx: CliContext): void {
         params,
         all: opts.all,
         batchSize: opts.batch,
+        concurrency: opts.concurrency,
         onProgress: (done, total) => {
           if (!bar || total < opts.batch) return; // one batch: nothing to watch
           if (!started) bar.start(total, done);

@@ -65,6 +65,8 @@ export async function runSelection(
     /** Without requestIds: every settled or selected request, not only those settled since their last selection. */
     all?: boolean;
     batchSize?: number;
+    /** Batches in flight at once on separate connections (disjoint requests: they never conflict). Default 1. */
+    concurrency?: number;
     onProgress?: (done: number, total: number) => void;
   },
 ): Promise<SelectionRunResult> {
@@ -73,35 +75,48 @@ export async function runSelection(
   if (!opts.rubric) throw new InputError('expected a rubric id', { subject: 'rubric' });
   const batchSize = opts.batchSize ?? DEFAULT_SELECTION_BATCH;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError('expected an integer ≥ 1', { subject: 'batchSize' });
+  const concurrency = opts.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('expected an integer ≥ 1', { subject: 'concurrency' });
   const params = { ...opts.params };
   const out: SelectionRunResult = { requests: 0, picks: 0, pairs: 0, ms: 0 };
-  const run = async (ids: number[]) => {
-    const r = await selectBatch(db, { requestIds: ids, rubric: opts.rubric, ruleVersion: SELECTION_RULE_VERSION, params });
-    out.requests += r.requests;
-    out.picks += r.picks;
-    out.pairs += r.pairs;
-  };
+  let total = 0;
+  let done = 0;
+
+  // The next batch of ids, or null when there is none: a slice of requestIds, or the next page
+  // of due requests (keyset paging by id, so batches in flight are never fetched twice).
+  let next: () => Promise<number[] | null>;
   if (opts.requestIds) {
     const ids = [...new Set(opts.requestIds)].sort((a, b) => a - b);
-    opts.onProgress?.(0, ids.length);
-    for (let i = 0; i < ids.length; i += batchSize) {
-      await run(ids.slice(i, i + batchSize));
-      opts.onProgress?.(Math.min(i + batchSize, ids.length), ids.length);
-    }
+    total = ids.length;
+    let i = 0;
+    next = async () => (i < ids.length ? ids.slice(i, (i += batchSize)) : null);
   } else {
-    const total = await countPendingSelection(db, { all: opts.all });
-    let done = 0;
+    total = await countPendingSelection(db, { all: opts.all });
     let after = 0;
-    opts.onProgress?.(0, total);
-    for (;;) {
+    next = async () => {
       const ids = await nextPendingSelection(db, after, batchSize, { all: opts.all });
-      if (ids.length === 0) break;
-      await run(ids);
+      if (ids.length === 0) return null;
       after = ids[ids.length - 1]!;
-      done += ids.length;
-      opts.onProgress?.(Math.min(done, Math.max(total, done)), Math.max(total, done));
-    }
+      return ids;
+    };
   }
+  opts.onProgress?.(0, total);
+  let fetching: Promise<number[] | null> = Promise.resolve([]);
+  const lane = async () => {
+    for (;;) {
+      // One fetch at a time: each lane waits for the previous fetch before starting its own.
+      const ids = await (fetching = fetching.then(() => next()));
+      if (!ids) return;
+      const r = await selectBatch(db, { requestIds: ids, rubric: opts.rubric, ruleVersion: SELECTION_RULE_VERSION, params });
+      out.requests += r.requests;
+      out.picks += r.picks;
+      out.pairs += r.pairs;
+      done += ids.length;
+      total = Math.max(total, done);
+      opts.onProgress?.(done, total);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
   out.ms = performance.now() - t0;
   return out;
 }

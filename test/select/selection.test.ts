@@ -208,6 +208,23 @@ describe('runs', () => {
     expect((await readSelection(tdb.db, SELECTION_RULE_VERSION)).picks).toHaveLength(3);
   });
 
+  it('batches in flight at once give what one at a time gives', async () => {
+    const reqs = Array.from({ length: 7 }, (_, i) => ({ candidates: [cand(1, [i, 5]), cand(2, [9, 9]), cand(3, [1, 1]), cand(4, [i, i])] }));
+    await insertRequests(tdb.db, reqs);
+    const seq = await runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS, batchSize: 1 });
+    const one = await readSelection(tdb.db, SELECTION_RULE_VERSION);
+    await tdb.db.execute(sql`DELETE FROM pairs`);
+    await tdb.db.execute(sql`DELETE FROM selections`);
+    let last = [0, 0];
+    const par = await runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS, batchSize: 2, concurrency: 2, all: true, onProgress: (d, t) => (last = [d, t]) });
+    expect(par).toMatchObject({ requests: 7, picks: seq.picks, pairs: seq.pairs });
+    expect(last).toEqual([7, 7]);
+    const two = await readSelection(tdb.db, SELECTION_RULE_VERSION);
+    expect(two.picks).toEqual(one.picks);
+    expect(two.pairs).toEqual(one.pairs);
+    expect(one.pairs.length).toBeGreaterThan(7);
+  });
+
   it('keeps rubrics apart', async () => {
     const ins = await insertRequests(tdb.db, [
       { candidates: [{ seed: 1, checks: [true], judgments: [{ ok: true, scores: [9], passes: true }, { rubric: 'r2', ok: true, scores: [1, 1], passes: true }] }, cand(2, [5])] },

@@ -42,7 +42,7 @@ export function demoRequests(n: number, images: readonly string[]): LocalRequest
   // Walk the image × instruction grid diagonally: consecutive requests differ in both.
   for (let d = 0; d < S && all.length < n; d++) {
     for (let i = 0; i < I && all.length < n; i++) {
-      const s = SAMPLE_INSTRUCTIONS[(i + d * I) % S]!;
+      const s = SAMPLE_INSTRUCTIONS[(i + d) % S]!;
       all.push({ image: images[i]!, instruction: s.instruction, category: s.category });
     }
   }

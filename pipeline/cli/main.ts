@@ -44,7 +44,7 @@ export function buildProgram(ctx: CliContext): Command {
 export async function main(argv: string[]): Promise<void> {
   const ctx = new CliContext();
   const program = buildProgram(ctx);
-  let code = 0;
+  let code: number;
   try {
     await program.parseAsync(argv);
     code = Number(process.exitCode ?? 0);

@@ -1,0 +1,178 @@
+/**
+ * `runHardChecks` end to end on real photos and edits made from them with sharp: edits that keep
+ * faces in place pass the face rule; translated, zoomed and face-removed edits fail it; photos
+ * without a person are `no_faces`; the overall verdict also needs a real change.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
+import { ImageError } from '../../pipeline/errors/index.ts';
+
+const fixtures = path.join(import.meta.dirname, '../fixtures/images');
+const fixture = (name: string) => readFileSync(path.join(fixtures, name));
+const astronaut = fixture('astronaut.png');
+const opts: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
+
+/** A region edit away from the face: a green 120×90 block in the bottom-right corner. */
+async function withRegionEdit(img: Buffer): Promise<Buffer> {
+  const { width, height } = await sharp(img).metadata();
+  const block = await sharp({ create: { width: 120, height: 90, channels: 3, background: '#10d050' } }).png().toBuffer();
+  return sharp(img)
+    .composite([{ input: block, left: width! - 130, top: height! - 100 }])
+    .png()
+    .toBuffer();
+}
+
+/** The whole picture moved right by `d` px (left edge filled grey): every face shifts by d. */
+async function translated(img: Buffer, d: number): Promise<Buffer> {
+  const { width, height } = await sharp(img).metadata();
+  const moved = await sharp(img).extend({ left: d, background: '#808080' }).png().toBuffer();
+  return sharp(moved).extract({ left: 0, top: 0, width: width!, height: height! }).png().toBuffer();
+}
+
+let faceW = 0; // the detected astronaut face width, for the analytic IoU
+
+beforeAll(async () => {
+  const r = await runHardChecks(astronaut, await withRegionEdit(astronaut), opts);
+  expect(r.source.faces).toHaveLength(1);
+  faceW = r.source.faces[0]!.box[2];
+});
+
+describe('edits that keep the face in place pass the face rule', () => {
+  it('a JPEG re-encode (q75): face pass, but only compression noise changed, so not passed', async () => {
+    const r = await runHardChecks(astronaut, await sharp(astronaut).jpeg({ quality: 75 }).toBuffer(), opts);
+    expect(r.faceCheck.status).toBe('pass');
+    expect(r.faceCheck.minIoU).toBeGreaterThan(0.9);
+    expect(['no_change', 'noise_only']).toContain(r.changeCheck.status);
+    expect(r.passed).toBe(false);
+  });
+
+  it('a tone change plus a region edit: passes both rules', async () => {
+    const edit = await sharp(await withRegionEdit(astronaut)).modulate({ brightness: 1.15, saturation: 0.7 }).gamma(1.4).jpeg({ quality: 90 }).toBuffer();
+    const r = await runHardChecks(astronaut, edit, opts);
+    expect(r.faceCheck.status).toBe('pass');
+    expect(r.changeCheck.status).toBe('pass');
+    expect(r.passed).toBe(true);
+    expect(r.faceCheck.matches).toEqual([{ source: 0, edit: 0, iou: r.faceCheck.minIoU }]);
+  });
+
+  it.each([0.6, 1.5])('a uniform resize ×%s: edit boxes come back in source pixels and match', async (k) => {
+    const edit = await sharp(await withRegionEdit(astronaut)).resize(Math.round(512 * k)).jpeg({ quality: 90 }).toBuffer();
+    const r = await runHardChecks(astronaut, edit, opts);
+    expect(r.edit.width).toBe(Math.round(512 * k));
+    expect(r.faceCheck.status).toBe('pass');
+    const [sx, , sw] = r.source.faces[0]!.box;
+    const [ex, , ew] = r.edit.faces[0]!.box;
+    expect(Math.abs(ex - sx)).toBeLessThan(5);
+    expect(Math.abs(ew - sw)).toBeLessThan(8);
+    expect(r.passed).toBe(true);
+  });
+
+  it('an edit delivered EXIF-rotated (orientation 6) is compared upright', async () => {
+    const stored = await sharp(await withRegionEdit(astronaut)).rotate(-90).png().toBuffer();
+    const edit = await sharp(stored).jpeg({ quality: 92 }).withMetadata({ orientation: 6 }).toBuffer();
+    const r = await runHardChecks(astronaut, edit, opts);
+    expect(r.faceCheck.status).toBe('pass');
+    expect(r.passed).toBe(true);
+  });
+
+  it('a 2 px shift (analytic IoU ≈ 0.96) still passes', async () => {
+    const r = await runHardChecks(astronaut, await translated(astronaut, 2), opts);
+    expect((faceW - 2) / (faceW + 2)).toBeGreaterThan(0.95);
+    expect(r.faceCheck.status).toBe('pass');
+  });
+});
+
+describe('edits that move or remove a face fail', () => {
+  it.each([20, 35])('a translation by %s px: fail, with the IoU near the analytic (w−d)/(w+d)', async (d) => {
+    const analytic = (faceW - d) / (faceW + d);
+    expect(analytic).toBeLessThan(0.75);
+    const r = await runHardChecks(astronaut, await translated(astronaut, d), opts);
+    expect(r.faceCheck.status).toBe('fail');
+    expect(r.faceCheck.minIoU!).toBeGreaterThan(analytic - 0.1);
+    expect(r.faceCheck.minIoU!).toBeLessThan(analytic + 0.1);
+    expect(r.passed).toBe(false);
+  });
+
+  it('a zoom (central 80 % blown up to full size): fail', async () => {
+    const zoomed = await sharp(astronaut).extract({ left: 51, top: 51, width: 410, height: 410 }).resize(512, 512).png().toBuffer();
+    const r = await runHardChecks(astronaut, zoomed, opts);
+    expect(r.edit.faces).toHaveLength(1); // the face is still there, bigger and elsewhere
+    expect(r.faceCheck.status).toBe('fail');
+    expect(r.faceCheck.minIoU!).toBeLessThan(0.8);
+  });
+
+  it('the face painted out: fail, with the source face unmatched', async () => {
+    const [x, y, w, h] = (await runHardChecks(astronaut, await withRegionEdit(astronaut), opts)).source.faces[0]!.box;
+    const paint = await sharp({ create: { width: Math.round(w * 1.3), height: Math.round(h * 1.3), channels: 3, background: '#9a8070' } }).png().toBuffer();
+    const edit = await sharp(astronaut).composite([{ input: paint, left: Math.round(x - 0.15 * w), top: Math.round(y - 0.15 * h) }]).png().toBuffer();
+    const r = await runHardChecks(astronaut, edit, opts);
+    expect(r.faceCheck.status).toBe('fail');
+    expect(r.faceCheck.matches).toEqual([{ source: 0, edit: null, iou: 0 }]);
+    expect(r.changeCheck.status).toBe('pass');
+    expect(r.passed).toBe(false);
+  });
+
+  it('two faces, one moved: the pair fails and the match list says which', async () => {
+    const half = await sharp(astronaut).resize(400).png().toBuffer();
+    const pairOf = (rightShift: number) =>
+      sharp({ create: { width: 800, height: 400, channels: 3, background: '#404040' } })
+        .composite([
+          { input: half, left: 0, top: 0 },
+          { input: half, left: 400 + rightShift, top: 0 },
+        ])
+        .png()
+        .toBuffer();
+    const source = await pairOf(0);
+    const edit = await sharp(await pairOf(0)).extract({ left: 0, top: 0, width: 800, height: 400 }).png().toBuffer();
+    const moved = await sharp({ create: { width: 800, height: 400, channels: 3, background: '#404040' } })
+      .composite([
+        { input: half, left: 0, top: 0 },
+        { input: await sharp(half).extract({ left: 0, top: 0, width: 370, height: 400 }).png().toBuffer(), left: 430, top: 0 },
+      ])
+      .png()
+      .toBuffer();
+    const same = await runHardChecks(source, edit, opts);
+    expect(same.source.faces).toHaveLength(2);
+    expect(same.faceCheck.status).toBe('pass');
+    const r = await runHardChecks(source, moved, opts);
+    expect(r.faceCheck.status).toBe('fail');
+    const byX = r.faceCheck.matches.map((m) => ({ x: r.source.faces[m.source]!.box[0], iou: m.iou })).sort((a, b) => a.x - b.x);
+    expect(byX[0]!.iou).toBeGreaterThan(0.9); // the left face stayed
+    expect(byX[1]!.iou).toBeLessThan(0.75); // the right one moved 30 px
+  });
+
+  it('an exempt category records the failure but does not fail the pair on it', async () => {
+    const r = await runHardChecks(astronaut, await translated(astronaut, 35), { ...opts, exemptFaceCheck: true });
+    expect(r.faceCheck.status).toBe('fail');
+    expect(r.faceCheckExempt).toBe(true);
+    expect(r.passed).toBe(true);
+  });
+});
+
+describe('photos without a person', () => {
+  it.each(['chelsea.png', 'coffee.png', 'rocket.jpg'])('%s with a region edit: no_faces, passed', async (name) => {
+    const src = fixture(name);
+    const r = await runHardChecks(src, await withRegionEdit(src), opts);
+    expect(r.faceCheck).toMatchObject({ status: 'no_faces', minIoU: null, matches: [] });
+    expect(r.source.faces).toEqual([]);
+    expect(r.changeCheck.status).toBe('pass');
+    expect(r.passed).toBe(true);
+  });
+});
+
+describe('bad inputs', () => {
+  it('a truncated source throws ImageError naming the given subject', async () => {
+    const err = await runHardChecks(fixture('truncated.jpg'), astronaut, opts, { source: 'blob:abc123', edit: 'blob:def456' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as ImageError).subject).toBe('blob:abc123');
+  });
+
+  it('an edit over the pixel limit throws ImageError naming the edit', async () => {
+    const big = await sharp(astronaut).resize(2000).jpeg().toBuffer();
+    const err = await runHardChecks(astronaut, big, { ...opts, maxImagePixels: 1_000_000 }, { edit: 'edit.jpg' }).catch((e: unknown) => e);
+    expect((err as ImageError).oneLine()).toMatch(/^edit\.jpg: too many pixels/);
+  });
+});

@@ -9,7 +9,7 @@
  * Targets: export ≥ 0.7 × tar's bytes/s; peak RSS within 50 MB across sizes.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,11 +24,16 @@ const run = promisify(execFile);
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '../..');
 const RUBRIC = 'viescore-v1';
+const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
+const s = (ms: number) => (ms / 1000).toFixed(2);
+const mbps = (bytes: number, ms: number) => (bytes / 1e3 / ms).toFixed(0);
 
 interface ChildReport {
   samples: number;
   bytes: number;
   ms: number;
+  /** CPU time of the whole process (all threads) during runExport. */
+  cpuMs: number;
   maxRssKb: number;
 }
 
@@ -36,10 +41,12 @@ interface ChildReport {
 async function child(url: string, blobRoot: string, outDir: string, rule: string): Promise<void> {
   const h = await openDb({ databaseUrl: url, pgliteDir: '' });
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const r = await runExport(h.db, new BlobStore(blobRoot), { kind: 'sft', outDir, shardSamples: 1000, valFraction: 0.05, format: 'webdataset', rubric: RUBRIC, ruleVersion: rule });
   const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
   await h.close();
-  const report: ChildReport = { samples: r.samples, bytes: r.bytes, ms, maxRssKb: process.resourceUsage().maxRSS };
+  const report: ChildReport = { samples: r.samples, bytes: r.bytes, ms, cpuMs: (c.user + c.system) / 1000, maxRssKb: process.resourceUsage().maxRSS };
   console.log(JSON.stringify(report));
 }
 
@@ -112,28 +119,42 @@ async function main(): Promise<void> {
       const out = path.join(work, `out-${n}`);
       reports[n] = await runChild(tdb.url, blobs.root, out, `bench-${n}`);
       const r = reports[n]!;
-      console.log(`export ${n} samples: ${(r.bytes / 1e6).toFixed(0)} MB in ${(r.ms / 1000).toFixed(2)} s = ${(r.bytes / 1e6 / (r.ms / 1000)).toFixed(0)} MB/s, peak RSS ${(r.maxRssKb / 1024).toFixed(0)} MB`);
-      if (n !== sizes[sizes.length - 1]) await rm(out, { recursive: true, force: true });
+      console.log(`export ${n} samples: ${mb(r.bytes)} MB in ${s(r.ms)} s = ${mbps(r.bytes, r.ms)} MB/s (CPU ${s(r.cpuMs)} s), peak RSS ${(r.maxRssKb / 1024).toFixed(0)} MB`);
+      await rm(out, { recursive: true, force: true });
     }
     const largest = sizes[sizes.length - 1]!;
-    await rm(path.join(work, `out-${largest}`), { recursive: true, force: true });
 
-    // baseline: tar -cf of the same image files, in the same order
+    // baseline: tar -cf of the same image files in the same order (each listed file in full,
+    // as the export stores it), alternated with a second export of the largest size; the best
+    // run of each counts, since this machine is shared
     const list = path.join(work, 'files.txt');
     await writeFile(list, `${files.join('\n')}\n`);
-    await mkdir(path.join(work, 'tar'), { recursive: true });
-    const tarOut = path.join(work, 'tar', 'baseline.tar');
-    const t1 = performance.now();
-    await run('tar', ['-cf', tarOut, '--absolute-names', '--hard-dereference', '-T', list]); // each listed file in full, as the export stores it
-    const tarMs = performance.now() - t1;
-    const { size: tarBytes } = await import('node:fs/promises').then((fs) => fs.stat(tarOut));
-    await rm(tarOut);
-    const big = reports[largest]!;
-    const exportBps = big.bytes / (big.ms / 1000);
-    const tarBps = tarBytes / (tarMs / 1000);
-    console.log(`tar -cf ${files.length} files: ${(tarBytes / 1e6).toFixed(0)} MB in ${(tarMs / 1000).toFixed(2)} s = ${(tarBps / 1e6).toFixed(0)} MB/s`);
-    console.log(`throughput ratio export/tar: ${(exportBps / tarBps).toFixed(2)} (target >= 0.7)`);
+    const tarOut = path.join(work, 'baseline.tar');
+    const tarRuns: { ms: number; cpuMs: number; bytes: number }[] = [];
+    const exportRuns: ChildReport[] = [reports[largest]!];
+    for (let i = 0; i < 2; i++) {
+      const t1 = performance.now();
+      const { stderr } = await run('/usr/bin/time', ['-f', '%U %S', 'tar', '-cf', tarOut, '--absolute-names', '--hard-dereference', '-T', list]);
+      const ms = performance.now() - t1;
+      const [u, sy] = stderr.trim().split('\n').pop()!.split(' ').map(Number);
+      tarRuns.push({ ms, cpuMs: (u! + sy!) * 1000, bytes: (await stat(tarOut)).size });
+      await rm(tarOut);
+      console.log(`tar -cf ${files.length} files: ${mb(tarRuns[i]!.bytes)} MB in ${s(ms)} s = ${mbps(tarRuns[i]!.bytes, ms)} MB/s (CPU ${s(tarRuns[i]!.cpuMs)} s)`);
+      if (i === 0) {
+        const again = await runChild(tdb.url, blobs.root, path.join(work, 'again'), `bench-${largest}`);
+        await rm(path.join(work, 'again'), { recursive: true, force: true });
+        exportRuns.push(again);
+        console.log(`export ${largest} samples again: ${mbps(again.bytes, again.ms)} MB/s (CPU ${s(again.cpuMs)} s)`);
+      }
+    }
+    const bestExport = exportRuns.reduce((a, b) => (a.ms < b.ms ? a : b));
+    const bestTar = tarRuns.reduce((a, b) => (a.ms < b.ms ? a : b));
+    const exportBps = bestExport.bytes / bestExport.ms;
+    const tarBps = bestTar.bytes / bestTar.ms;
+    console.log(`throughput, best runs: export ${mbps(bestExport.bytes, bestExport.ms)} MB/s vs tar ${mbps(bestTar.bytes, bestTar.ms)} MB/s: ratio ${(exportBps / tarBps).toFixed(2)} (target >= 0.7)`);
+    console.log(`bytes per CPU second: export ${mbps(bestExport.bytes, bestExport.cpuMs)} MB/s vs tar ${mbps(bestTar.bytes, bestTar.cpuMs)} MB/s (export also hashes every byte; Postgres CPU not counted)`);
     const small = reports[sizes[0]!]!;
+    const big = reports[largest]!;
     const diffMb = (big.maxRssKb - small.maxRssKb) / 1024;
     console.log(`peak RSS ${sizes[0]} vs ${largest} samples: ${(small.maxRssKb / 1024).toFixed(0)} MB vs ${(big.maxRssKb / 1024).toFixed(0)} MB, difference ${diffMb.toFixed(1)} MB (target <= 50 MB)`);
   } finally {

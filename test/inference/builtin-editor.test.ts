@@ -351,8 +351,13 @@ describe('defects do what the downstream checks expect', () => {
       for (let r = 0; r < 512; r++) {
         for (let x = 0; x + 1 < 512; x++) {
           const d = Math.abs(y[r * 512 + x + 1]! - y[r * 512 + x]!);
-          if (x % 8 === 7) (across += d), na++;
-          else (within += d), nw++;
+          if (x % 8 === 7) {
+            across += d;
+            na++;
+          } else {
+            within += d;
+            nw++;
+          }
         }
       }
       return across / na / (within / nw);

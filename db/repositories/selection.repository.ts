@@ -2,9 +2,9 @@
  * Selection in SQL: the SFT pick and the strict-dominance DPO pairs of a batch of requests in
  * one statement (pipeline/select/rules.ts spells out the rules; its TypeScript twins are the
  * reference the property test compares with). The greedy "largest margin first, each candidate
- * used at most maxUses times" is a recursive CTE that walks every request's ranked edge list one
- * step per iteration, all requests of the batch at once, so the statement count is per batch,
- * never per request.
+ * used at most maxUses times" is a recursive CTE that walks the ranked edge lists one step per
+ * iteration, all requests of the batch at once (only requests where a use limit can bind; the
+ * others keep their first maxPairs edges), so the statement count is per batch, never per request.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Db } from '../client.ts';
@@ -22,7 +22,7 @@ export interface SelectBatchResult {
   requests: number;
   /** Selections rows with a candidate. */
   picks: number;
-  /** Pairs rows written (inserted or refreshed). */
+  /** Pairs selected (rows inserted, refreshed, or already there unchanged). */
   pairs: number;
 }
 
@@ -71,8 +71,12 @@ export function selectBatchSql(o: SelectBatchInput): SQL {
   const paramsJson = JSON.stringify(p);
   // The ids go in as one array constant, with their min and max: the range lets the planner
   // estimate the batch and walk the request_id indexes; = ANY(…) keeps exactly the ids given.
-  const lo = Math.min(...o.requestIds);
-  const hi = Math.max(...o.requestIds);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const id of o.requestIds) {
+    lo = Math.min(lo, id);
+    hi = Math.max(hi, id);
+  }
   const inBatch = (col: string) => sql`${sql.raw(col)} BETWEEN ${lo}::bigint AND ${hi}::bigint AND ${sql.raw(col)} = ANY(${idArray(o.requestIds)}::bigint[])`;
   return sql`
 WITH RECURSIVE

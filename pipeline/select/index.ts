@@ -53,8 +53,8 @@ function checkParams(p: SelectionParams): void {
  * selection (status settled or selected, settled_at > selected_at or never selected; with `all`
  * every settled or selected one), in
  * batches of `batchSize` requests, one statement each. Idempotent: a re-run rewrites the same
- * rows (upserts keyed by request / chosen+rejected, rule version and rubric). Node holds one
- * batch of ids at a time, never candidates.
+ * rows (upserts keyed by request / chosen+rejected, rule version and rubric). Node holds the
+ * ids of the batches in flight, never candidates.
  */
 export async function runSelection(
   db: Db,
@@ -86,6 +86,8 @@ export async function runSelection(
   // of due requests (keyset paging by id, so batches in flight are never fetched twice).
   let next: () => Promise<number[] | null>;
   if (opts.requestIds) {
+    const bad = opts.requestIds.find((id) => !Number.isSafeInteger(id) || id < 1);
+    if (bad !== undefined) throw new InputError(`expected request ids (integers ≥ 1), got ${bad}`, { subject: 'requestIds' });
     const ids = [...new Set(opts.requestIds)].sort((a, b) => a - b);
     total = ids.length;
     let i = 0;

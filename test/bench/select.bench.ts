@@ -5,7 +5,7 @@
  *   measured: the full incremental selection (SFT picks + DPO pairs, written), batch by batch.
  * Prints both times, their ratio (target ≤ 4×) and the Node process RSS sampled during the run.
  *
- *   npx tsx test/bench/select.bench.ts [--requests 250000] [--batch 2000]
+ *   npx tsx test/bench/select.bench.ts [--requests 250000] [--batch 5000] [--concurrency 2]
  */
 import { sql } from 'drizzle-orm';
 import { rows } from '../../db/client.ts';
@@ -21,7 +21,8 @@ function flag(name: string, def: number): number {
 }
 
 const REQUESTS = flag('requests', 250_000);
-const BATCH = flag('batch', 2000);
+const BATCH = flag('batch', 5000);
+const CONCURRENCY = flag('concurrency', 2);
 const K = 4;
 const RUBRIC = 'bench-v1';
 const PARAMS: SelectionParams = { minMargin: 1, maxPairs: 4, maxUses: 2, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
@@ -30,7 +31,7 @@ const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 
 async function main(): Promise<void> {
-  const t = await createTestDb({ poolSize: 2 });
+  const t = await createTestDb({ poolSize: CONCURRENCY + 1 });
   const db = t.db;
   try {
     const t0 = performance.now();
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
       rubric: RUBRIC,
       params: PARAMS,
       batchSize: BATCH,
+      concurrency: CONCURRENCY,
       onProgress: (done, total) => {
         const pct = Math.floor((done / Math.max(total, 1)) * 10);
         if (pct !== lastPct) process.stderr.write(`  ${done}/${total}\n`);
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
     );
     console.log(`baseline CREATE TABLE AS (candidates ⋈ judgments): ${secs(baseMs)} s`);
     console.log(
-      `selection (batch ${BATCH}): ${secs(r.ms)} s — ${r.requests} requests, ${r.picks} picks, ${r.pairs} pairs (rows: ${chk!.sel} selections, ${chk!.pairs} pairs)`,
+      `selection (batch ${BATCH}, ${CONCURRENCY} in flight): ${secs(r.ms)} s — ${r.requests} requests, ${r.picks} picks, ${r.pairs} pairs (rows: ${chk!.sel} selections, ${chk!.pairs} pairs)`,
     );
     console.log(`ratio selection / baseline: ${(r.ms / baseMs).toFixed(2)}× (target ≤ 4×)`);
     console.log(`Node RSS during selection: min ${mb(Math.min(...rss))} MiB, max ${mb(Math.max(...rss))} MiB over ${rss.length} samples`);

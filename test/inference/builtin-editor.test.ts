@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFECTS, renderEdit, variantForSeed, type EditVariant } from '../../pipeline/inference/builtin-editor.ts';
 import type { EditSpec } from '../../pipeline/inference/instruction-grammar.ts';
@@ -15,7 +15,7 @@ interface Px {
   height: number;
 }
 
-async function pixels(input: Buffer | sharp.Sharp): Promise<Px> {
+async function pixels(input: Buffer | Sharp): Promise<Px> {
   const img = Buffer.isBuffer(input) ? sharp(input) : input;
   const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height };
@@ -26,7 +26,11 @@ function luma(p: Px): Float64Array {
   for (let i = 0; i < out.length; i++) out[i] = 0.299 * p.data[i * 3]! + 0.587 * p.data[i * 3 + 1]! + 0.114 * p.data[i * 3 + 2]!;
   return out;
 }
-const mean = (a: ArrayLike<number>) => Array.prototype.reduce.call(a, (s: number, v: number) => s + v, 0) as number / a.length;
+function mean(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s / a.length;
+}
 function std(a: ArrayLike<number>): number {
   const m = mean(a);
   let s = 0;
@@ -250,7 +254,7 @@ describe('variantForSeed', () => {
       const v = variantForSeed(seed);
       expect(variantForSeed(seed)).toEqual(v);
       expect(v.defects.length).toBeLessThanOrEqual(1);
-      const key = v.defects[0] ?? 'clean';
+      const key: string = v.defects[0] ?? 'clean';
       seen.set(key, (seen.get(key) ?? 0) + 1);
       if (key === 'clean') expect(v.strength >= 0.5 && v.strength <= 1.5).toBe(true);
       if (key === 'weak') expect(v.strength).toBeLessThan(0.15);

@@ -317,33 +317,31 @@ export function noiseSigma(p: Planes): number {
 }
 
 /**
- * Blockiness: mean |luma step| across columns (and rows) whose index is ≡ the strongest phase
- * mod 8, divided by the mean step at the other seven phases; 1 for a grid-free image, well
- * above 1 for coarse JPEG blocks. Horizontal and vertical averaged.
+ * Blockiness: the mean |luma step| across each column boundary (and row boundary); per phase
+ * mod 8 the median over the boundaries of that phase (one strong edge, a frame or a caption
+ * band, does not make a grid); then the strongest phase over the mean of the other seven.
+ * 1 for a grid-free image, well above 1 for coarse JPEG blocks. Horizontal and vertical averaged.
  */
 export function blockiness(p: Planes): number {
   const { width: w, height: h, y: Y } = p;
-  const ratio = (sums: Float64Array, counts: Float64Array) => {
-    const m = Array.from(sums, (s, i) => (counts[i] ? s / counts[i]! : 0));
-    const top = m.indexOf(Math.max(...m));
-    const rest = m.filter((_, i) => i !== top);
-    const base = rest.reduce((a, b) => a + b, 0) / rest.length;
-    return (m[top]! + 0.5) / (base + 0.5);
-  };
-  const hs = new Float64Array(8);
-  const hc = new Float64Array(8);
-  const vs = new Float64Array(8);
-  const vc = new Float64Array(8);
+  const colStep = new Float64Array(Math.max(0, w - 1));
+  const rowStep = new Float64Array(Math.max(0, h - 1));
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w - 1; x++) {
+    for (let x = 0; x < w; x++) {
       const i = y * w + x;
-      hs[x & 7]! += Math.abs(Y[i + 1]! - Y[i]!);
-      hc[x & 7]!++;
-      if (y < h - 1) {
-        vs[y & 7]! += Math.abs(Y[i + w]! - Y[i]!);
-        vc[y & 7]!++;
-      }
+      if (x < w - 1) colStep[x]! += Math.abs(Y[i + 1]! - Y[i]!) / h;
+      if (y < h - 1) rowStep[y]! += Math.abs(Y[i + w]! - Y[i]!) / w;
     }
   }
-  return (ratio(hs, hc) + ratio(vs, vc)) / 2;
+  const ratio = (steps: Float64Array) => {
+    if (steps.length < 16) return 1;
+    const m = Array.from({ length: 8 }, (_, k) => {
+      const v = Array.from(steps).filter((_, i) => (i & 7) === k).sort((a, b) => a - b);
+      return v[v.length >> 1]!;
+    });
+    const top = m.indexOf(Math.max(...m));
+    const rest = m.filter((_, i) => i !== top);
+    return (m[top]! + 0.5) / (rest.reduce((a, b) => a + b, 0) / rest.length + 0.5);
+  };
+  return (ratio(colStep) + ratio(rowStep)) / 2;
 }

@@ -22,14 +22,26 @@ const frac = (a: Float32Array, pred: (v: number, i: number) => boolean) => {
   return n / a.length;
 };
 
-/** Fraction of pixels with some channel at the end of the range (0 or 255): detail lost to clipping. */
-function clipped(p: Planes): number {
-  return frac(p.y, (_, i) => Math.max(p.r[i]!, p.g[i]!, p.b[i]!) >= 254 || Math.min(p.r[i]!, p.g[i]!, p.b[i]!) <= 1);
+/**
+ * Fraction of pixels the edit clipped: some channel driven to 0 or 255 from at least 30 levels
+ * away in the source (detail lost; dark pixels already near 0 do not count).
+ */
+function newlyClipped(s: Planes, e: Planes): number {
+  let n = 0;
+  for (let i = 0; i < s.y.length; i++) {
+    for (const [a, b] of [[s.r, e.r], [s.g, e.g], [s.b, e.b]] as const) {
+      if ((b[i]! >= 254 && a[i]! < 225) || (b[i]! <= 1 && a[i]! > 30)) {
+        n++;
+        break;
+      }
+    }
+  }
+  return n / s.y.length;
 }
 
-/** Score for new clipping (edit minus source fraction): full up to `ok`, 0 at `bad`. */
-function clipScore(s: Planes, e: Planes, ok = 0.15, bad = 0.6): number {
-  return band(clipped(e) - clipped(s), -Infinity, -Infinity, ok, bad);
+/** Score for detail lost to clipping: full up to `ok` of the pixels, 0 at `bad`. */
+function clipScore(s: Planes, e: Planes, ok = 0.25, bad = 0.7): number {
+  return band(newlyClipped(s, e), -Infinity, -Infinity, ok, bad);
 }
 
 /** Keeps the tonal spread and mean of the source (ops that change colour only). */
@@ -79,43 +91,30 @@ export function hueRotation(s: Planes, e: Planes): { degrees: number; consistenc
 
 const wrap180 = (d: number) => ((((d + 180) % 360) + 360) % 360) - 180;
 
-/** Significant levels of the pooled R,G,B histogram: peaks (±3 levels) holding ≥ 2 % of values, and the share they hold. */
-export function levelPeaks(p: Planes): { peaks: number[]; share: number } {
-  const hist = new Float64Array(256);
-  for (const ch of [p.r, p.g, p.b]) for (let i = 0; i < ch.length; i++) hist[Math.round(ch[i]!)]!++;
-  const total = p.y.length * 3;
-  const win = (c: number) => {
-    let s = 0;
-    for (let v = Math.max(0, c - 3); v <= Math.min(255, c + 3); v++) s += hist[v]!;
-    return s;
-  };
-  const peaks: number[] = [];
-  let share = 0;
-  for (let k = 0; k < 16; k++) {
-    let best = -1;
-    let bestMass = 0;
-    for (let c = 0; c < 256; c++) {
-      const m = win(c);
-      if (m > bestMass) {
-        bestMass = m;
-        best = c;
-      }
+/** Share of channel values within ±10 levels of the `n` evenly spaced levels k·255/(n−1). */
+function levelShare(p: Planes, n: number): number {
+  const step = 255 / (n - 1);
+  let hit = 0;
+  for (const ch of [p.r, p.g, p.b]) {
+    for (let i = 0; i < ch.length; i++) {
+      const v = ch[i]!;
+      if (Math.abs(v - Math.round(v / step) * step) <= 10) hit++;
     }
-    if (best < 0 || bestMass < 0.02 * total) break;
-    peaks.push(best);
-    share += bestMass / total;
-    for (let v = Math.max(0, best - 3); v <= Math.min(255, best + 3); v++) hist[v] = 0;
   }
-  return { peaks: peaks.sort((a, b) => a - b), share };
+  return hit / (3 * p.y.length);
 }
 
-/** Levels a posterized image has, from the spacing of its significant peaks: 1 + 255/median spacing; NaN with fewer than 2 peaks. */
-function estimatedLevels(peaks: number[]): number {
-  const gaps: number[] = [];
-  for (let i = 1; i < peaks.length; i++) if (peaks[i]! - peaks[i - 1]! > 10) gaps.push(peaks[i]! - peaks[i - 1]!);
-  if (!gaps.length) return NaN;
-  gaps.sort((a, b) => a - b);
-  return 1 + 255 / gaps[gaps.length >> 1]!;
+/**
+ * Levels per channel of a posterized edit: the fewest evenly spaced levels (2–32) holding ≥ 75 %
+ * of the edit's channel values and ≥ 20 % more than the source's; NaN when none does. Assumes
+ * levels at k·255/(n−1), the usual posterize; JPEG spread is absorbed by the ±10 tolerance.
+ */
+export function posterizeLevels(s: Planes, e: Planes): number {
+  for (let n = 2; n <= 32; n++) {
+    const me = levelShare(e, n);
+    if (me >= 0.65 && me - levelShare(s, n) >= 0.2) return n;
+  }
+  return NaN;
 }
 
 function parseHex(c: string | undefined): [number, number, number] {
@@ -203,8 +202,6 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
       const vs = warmOrderViolations(s);
       const ve = warmOrderViolations(e);
       const order = vs > 0.02 ? band(1 - ve / vs, 0.4, 0.85, Infinity, Infinity) : band(ve, -Infinity, -Infinity, 0.02, 0.1);
-      const hue = hueRotation(e, e); // consistency of the edit's own hue is measured below
-      void hue;
       const tinted = band(meanChroma(e), 2, 8, Infinity, Infinity);
       return Math.min(order, tinted, hueSpreadScore(s, e), toneKept(s, e));
     }
@@ -212,7 +209,7 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
     case 'cooler': {
       const sign = spec.op === 'warmer' ? 1 : -1;
       const d = sign * (mean(e.r) - mean(e.b) - (mean(s.r) - mean(s.b)));
-      return Math.min(band(d, 5, 25, 110, 200), clipScore(s, e));
+      return Math.min(band(d, 3, 12, 110, 200), clipScore(s, e));
     }
     case 'brighter': {
       const d = mean(e.y) - mean(s.y);
@@ -228,8 +225,7 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
     case 'less_contrast': {
       const r = (std(e.y) + 1) / (std(s.y) + 1);
       if (spec.op === 'less_contrast') return band(r, 0.1, 0.25, 0.85, 0.97);
-      const cl = frac(e.y, (v) => v <= 5 || v >= 250) - frac(s.y, (v) => v <= 5 || v >= 250);
-      return Math.min(band(r, 1.03, 1.15, 2.0, 3.0), band(cl, -Infinity, -Infinity, 0.2, 0.65));
+      return Math.min(band(r, 1.03, 1.15, 2.0, 3.0), clipScore(s, e, 0.35, 0.8));
     }
     case 'saturate':
     case 'desaturate': {
@@ -255,12 +251,8 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
     }
     case 'posterize': {
       const want = spec.amount ?? 4;
-      const pe = levelPeaks(e);
-      const ps = levelPeaks(s);
-      const concentrated = band(pe.share - ps.share, 0.05, 0.25, Infinity, Infinity) + 0 * ps.share;
-      const levels = estimatedLevels(pe.peaks);
-      const lv = Number.isNaN(levels) ? (pe.share > 0.85 ? 5 : 0) : band(Math.abs(Math.log2(levels / want)), -Infinity, -Infinity, 0.3, 0.9);
-      return Math.min(concentrated, band(pe.share, 0.5, 0.8, Infinity, Infinity), lv);
+      const got = posterizeLevels(s, e);
+      return Number.isNaN(got) ? 0 : band(Math.abs(Math.log2(got / want)), -Infinity, -Infinity, 0.3, 0.9);
     }
     case 'border': {
       const c = parseHex(spec.color);
@@ -274,10 +266,11 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
     }
     case 'caption':
       return captionScore(s, e);
+    case 'zoom':
+      return zoomScore(s, e, spec.amount ?? 1.5);
     case 'flip_horizontal':
     case 'flip_vertical':
     case 'rotate':
-    case 'zoom':
     case 'invert': {
       if (!t) return 0;
       const sT = ssim(e.y, t.y, e.width, e.height).ssim;
@@ -285,13 +278,64 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
       const dT = 1 - sT;
       const dI = 1 - sI;
       const progress = dI / (dI + dT + 1e-9);
-      return Math.min(band(progress, 0.5, 0.85, Infinity, Infinity), band(sT, 0.3, 0.8, Infinity, Infinity));
+      return Math.min(band(progress, 0.5, 0.85, Infinity, Infinity), band(sT, 0.3, 0.9, Infinity, Infinity));
     }
     default: {
       const never: never = spec.op;
       return never;
     }
   }
+}
+
+/** Centre crop 1/f of the luma, scaled back up bilinearly to the full grid. */
+export function zoomLuma(y: Float32Array, w: number, h: number, f: number): Float32Array {
+  const out = new Float32Array(w * h);
+  const cw = w / f;
+  const ch = h / f;
+  const x0 = (w - cw) / 2;
+  const y0 = (h - ch) / 2;
+  for (let j = 0; j < h; j++) {
+    const sy = Math.min(h - 1, Math.max(0, y0 + ((j + 0.5) * ch) / h - 0.5));
+    const yi = Math.floor(sy);
+    const fy = sy - yi;
+    const y1 = Math.min(h - 1, yi + 1);
+    for (let i = 0; i < w; i++) {
+      const sx = Math.min(w - 1, Math.max(0, x0 + ((i + 0.5) * cw) / w - 0.5));
+      const xi = Math.floor(sx);
+      const fx = sx - xi;
+      const x1 = Math.min(w - 1, xi + 1);
+      const top = y[yi * w + xi]! * (1 - fx) + y[yi * w + x1]! * fx;
+      const bot = y[y1 * w + xi]! * (1 - fx) + y[y1 * w + x1]! * fx;
+      out[j * w + i] = top * (1 - fy) + bot * fy;
+    }
+  }
+  return out;
+}
+
+/**
+ * Zoom: the factor that best explains the edit (SSIM against centre crops of the source at
+ * half resolution, 1–4× in 10 % steps, then refined in 2 % steps) against the factor asked;
+ * 10 within 1.25× of it, 0 at 2× off, and 0 when the best fit is no zoom or fits poorly.
+ */
+function zoomScore(s: Planes, e: Planes, want: number): number {
+  const hs = downsample(s.y, s.width, s.height, 2);
+  const he = downsample(e.y, e.width, e.height, 2);
+  const fit = (f: number) => ssim(he.data, zoomLuma(hs.data, hs.width, hs.height, f), he.width, he.height).ssim;
+  let best = 1;
+  let bestSsim = fit(1);
+  for (let f = 1.1; f <= 4; f *= 1.1) {
+    const v = fit(f);
+    if (v > bestSsim) [best, bestSsim] = [f, v];
+  }
+  const coarse = best;
+  for (let k = -4; k <= 4; k++) {
+    const f = coarse * 1.02 ** k;
+    if (k === 0 || f < 1) continue;
+    const v = fit(f);
+    if (v > bestSsim) [best, bestSsim] = [f, v];
+  }
+  if (best < 1.03) return 0;
+  return Math.min(band(Math.abs(Math.log(best / want)), -Infinity, -Infinity, Math.log(1.25), Math.log(2)), band(bestSsim, 0.3, 0.7, Infinity, Infinity));
 }
 
 /** Sepia collapses every hue onto one warm direction: the edit's hue consistency must rise toward 1. */

@@ -40,8 +40,8 @@ export async function artifactExcess(source: Buffer, edit: Buffer, maxPixels?: n
   return {
     // Fourier amplitude in levels: tolerance 0.5, one e-fold per 2 levels.
     checkerboard: Math.max(0, checkerboardAmplitude(e) - checkerboardAmplitude(s) - 0.5) / 2,
-    // Noise σ in levels: tolerance 1, one e-fold per 3 levels.
-    noise: Math.max(0, noiseSigma(e) - noiseSigma(s) - 1) / 3,
+    // Noise σ in levels: tolerance 1.5× the source's + 1 (sharpening lifts what noise there was), one e-fold per 3 levels.
+    noise: Math.max(0, noiseSigma(e) - 1.5 * noiseSigma(s) - 1) / 3,
     // Grid ratio: tolerance 0.05, one e-fold per 0.25.
     blockiness: Math.max(0, blockiness(e) - blockiness(s) - 0.05) / 0.25,
   };

@@ -204,13 +204,15 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
             format === 'parquet'
               ? await writeParquetShard(tmp, metas, blobs, enc, `vibe-curate ${TOOL_VERSION}`, onSample)
               : await writeTarShard(tmp, metas, blobs, enc, onSample);
+          // state first, then the rename: a shard under its final name is always in the state
+          // (an entry whose file is missing or differs is simply written again)
+          state.shards[url] = { contentId, sha256: result.sha256, filesize: result.bytes, nsamples: metas.length };
+          await saveState(outDir, state);
           await rename(tmp, file);
         } catch (err) {
           await rm(tmp, { force: true });
           throw err;
         }
-        state.shards[url] = { contentId, sha256: result.sha256, filesize: result.bytes, nsamples: metas.length };
-        await saveState(outDir, state);
       }
       shards.push({ url, nsamples: metas.length, filesize: result.bytes, sha256: result.sha256, split, kind });
     };

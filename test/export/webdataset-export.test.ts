@@ -97,7 +97,14 @@ function checkShards(kind: 'sft' | 'dpo', manifest: Manifest, shards: PyShard[])
     }
     return out;
   };
+  // the fields ARCHITECTURE.md promises (stable contract)
+  const required = ['key', 'kind', 'split', 'instruction', 'category', 'source_sha256', 'rubric', 'rule_version', 'face_check.status', 'face_check.min_iou', 'change_check.status', 'change_check.changed_fraction'];
+  const perKind =
+    kind === 'sft'
+      ? ['edit_sha256', 'seed', 'axes.instruction', 'axes.preservation', 'axes.quality']
+      : ['chosen_sha256', 'rejected_sha256', 'chosen_seed', 'rejected_seed', 'chosen_axes.instruction', 'chosen_axes.preservation', 'chosen_axes.quality', 'rejected_axes.quality'];
   const first = shape(records[0]!);
+  expect(Object.keys(first)).toEqual(expect.arrayContaining([...required, ...perKind]));
   expect(Object.values(first)).not.toContain('null');
   for (const r of records) expect(shape(r)).toEqual(first);
   return records;

@@ -80,7 +80,7 @@ export function selectBatchSql(o: SelectBatchInput): SQL {
   const inBatch = (col: string) => sql`${sql.raw(col)} BETWEEN ${lo}::bigint AND ${hi}::bigint AND ${sql.raw(col)} = ANY(${idArray(o.requestIds)}::bigint[])`;
   return sql`
 WITH RECURSIVE
-batch AS (SELECT r.id AS request_id FROM requests r WHERE ${inBatch('r.id')}),
+batch AS MATERIALIZED (SELECT r.id AS request_id, r.settled_at FROM requests r WHERE ${inBatch('r.id')}),
 cand AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n,
          coalesce(ck.passed, false) AS check_passed, coalesce(j.passes_thresholds, false) AS passes, rv.verdict
@@ -184,10 +184,15 @@ stale AS (
 ),
 dropped AS (DELETE FROM pairs WHERE id IN (SELECT id FROM stale WHERE NOT reviewed)),
 demoted AS (UPDATE pairs SET rank = 0 WHERE id IN (SELECT id FROM stale WHERE reviewed) AND rank <> 0),
+-- selected_at = now(), unless the request settled again while this statement ran (its row now
+-- differs from the snapshot the selection read): then the settled_at that was read, so the
+-- request stays due (settled_at > selected_at) and the next run sees the late change.
 stamped AS (
-  UPDATE requests r SET selected_at = now(),
+  UPDATE requests r
+     SET selected_at = CASE WHEN r.settled_at IS DISTINCT FROM b.settled_at THEN b.settled_at ELSE now() END,
          status = CASE WHEN r.status IN ('settled', 'selected') THEN 'selected' ELSE r.status END
-  WHERE ${inBatch('r.id')}
+  FROM batch b
+  WHERE r.id = b.request_id AND ${inBatch('r.id')}
 )
 SELECT (SELECT count(*) FROM batch)::int AS requests,
        (SELECT count(*) FROM pick)::int AS picks,

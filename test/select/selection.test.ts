@@ -1,9 +1,10 @@
 /** runSelection against a real Postgres: ties, nothing qualifying, reviews, re-runs, incremental mode. */
 import { sql } from 'drizzle-orm';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
-import { SELECTION_RULE_VERSION, runSelection, type SelectionParams } from '../../pipeline/select/index.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { SELECTION_RULE_VERSION, dpoPairs, pickSft, runSelection, type SelectionParams } from '../../pipeline/select/index.ts';
+import { createPgliteDb, createTestDb, type TestDb } from '../helpers/db.ts';
 import { RUBRIC, insertRequests, readSelection, resetTables, type FixCandidate } from './fixtures.ts';
 
 const PARAMS: SelectionParams = { minMargin: 1, maxPairs: 4, maxUses: 2, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
@@ -239,5 +240,50 @@ describe('runs', () => {
 
   it('refuses bad parameters with the field named', async () => {
     await expect(select([], { ...PARAMS, maxUses: 1.5 })).rejects.toMatchObject({ subject: 'selection.maxUses' });
+  });
+});
+
+describe('embedded PGlite', () => {
+  it('runs the same statement and gives the reference result', async () => {
+    const lite = await createPgliteDb();
+    try {
+      const ins = await insertRequests(lite.db, [
+        { candidates: [cand(1, [9, 9]), cand(2, [9, 9], { reviews: ['reject'] }), cand(3, [5, 6]), cand(4, [1, 1], { checks: [false] })] },
+        { candidates: [cand(1, [2, 2], { passes: false })] },
+      ]);
+      const r = await runSelection(lite.db, { rubric: RUBRIC, params: PARAMS, concurrency: 2 });
+      expect(r).toMatchObject({ requests: 2, picks: 1 });
+      const s = await readSelection(lite.db, SELECTION_RULE_VERSION);
+      expect(s.picks.map((p) => p.candidateId)).toEqual(ins.facts.map((f) => pickSft(f, PARAMS).candidateId));
+      expect(s.pairs.map((p) => [p.chosenId, p.rejectedId, p.rank])).toEqual(
+        ins.facts.flatMap((f) => dpoPairs(f, PARAMS).map((p) => [p.chosenId, p.rejectedId, p.rank])),
+      );
+      expect(s.pairs.length).toBe(3);
+    } finally {
+      await lite.close();
+    }
+  });
+});
+
+describe('a request that settles again during selection', () => {
+  it('stays due for the next run', async () => {
+    const ins = await insertRequests(tdb.db, [{ candidates: [cand(1, [5, 5])] }, { candidates: [cand(1, [6, 6])] }]);
+    const other = new pg.Client({ connectionString: tdb.url });
+    await other.connect();
+    try {
+      // Another worker settles request 0 again and holds its row until after the selection read.
+      await other.query('BEGIN');
+      await other.query(`UPDATE requests SET settled_at = clock_timestamp() WHERE id = $1`, [ins.requestIds[0]]);
+      const running = select();
+      await new Promise((r) => setTimeout(r, 300));
+      await other.query('COMMIT');
+      expect(await running).toMatchObject({ requests: 2 });
+      const due = await rows<{ id: number }>(tdb.db, sql`SELECT id FROM requests WHERE settled_at > selected_at OR selected_at IS NULL`);
+      expect(due.map((d) => Number(d.id))).toEqual([ins.requestIds[0]]);
+      expect(await select()).toMatchObject({ requests: 1 });
+      expect(await select()).toMatchObject({ requests: 0 });
+    } finally {
+      await other.end();
+    }
   });
 });

@@ -7,7 +7,6 @@
  */
 import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import sharp, { type Metadata } from 'sharp';
@@ -89,6 +88,41 @@ function parseSize(v: string | undefined): { width: number; height: number } | u
   return { width, height };
 }
 
+const DRAIN_LIMIT = 512 * 1024 * 1024; // 512 MiB: past this an oversized upload is cut off instead of drained
+
+/**
+ * Reads the request body up to `max` bytes. An oversized body is still read to its end (and
+ * discarded, up to DRAIN_LIMIT) so the client, still sending, gets the 413 instead of a reset.
+ */
+async function readBody(req: Request, max: number): Promise<Buffer | 'too_large'> {
+  if (!req.body) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size <= max) chunks.push(value);
+    else if (size > DRAIN_LIMIT) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return size > max ? 'too_large' : Buffer.concat(chunks);
+}
+
+/** Parses a multipart (or urlencoded) body into fields; repeated fields become arrays. */
+async function parseForm(raw: Buffer, type: string): Promise<Body> {
+  const form = await new Response(raw as Uint8Array<ArrayBuffer>, { headers: { 'content-type': type } }).formData();
+  const body: Body = {};
+  form.forEach((v, k) => {
+    const prev = body[k];
+    body[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  });
+  return body;
+}
+
 /** Builds the Hono app (usable with `app.request` in tests, or served by startInferenceServer). */
 export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD;
@@ -102,89 +136,84 @@ export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
     c.json({ object: 'list', data: [{ id: BUILTIN_MODEL, object: 'model', created: started, owned_by: 'vibe-curate' }] }),
   );
 
-  app.post(
-    '/v1/images/edits',
-    bodyLimit({
-      maxSize: maxUploadBytes,
-      onError: (c) => apiError(c, 413, `request body exceeds the ${maxUploadBytes}-byte upload limit`, 'payload_too_large'),
-    }),
-    async (c) => {
-      const type = c.req.header('content-type') ?? '';
-      if (!/^multipart\/form-data|^application\/x-www-form-urlencoded/i.test(type)) {
-        return apiError(c, 400, `expected a multipart/form-data body, got '${type || 'no content-type'}'`, 'invalid_content_type');
+  app.post('/v1/images/edits', async (c) => {
+    const type = c.req.header('content-type') ?? '';
+    const raw = await readBody(c.req.raw, maxUploadBytes);
+    if (raw === 'too_large') return apiError(c, 413, `request body exceeds the ${maxUploadBytes}-byte upload limit`, 'payload_too_large');
+    if (!/^multipart\/form-data|^application\/x-www-form-urlencoded/i.test(type)) {
+      return apiError(c, 400, `expected a multipart/form-data body, got '${type || 'no content-type'}'`, 'invalid_content_type');
+    }
+    let body: Body;
+    try {
+      body = await parseForm(raw, type);
+    } catch (err) {
+      return apiError(c, 400, `malformed multipart body: ${(err as Error).message}`, 'invalid_body');
+    }
+    try {
+      const image = field(body, 'image');
+      if (image === undefined) throw new FieldError('image', "image: missing; send the source image as the multipart file field 'image'", 'missing_required_parameter');
+      if (typeof image === 'string') throw new FieldError('image', 'image: expected a file upload, got a text field', 'invalid_image');
+      const prompt = textField(body, 'prompt');
+      if (prompt === undefined) throw new FieldError('prompt', 'prompt: missing; send the edit instruction', 'missing_required_parameter');
+      const spec = parseInstruction(prompt);
+      if (!spec) {
+        const examples = SAMPLE_INSTRUCTIONS.slice(0, 4).map((s) => `'${s.instruction}'`).join(', ');
+        throw new FieldError('prompt', `prompt: instruction not understood by the built-in editor: '${prompt.slice(0, 120)}' (supported edits: ${EDIT_OPS.join(', ')}; e.g. ${examples})`, 'unsupported_instruction');
       }
-      let body: Body;
-      try {
-        body = (await c.req.parseBody({ all: true })) as Body;
-      } catch (err) {
-        return apiError(c, 400, `malformed multipart body: ${(err as Error).message}`, 'invalid_body');
-      }
-      try {
-        const image = field(body, 'image');
-        if (image === undefined) throw new FieldError('image', "image: missing; send the source image as the multipart file field 'image'", 'missing_required_parameter');
-        if (typeof image === 'string') throw new FieldError('image', 'image: expected a file upload, got a text field', 'invalid_image');
-        const prompt = textField(body, 'prompt');
-        if (prompt === undefined) throw new FieldError('prompt', 'prompt: missing; send the edit instruction', 'missing_required_parameter');
-        const spec = parseInstruction(prompt);
-        if (!spec) {
-          const examples = SAMPLE_INSTRUCTIONS.slice(0, 4).map((s) => `'${s.instruction}'`).join(', ');
-          throw new FieldError('prompt', `prompt: instruction not understood by the built-in editor: '${prompt.slice(0, 120)}' (supported edits: ${EDIT_OPS.join(', ')}; e.g. ${examples})`, 'unsupported_instruction');
-        }
-        const n = intField(body, 'n', 1, MAX_N) ?? 1;
-        const seed = intField(body, 'seed', 0, Number.MAX_SAFE_INTEGER - MAX_N) ?? Math.floor(Math.random() * 2 ** 31);
-        const format = textField(body, 'response_format') ?? 'b64_json';
-        if (format !== 'b64_json') throw new FieldError('response_format', `response_format: only 'b64_json' is supported, got '${format.slice(0, 40)}'`);
-        const outputFormat = textField(body, 'output_format') ?? 'jpeg';
-        if (!['jpeg', 'png', 'webp'].includes(outputFormat)) throw new FieldError('output_format', `output_format: expected jpeg, png or webp, got '${outputFormat.slice(0, 40)}'`);
-        if ((textField(body, 'stream') ?? 'false') !== 'false') throw new FieldError('stream', 'stream: streaming is not supported by the built-in core');
-        const size = parseSize(textField(body, 'size'));
-        // Diffusion knobs are accepted (and validated) for protocol compatibility; global ops ignore them.
-        intField(body, 'num_inference_steps', 1, 1000);
-        numField(body, 'guidance_scale', 0, 100);
-        numField(body, 'image_guidance_scale', 0, 100);
+      const n = intField(body, 'n', 1, MAX_N) ?? 1;
+      const seed = intField(body, 'seed', 0, Number.MAX_SAFE_INTEGER - MAX_N) ?? Math.floor(Math.random() * 2 ** 31);
+      const format = textField(body, 'response_format') ?? 'b64_json';
+      if (format !== 'b64_json') throw new FieldError('response_format', `response_format: only 'b64_json' is supported, got '${format.slice(0, 40)}'`);
+      const outputFormat = textField(body, 'output_format') ?? 'jpeg';
+      if (!['jpeg', 'png', 'webp'].includes(outputFormat)) throw new FieldError('output_format', `output_format: expected jpeg, png or webp, got '${outputFormat.slice(0, 40)}'`);
+      if ((textField(body, 'stream') ?? 'false') !== 'false') throw new FieldError('stream', 'stream: streaming is not supported by the built-in core');
+      const size = parseSize(textField(body, 'size'));
+      // Diffusion knobs are accepted (and validated) for protocol compatibility; global ops ignore them.
+      intField(body, 'num_inference_steps', 1, 1000);
+      numField(body, 'guidance_scale', 0, 100);
+      numField(body, 'image_guidance_scale', 0, 100);
 
-        const bytes = Buffer.from(await image.arrayBuffer());
-        let meta: Metadata;
-        try {
-          meta = await sharp(bytes).metadata();
-        } catch {
-          throw new FieldError('image', `image: '${image.name || 'upload'}' is not a decodable image (PNG, JPEG, WebP, …)`, 'invalid_image');
-        }
-        if ((meta.width ?? 0) * (meta.height ?? 0) > maxPixels) {
-          throw new FieldError('image', `image: ${meta.width}x${meta.height} exceeds the ${maxPixels}-pixel limit`, 'image_too_large', 413);
-        }
-        let src: RgbPixels;
-        try {
-          src = await decodeSource(bytes, maxPixels);
-        } catch (err) {
-          const why = err instanceof ImageError ? err.message : String(err);
-          throw new FieldError('image', `image: '${image.name || 'upload'}' is ${why}`, 'invalid_image');
-        }
-
-        const data = await Promise.all(
-          Array.from({ length: n }, async (_, i) => {
-            const variant = variantForSeed(seed + i);
-            const out = await renderDecoded(src, spec, variant);
-            let encoded = out.bytes;
-            if (size && (size.width !== out.width || size.height !== out.height)) {
-              encoded = await sharp(encoded).resize(size.width, size.height, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
-            }
-            if (outputFormat !== 'jpeg') encoded = await sharp(encoded).toFormat(outputFormat as 'png' | 'webp').toBuffer();
-            return {
-              b64_json: encoded.toString('base64'),
-              vibe: { op: spec.op, ...(spec.amount !== undefined ? { amount: spec.amount } : {}), strength: variant.strength, defects: variant.defects, seed: seed + i },
-            };
-          }),
-        );
-        const w = size?.width ?? src.width;
-        const h = size?.height ?? src.height;
-        return c.json({ created: Math.floor(Date.now() / 1000), data, output_format: outputFormat, size: `${w}x${h}` });
-      } catch (err) {
-        if (err instanceof FieldError) return apiError(c, err.status, err.message, err.code, err.param);
-        throw err;
+      const bytes = Buffer.from(await image.arrayBuffer());
+      let meta: Metadata;
+      try {
+        meta = await sharp(bytes).metadata();
+      } catch {
+        throw new FieldError('image', `image: '${image.name || 'upload'}' is not a decodable image (PNG, JPEG, WebP, …)`, 'invalid_image');
       }
-    },
-  );
+      if ((meta.width ?? 0) * (meta.height ?? 0) > maxPixels) {
+        throw new FieldError('image', `image: ${meta.width}x${meta.height} exceeds the ${maxPixels}-pixel limit`, 'image_too_large', 413);
+      }
+      let src: RgbPixels;
+      try {
+        src = await decodeSource(bytes, maxPixels);
+      } catch (err) {
+        const why = err instanceof ImageError ? err.message : String(err);
+        throw new FieldError('image', `image: '${image.name || 'upload'}' is ${why}`, 'invalid_image');
+      }
+
+      const data = await Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+          const variant = variantForSeed(seed + i);
+          const out = await renderDecoded(src, spec, variant);
+          let encoded = out.bytes;
+          if (size && (size.width !== out.width || size.height !== out.height)) {
+            encoded = await sharp(encoded).resize(size.width, size.height, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+          }
+          if (outputFormat !== 'jpeg') encoded = await sharp(encoded).toFormat(outputFormat as 'png' | 'webp').toBuffer();
+          return {
+            b64_json: encoded.toString('base64'),
+            vibe: { op: spec.op, ...(spec.amount !== undefined ? { amount: spec.amount } : {}), strength: variant.strength, defects: variant.defects, seed: seed + i },
+          };
+        }),
+      );
+      const w = size?.width ?? src.width;
+      const h = size?.height ?? src.height;
+      return c.json({ created: Math.floor(Date.now() / 1000), data, output_format: outputFormat, size: `${w}x${h}` });
+    } catch (err) {
+      if (err instanceof FieldError) return apiError(c, err.status, err.message, err.code, err.param);
+      throw err;
+    }
+  });
 
   app.notFound((c) => apiError(c, 404, `no route ${c.req.method} ${c.req.path}`, 'not_found', null, 'not_found_error'));
   app.onError((err, c) => apiError(c, 500, `internal error: ${err.message}`, 'internal_error', null, 'server_error'));

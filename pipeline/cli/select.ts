@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
-import { SELECTION_RULE_VERSION, runSelection, selectionParamsFromConfig } from '../select/index.ts';
+import { DEFAULT_SELECTION_BATCH, SELECTION_RULE_VERSION, runSelection, selectionParamsFromConfig } from '../select/index.ts';
 import type { CliContext } from './context.ts';
 
 /**
@@ -20,7 +20,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('pick the SFT candidate and the strict-dominance DPO pairs of settled requests (incremental)')
     .option('--rubric <id>', 'judge rubric whose scores to use (default: the configured judge\'s)')
     .option('--all', 're-select every settled or selected request, not only those settled since their last selection')
-    .option('--batch <n>', 'requests per SQL statement', (v) => Number(v), 2000)
+    .option('--batch <n>', 'requests per SQL statement', (v) => Number(v), DEFAULT_SELECTION_BATCH)
     .option('--concurrency <n>', 'batches in flight at once', (v) => Number(v), 2)
     .option('--json', 'print the result as JSON')
     .action(async (opts: { rubric?: string; all?: boolean; batch: number; concurrency: number; json?: boolean }) => {

@@ -3,6 +3,10 @@
  * batch of requests per statement, incremental (only requests settled since their last
  * selection) and versioned (rule version, rubric and params stored with every row). The rules
  * and their TypeScript reference live in rules.ts, sft-pick.ts and dominance.ts.
+ *
+ * Stored per (request, rule version, rubric): one selections row (candidate null when nothing
+ * qualified) and the kept pairs, rank 1 = largest margin. A pair that a later run no longer
+ * selects is deleted, unless a review refers to it: then it stays with rank 0 (not selected).
  */
 import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
@@ -16,7 +20,7 @@ export { pickSft, type SftPick } from './sft-pick.ts';
 export { dominance, dpoPairs, type DominanceMargin, type DpoPair } from './dominance.ts';
 
 /** Requests per statement: bounds both the statement's working set and the ids held in Node. */
-export const DEFAULT_SELECTION_BATCH = 2000;
+export const DEFAULT_SELECTION_BATCH = 5000;
 
 /** The selection parameters of the configuration (DPO_MIN_MARGIN, DPO_MAX_PAIRS, …). */
 export function selectionParamsFromConfig(cfg: Config): SelectionParams {
@@ -35,7 +39,7 @@ export interface SelectionRunResult {
   requests: number;
   /** Of those, requests with a pick. */
   picks: number;
-  /** Pairs written. */
+  /** Pairs selected (stored for this rule version and rubric). */
   pairs: number;
   /** Wall time, milliseconds. */
   ms: number;
@@ -46,6 +50,8 @@ function checkParams(p: SelectionParams): void {
   if (!Number.isFinite(p.minMargin) || p.minMargin < 0) throw bad('minMargin', 'expected a number ≥ 0');
   if (!Number.isInteger(p.maxPairs) || p.maxPairs < 0) throw bad('maxPairs', 'expected an integer ≥ 0');
   if (!Number.isInteger(p.maxUses) || p.maxUses < 0) throw bad('maxUses', 'expected an integer ≥ 0');
+  if (typeof p.loserMayFailChecks !== 'boolean') throw bad('loserMayFailChecks', 'expected true or false');
+  if (typeof p.reviewAcceptOverridesThresholds !== 'boolean') throw bad('reviewAcceptOverridesThresholds', 'expected true or false');
 }
 
 /**
@@ -77,7 +83,9 @@ export async function runSelection(
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError('expected an integer ≥ 1', { subject: 'batchSize' });
   const concurrency = opts.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('expected an integer ≥ 1', { subject: 'concurrency' });
-  const params = { ...opts.params };
+  // Exactly the five rule parameters: they are stored with every row.
+  const { minMargin, maxPairs, maxUses, loserMayFailChecks, reviewAcceptOverridesThresholds } = opts.params;
+  const params: SelectionParams = { minMargin, maxPairs, maxUses, loserMayFailChecks, reviewAcceptOverridesThresholds };
   const out: SelectionRunResult = { requests: 0, picks: 0, pairs: 0, ms: 0 };
   let total = 0;
   let done = 0;

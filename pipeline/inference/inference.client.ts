@@ -149,14 +149,16 @@ export function createInferenceClient(opts: InferenceClientOptions): InferenceCl
   const downUntil = new Map<string, number>(urls.map((u) => [u, 0]));
   let rr = 0;
 
-  /** URLs to try in order: healthy ones first (rotating, to spread load), then the rest by soonest recovery. */
-  function order(): string[] {
-    const now = Date.now();
+  /** This call's preference order: the configured URLs rotated by one per call, to spread load. */
+  function plan(): string[] {
     const start = rr++ % urls.length;
-    const rotated = [...urls.slice(start), ...urls.slice(0, start)];
-    const healthy = rotated.filter((u) => downUntil.get(u)! <= now);
-    const down = rotated.filter((u) => downUntil.get(u)! > now).sort((a, b) => downUntil.get(a)! - downUntil.get(b)!);
-    return [...healthy, ...down];
+    return [...urls.slice(start), ...urls.slice(0, start)];
+  }
+
+  /** The URL to try next: the first healthy one in `order`, else the one that recovers soonest. */
+  function pick(order: string[]): string {
+    const now = Date.now();
+    return order.find((u) => downUntil.get(u)! <= now) ?? [...order].sort((a, b) => downUntil.get(a)! - downUntil.get(b)!)[0]!;
   }
 
   async function attempt(url: string, req: EditRequest): Promise<{ images: EditedImage[]; latencyMs: number } | AttemptFailure> {
@@ -247,9 +249,9 @@ export function createInferenceClient(opts: InferenceClientOptions): InferenceCl
       let last: AttemptFailure | undefined;
       let lastUrl = urls[0]!;
       let rateLimited: RemoteError | undefined;
+      const order = plan();
       for (let i = 0; i < opts.maxAttempts; i++) {
-        const candidates = order();
-        const url = candidates[0]!;
+        const url = pick(order);
         // Everything rate limited: stop and let the queue wait instead of burning attempts.
         if (rateLimited && downUntil.get(url)! > Date.now()) break;
         lastUrl = url;
@@ -268,7 +270,7 @@ export function createInferenceClient(opts: InferenceClientOptions): InferenceCl
         }
         downUntil.set(url, Date.now() + UNHEALTHY_MS);
         if (i + 1 < opts.maxAttempts) {
-          const next = order()[0]!;
+          const next = pick(order);
           // Failing over to another healthy URL needs no wait; retrying the same one backs off.
           if (next === url || downUntil.get(next)! > Date.now()) {
             const delay = Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** i) * (0.75 + 0.5 * Math.random());

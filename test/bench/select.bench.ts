@@ -8,8 +8,8 @@
  *   npx tsx test/bench/select.bench.ts [--requests 250000] [--batch 5000] [--concurrency 2]
  */
 import { sql } from 'drizzle-orm';
-import { rows } from '../../db/client.ts';
-import { runSelection, type SelectionParams } from '../../pipeline/select/index.ts';
+import { rows, type Db } from '../../db/client.ts';
+import { dpoPairs, pickSft, runSelection, type CandidateFacts, type SelectionParams, type Verdict } from '../../pipeline/select/index.ts';
 import { createTestDb } from '../helpers/db.ts';
 
 function flag(name: string, def: number): number {
@@ -35,7 +35,6 @@ async function main(): Promise<void> {
   const db = t.db;
   try {
     const t0 = performance.now();
-    await db.execute(sql`SELECT setseed(0.42)`);
     await db.execute(sql`
       INSERT INTO sources (sha256, blob, width, height, format, bytes, origin)
       SELECT 'sha-' || g, 's/' || g, 512, 512, 'png', 1000, 'img' || g FROM generate_series(1, ${REQUESTS}) g`);
@@ -46,20 +45,22 @@ async function main(): Promise<void> {
       INSERT INTO candidates (request_id, seed, sha256, blob, width, height, generator, latency_ms, status)
       SELECT r, s, md5(r::text || '/' || s), 'c/' || r || '/' || s, 512, 512, 'g', 100, 'judged'
       FROM generate_series(1, ${REQUESTS}) r, generate_series(0, ${K - 1}) s`);
-    // 90 % of the checks pass; scores are three axes 0–10 (integers: ties are common).
+    // Deterministic pseudo-random draws from hashes of the candidate id. 90 % of the checks pass;
+    // scores are three axes 0–10 (integers: ties are common).
     await db.execute(sql`
       INSERT INTO checks (candidate_id, rule_version, face_status, face_threshold, face_count, faces, detector_version,
                           change_status, changed_fraction, largest_component_share, change, passed, latency_ms)
-      SELECT id, 'check-v1', 'no_faces', 0.9, 0, '{}', 'd', 'pass', 0.2, 0.9, '{}', random() < 0.9, 10 FROM candidates`);
+      SELECT id, 'check-v1', 'no_faces', 0.9, 0, '{}', 'd', 'pass', 0.2, 0.9, '{}', abs(hashint8(-id)) % 10 < 9, 10 FROM candidates`);
     await db.execute(sql`
       INSERT INTO judgments (candidate_id, judge_model, rubric, prompt_hash, ok, scores, axis_instruction, axis_preservation,
                              axis_quality, passes_thresholds, attempts, latency_ms)
       SELECT id, 'judge', ${RUBRIC}, 'h', true, ARRAY[a, b, q]::real[], a, b, q, a >= 4 AND b >= 4, 1, 10
-      FROM (SELECT id, floor(random() * 11) AS a, floor(random() * 11) AS b, floor(random() * 11) AS q FROM candidates) x`);
+      FROM (SELECT id, abs(hashint8(id)) % 11 AS a, abs(hashint8(id + 1000003)) % 11 AS b, abs(hashint8(id + 2000003)) % 11 AS q
+            FROM candidates) x`);
     // A reviewer went through 1 % of the candidates.
     await db.execute(sql`
       INSERT INTO reviews (candidate_id, reviewer, verdict)
-      SELECT id, 'r', CASE WHEN random() < 0.5 THEN 'accept' ELSE 'reject' END FROM candidates WHERE random() < 0.01`);
+      SELECT id, 'r', CASE WHEN id % 2 = 0 THEN 'accept' ELSE 'reject' END FROM candidates WHERE abs(hashint8(id * 7)) % 100 = 0`);
     await db.execute(sql`VACUUM ANALYZE`);
     const [n] = await rows<{ c: number }>(db, sql`SELECT count(*)::int AS c FROM judgments`);
     console.log(`inserted ${REQUESTS} requests × ${K} = ${n!.c} judged candidates in ${secs(performance.now() - t0)} s`);
@@ -94,15 +95,49 @@ async function main(): Promise<void> {
       db,
       sql`SELECT (SELECT count(*) FROM selections)::int AS sel, (SELECT count(*) FROM pairs)::int AS pairs`,
     );
+    const checked = await compareWithReference(db, Math.max(1, Math.floor(REQUESTS / 200)));
     console.log(`baseline CREATE TABLE AS (candidates ⋈ judgments): ${secs(baseMs)} s`);
     console.log(
       `selection (batch ${BATCH}, ${CONCURRENCY} in flight): ${secs(r.ms)} s — ${r.requests} requests, ${r.picks} picks, ${r.pairs} pairs (rows: ${chk!.sel} selections, ${chk!.pairs} pairs)`,
     );
     console.log(`ratio selection / baseline: ${(r.ms / baseMs).toFixed(2)}× (target ≤ 4×)`);
+    console.log(`checked ${checked} requests (every ${Math.max(1, Math.floor(REQUESTS / 200))}th) against the TypeScript reference: same picks, same pairs`);
     console.log(`Node RSS during selection: min ${mb(Math.min(...rss))} MiB, max ${mb(Math.max(...rss))} MiB over ${rss.length} samples`);
   } finally {
     await t.cleanup();
   }
+}
+
+/** Recomputes a sample of requests with the TypeScript reference; throws on the first difference. */
+async function compareWithReference(db: Db, every: number): Promise<number> {
+  const facts = await rows<{ request_id: number; id: number; seed: number; scores: number[]; passes: boolean; passed: boolean; verdict: Verdict | null }>(
+    db,
+    sql`SELECT c.request_id, c.id, c.seed, j.scores, j.passes_thresholds AS passes, k.passed,
+               (SELECT v.verdict FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1) AS verdict
+        FROM candidates c JOIN judgments j ON j.candidate_id = c.id AND j.rubric = ${RUBRIC}
+        JOIN checks k ON k.candidate_id = c.id
+        WHERE c.request_id % ${every} = 0 ORDER BY c.request_id, c.id`,
+  );
+  const byReq = new Map<number, CandidateFacts[]>();
+  for (const f of facts) {
+    const list = byReq.get(Number(f.request_id)) ?? [];
+    list.push({ id: Number(f.id), seed: f.seed, scores: f.scores.map((v) => Math.fround(Number(v))), passesThresholds: f.passes, checkPassed: f.passed, review: f.verdict });
+    byReq.set(Number(f.request_id), list);
+  }
+  const sel = await rows<{ request_id: number; candidate_id: number | null }>(db, sql`SELECT request_id, candidate_id FROM selections WHERE request_id % ${every} = 0`);
+  const prs = await rows<{ request_id: number; chosen_id: number; rejected_id: number; rank: number }>(
+    db,
+    sql`SELECT request_id, chosen_id, rejected_id, rank FROM pairs WHERE request_id % ${every} = 0 ORDER BY request_id, rank`,
+  );
+  for (const s of sel) {
+    const ref = pickSft(byReq.get(Number(s.request_id)) ?? [], PARAMS).candidateId;
+    const got = s.candidate_id === null ? null : Number(s.candidate_id);
+    if (ref !== got) throw new Error(`request ${s.request_id}: SQL picked ${got}, the reference ${ref}`);
+    const want = dpoPairs(byReq.get(Number(s.request_id)) ?? [], PARAMS).map((p) => `${p.chosenId}>${p.rejectedId}#${p.rank}`).join(' ');
+    const have = prs.filter((p) => Number(p.request_id) === Number(s.request_id)).map((p) => `${p.chosen_id}>${p.rejected_id}#${p.rank}`).join(' ');
+    if (want !== have) throw new Error(`request ${s.request_id}: SQL pairs [${have}], the reference [${want}]`);
+  }
+  return sel.length;
 }
 
 await main();

@@ -6,7 +6,6 @@
  */
 import { sql } from 'drizzle-orm';
 import { rows, type Db } from '../client.ts';
-import { requests } from '../schema/index.ts';
 
 export interface NewRequest {
   sourceId: number;
@@ -37,11 +36,18 @@ export async function insertRequests(db: Db, list: readonly NewRequest[]): Promi
   if (!list.length) return [];
   const keyOf = (r: { sourceId: number; instruction: string; model: string }) => `${r.sourceId}\u0000${r.model}\u0000${r.instruction}`;
   const unique = [...new Map(list.map((r) => [keyOf(r), r])).values()];
-  const inserted = await db
-    .insert(requests)
-    .values(unique.map((r) => ({ ...r })))
-    .onConflictDoNothing()
-    .returning({ id: requests.id, sourceId: requests.sourceId, instruction: requests.instruction, model: requests.model, status: requests.status });
+  // One statement over unnest()ed arrays: six parameters whatever the batch size.
+  const inserted = (
+    await rows<{ id: number; source_id: number; instruction: string; model: string; status: string }>(
+      db,
+      sql`INSERT INTO requests (source_id, instruction, category, candidates_wanted, model, base_seed)
+          SELECT * FROM unnest(${idArray(unique.map((r) => r.sourceId))}::bigint[], ${toTextArray(unique.map((r) => r.instruction))}::text[],
+                               ${toTextArray(unique.map((r) => r.category))}::text[], ${idArray(unique.map((r) => r.candidatesWanted))}::int[],
+                               ${toTextArray(unique.map((r) => r.model))}::text[], ${idArray(unique.map((r) => r.baseSeed))}::int[])
+          ON CONFLICT DO NOTHING
+          RETURNING id, source_id, instruction, model, status`,
+    )
+  ).map((r) => ({ id: Number(r.id), sourceId: Number(r.source_id), instruction: r.instruction, model: r.model, status: r.status }));
   const byKey = new Map<string, InsertedRequest>();
   for (const r of inserted) byKey.set(keyOf(r), { id: r.id, status: r.status, created: true });
   const missing = unique.filter((r) => !byKey.has(keyOf(r)));

@@ -77,6 +77,8 @@ export async function enqueueManifest(lines: AsyncIterable<ManifestLine> | Itera
   // One load per distinct image reference in this run: a manifest may name one image many times.
   const cache = new Map<string, Promise<LoadedSource>>();
   let batch: ManifestEntry[] = [];
+  // The jobs of one batch go to Redis while the next batch is read and written to Postgres.
+  let adding: Promise<void> = Promise.resolve();
   const reject = (line: number, why: string) => {
     out.rejected++;
     o.onReject?.(line, why);
@@ -85,8 +87,14 @@ export async function enqueueManifest(lines: AsyncIterable<ManifestLine> | Itera
     if (!batch.length) return;
     const entries = batch;
     batch = [];
-    await handleBatch(entries, o, cache, out, reject);
-    o.onProgress?.(out.lines);
+    const ids = await handleBatch(entries, o, cache, out, reject);
+    await adding;
+    const linesSoFar = out.lines;
+    adding = enqueueJobs(o.queues, 'generate', ids.map((requestId) => ({ requestId }))).then((n) => {
+      out.enqueued += n;
+      o.onProgress?.(linesSoFar);
+    });
+    adding.catch(() => {}); // awaited at the next flush or the end; never an unhandled rejection meanwhile
   };
   for await (const l of lines) {
     if (o.signal?.aborted) throw o.signal.reason;
@@ -96,6 +104,7 @@ export async function enqueueManifest(lines: AsyncIterable<ManifestLine> | Itera
     if (batch.length >= batchSize) await flush();
   }
   await flush();
+  await adding;
   return out;
 }
 
@@ -105,7 +114,7 @@ async function handleBatch(
   cache: Map<string, Promise<LoadedSource>>,
   out: EnqueueSummary,
   reject: (line: number, why: string) => void,
-): Promise<void> {
+): Promise<number[]> {
   const loaded = await mapLimit(entries, o.loadConcurrency ?? 8, async (e) => {
     try {
       const ref = resolveImageRef(e.image, o.baseDir);
@@ -123,7 +132,7 @@ async function handleBatch(
     }
   });
   const ok = entries.flatMap((e, i) => (loaded[i] ? [{ e, s: loaded[i]!.source }] : []));
-  if (!ok.length) return;
+  if (!ok.length) return [];
   const ids = await upsertSources(o.db, ok.map((x) => x.s));
   const reqs = await insertRequests(
     o.db,
@@ -143,8 +152,7 @@ async function handleBatch(
     out.requestIds.push(r.id);
     if (r.created || r.status === 'pending') toEnqueue.push(r.id);
   }
-  const unique = [...new Set(toEnqueue)];
-  out.enqueued += await enqueueJobs(o.queues, 'generate', unique.map((requestId) => ({ requestId })));
+  return [...new Set(toEnqueue)];
 }
 
 async function loadSource(origin: string, ref: ReturnType<typeof resolveImageRef>, o: EnqueueOptions): Promise<LoadedSource> {

@@ -45,25 +45,46 @@ function clipScore(s: Planes, e: Planes, ok = 0.25, bad = 0.7): number {
 }
 
 /** Keeps the tonal spread and mean of the source (ops that change colour only). */
-function toneKept(s: Planes, e: Planes): number {
+function toneKept(s: Planes, e: Planes, spread = 1.2, shift = 15): number {
   const r = Math.abs(Math.log((std(e.y) + 1) / (std(s.y) + 1)));
   const dm = Math.abs(mean(e.y) - mean(s.y));
-  return Math.min(band(r, -Infinity, -Infinity, Math.log(1.2), Math.log(2)), band(dm, -Infinity, -Infinity, 15, 60));
+  return Math.min(band(r, -Infinity, -Infinity, Math.log(spread), Math.log(spread) + Math.log(1.7)), band(dm, -Infinity, -Infinity, shift, shift + 45));
 }
 
-/** Pixels whose channels are not in warm order R ≥ G ≥ B (3-level tolerance), among those with some colour. */
-function warmOrderViolations(p: Planes): number {
-  let n = 0;
-  let c = 0;
-  for (let i = 0; i < p.y.length; i++) {
-    const r = p.r[i]!;
-    const g = p.g[i]!;
-    const b = p.b[i]!;
-    if (Math.max(r, g, b) - Math.min(r, g, b) < 8) continue;
-    c++;
-    if (r < g - 3 || g < b - 3) n++;
+/**
+ * How far the colour is from being a function of lightness: RMS of Lab (a, b) around its mean in
+ * 32 lightness bins (0 for any tint of a grayscale image), pixels weighted by min(1, L/30) since
+ * the chroma of near-black pixels is mostly quantisation; plus the mean chroma and the hue
+ * (degrees) of the mean (a, b).
+ */
+export function chromaGivenLightness(p: Planes): { residual: number; chroma: number; hue: number } {
+  const { L, a, b } = toLab(p);
+  const n = p.y.length;
+  const sa = new Float64Array(32);
+  const sb = new Float64Array(32);
+  const cnt = new Float64Array(32);
+  const bin = (l: number) => Math.min(31, Math.max(0, Math.floor(l / 100 * 32)));
+  let ta = 0;
+  let tb = 0;
+  let chroma = 0;
+  for (let i = 0; i < n; i++) {
+    const k = bin(L[i]!);
+    sa[k]! += a[i]!;
+    sb[k]! += b[i]!;
+    cnt[k]!++;
+    ta += a[i]!;
+    tb += b[i]!;
+    chroma += Math.hypot(a[i]!, b[i]!);
   }
-  return c ? n / p.y.length : 0;
+  let r = 0;
+  let wsum = 0;
+  for (let i = 0; i < n; i++) {
+    const k = bin(L[i]!);
+    const w = Math.min(1, L[i]! / 30);
+    r += w * ((a[i]! - sa[k]! / cnt[k]!) ** 2 + (b[i]! - sb[k]! / cnt[k]!) ** 2);
+    wsum += w;
+  }
+  return { residual: wsum ? Math.sqrt(r / wsum) : 0, chroma: chroma / n, hue: (Math.atan2(tb, ta) * 180) / Math.PI };
 }
 
 /** Chroma-weighted circular mean of the Lab hue rotation from source to edit (degrees) and its consistency (0–1). */
@@ -91,17 +112,21 @@ export function hueRotation(s: Planes, e: Planes): { degrees: number; consistenc
 
 const wrap180 = (d: number) => ((((d + 180) % 360) + 360) % 360) - 180;
 
+/** Histogram of the R, G and B values pooled, normalised to sum 1. */
+function channelHistogram(p: Planes): Float64Array {
+  const hist = new Float64Array(256);
+  for (const ch of [p.r, p.g, p.b]) for (let i = 0; i < ch.length; i++) hist[Math.round(ch[i]!)]!++;
+  const n = 3 * p.y.length;
+  for (let v = 0; v < 256; v++) hist[v]! /= n;
+  return hist;
+}
+
 /** Share of channel values within ±10 levels of the `n` evenly spaced levels k·255/(n−1). */
-function levelShare(p: Planes, n: number): number {
+function levelShare(hist: Float64Array, n: number): number {
   const step = 255 / (n - 1);
   let hit = 0;
-  for (const ch of [p.r, p.g, p.b]) {
-    for (let i = 0; i < ch.length; i++) {
-      const v = ch[i]!;
-      if (Math.abs(v - Math.round(v / step) * step) <= 10) hit++;
-    }
-  }
-  return hit / (3 * p.y.length);
+  for (let v = 0; v < 256; v++) if (Math.abs(v - Math.round(v / step) * step) <= 10) hit += hist[v]!;
+  return hit;
 }
 
 /**
@@ -110,9 +135,11 @@ function levelShare(p: Planes, n: number): number {
  * levels at k·255/(n−1), the usual posterize; JPEG spread is absorbed by the ±10 tolerance.
  */
 export function posterizeLevels(s: Planes, e: Planes): number {
+  const hs = channelHistogram(s);
+  const he = channelHistogram(e);
   for (let n = 2; n <= 32; n++) {
-    const me = levelShare(e, n);
-    if (me >= 0.65 && me - levelShare(s, n) >= 0.2) return n;
+    const me = levelShare(he, n);
+    if (me >= 0.65 && me - levelShare(hs, n) >= 0.2) return n;
   }
   return NaN;
 }
@@ -199,11 +226,11 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
       return Math.min(gray, toneKept(s, e));
     }
     case 'sepia': {
-      const vs = warmOrderViolations(s);
-      const ve = warmOrderViolations(e);
-      const order = vs > 0.02 ? band(1 - ve / vs, 0.4, 0.85, Infinity, Infinity) : band(ve, -Infinity, -Infinity, 0.02, 0.1);
-      const tinted = band(meanChroma(e), 2, 8, Infinity, Infinity);
-      return Math.min(order, tinted, hueSpreadScore(s, e), toneKept(s, e));
+      // A sepia print's colour is a function of lightness alone, warm, and visibly tinted.
+      const rs = chromaGivenLightness(s);
+      const re = chromaGivenLightness(e);
+      const monotone = rs.residual < 2 ? band(re.residual, -Infinity, -Infinity, 3, 6) : band(1 - re.residual / rs.residual, 0.4, 0.8, Infinity, Infinity);
+      return Math.min(monotone, band(re.hue, -20, 20, 110, 150), band(re.chroma, 1, 3, Infinity, Infinity), toneKept(s, e, 1.35, 40));
     }
     case 'warmer':
     case 'cooler': {
@@ -336,28 +363,6 @@ function zoomScore(s: Planes, e: Planes, want: number): number {
   }
   if (best < 1.03) return 0;
   return Math.min(band(Math.abs(Math.log(best / want)), -Infinity, -Infinity, Math.log(1.25), Math.log(2)), band(bestSsim, 0.3, 0.7, Infinity, Infinity));
-}
-
-/** Sepia collapses every hue onto one warm direction: the edit's hue consistency must rise toward 1. */
-function hueSpreadScore(s: Planes, e: Planes): number {
-  const spread = (p: Planes) => {
-    const L = toLab(p);
-    let re = 0;
-    let im = 0;
-    let w = 0;
-    for (let i = 0; i < p.y.length; i++) {
-      const c = Math.hypot(L.a[i]!, L.b[i]!);
-      if (c < 3) continue;
-      re += L.a[i]!;
-      im += L.b[i]!;
-      w += c;
-    }
-    return w ? Math.hypot(re, im) / w : 1;
-  };
-  const cs = spread(s);
-  const ce = spread(e);
-  if (cs > 0.97) return band(ce, 0.8, 0.95, Infinity, Infinity);
-  return band((ce - cs) / (1 - cs), 0.3, 0.7, Infinity, Infinity);
 }
 
 /** A caption: a horizontal band of changed rows (5–25 % of the height) holding high-contrast strokes. */

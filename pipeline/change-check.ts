@@ -68,15 +68,19 @@ export function changeMask(a: Buffer, b: Buffer, pixels: number, threshold: numb
   return { mask, changed };
 }
 
-/** 4-connected components of a mask: count, largest size and its bounding box. */
+/**
+ * 4-connected components of a 0/1 mask: count, largest size and its bounding box. Marks visited
+ * pixels in place (1 → 2) to spare a second full-size array; pass a copy to keep the mask.
+ */
 export function components(mask: Uint8Array, width: number, height: number): { count: number; largest: number; box: [number, number, number, number] | null } {
-  const seen = new Uint8Array(mask.length);
-  const stack = new Int32Array(mask.length);
+  let ones = 0;
+  for (let i = 0; i < mask.length; i++) ones += mask[i] === 1 ? 1 : 0;
+  const stack = new Int32Array(ones); // a pixel is pushed at most once
   let count = 0;
   let largest = 0;
   let box: [number, number, number, number] | null = null;
   for (let start = 0; start < mask.length; start++) {
-    if (!mask[start] || seen[start]) continue;
+    if (mask[start] !== 1) continue;
     count++;
     let size = 0;
     let top = 0;
@@ -85,7 +89,7 @@ export function components(mask: Uint8Array, width: number, height: number): { c
     let x1 = -1;
     let y1 = -1;
     stack[top++] = start;
-    seen[start] = 1;
+    mask[start] = 2;
     while (top) {
       const i = stack[--top]!;
       size++;
@@ -95,20 +99,20 @@ export function components(mask: Uint8Array, width: number, height: number): { c
       if (x > x1) x1 = x;
       if (y < y0) y0 = y;
       if (y > y1) y1 = y;
-      if (x > 0 && mask[i - 1] && !seen[i - 1]) {
-        seen[i - 1] = 1;
+      if (x > 0 && mask[i - 1] === 1) {
+        mask[i - 1] = 2;
         stack[top++] = i - 1;
       }
-      if (x < width - 1 && mask[i + 1] && !seen[i + 1]) {
-        seen[i + 1] = 1;
+      if (x < width - 1 && mask[i + 1] === 1) {
+        mask[i + 1] = 2;
         stack[top++] = i + 1;
       }
-      if (y > 0 && mask[i - width] && !seen[i - width]) {
-        seen[i - width] = 1;
+      if (y > 0 && mask[i - width] === 1) {
+        mask[i - width] = 2;
         stack[top++] = i - width;
       }
-      if (y < height - 1 && mask[i + width] && !seen[i + width]) {
-        seen[i + width] = 1;
+      if (y < height - 1 && mask[i + width] === 1) {
+        mask[i + width] = 2;
         stack[top++] = i + width;
       }
     }

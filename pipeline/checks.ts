@@ -3,6 +3,7 @@
  * worker and `vibe-curate inspect` both call `runHardChecks`, so a user sees exactly what the
  * pipeline decided. Bad images throw ImageError naming the subject (file path or blob id).
  */
+import { createHash } from 'node:crypto';
 import { changeCheck, type ChangeCheckResult } from './change-check.ts';
 import { getFaceDetector, type Box, type Face, type FaceSearch } from './faces/blazeface.ts';
 import { faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
@@ -18,8 +19,9 @@ export interface HardCheckOptions {
   /** The request's category is exempt from the face rule: faces are still detected and recorded. */
   exemptFaceCheck?: boolean;
   /**
-   * Search the whole edit for small faces even where the source has none (slower; `inspect` uses
-   * it). Default: small faces are looked for in the edit only where the source has faces.
+   * Search the whole edit like the source (slower; `inspect` uses it, so a person sees every
+   * face). Default: the edit is searched around the source's faces (plus large faces anywhere),
+   * and not at all when the source has none (`edit.faces` is then empty).
    */
   fullEditDetection?: boolean;
   /**
@@ -52,19 +54,33 @@ export async function runHardChecks(
   opts: HardCheckOptions,
   subjects: { source?: string; edit?: string } = {},
 ): Promise<HardCheckReport> {
-  const [src, edit] = await Promise.all([
-    decodeImage(sourceBytes, subjects.source ?? 'source', { maxPixels: opts.maxImagePixels }),
+  const search = opts.faceSearch ?? 'fine';
+  const [source, edit] = await Promise.all([
+    cachedSource(sourceBytes, subjects.source ?? 'source', opts.maxImagePixels),
     decodeImage(editBytes, subjects.edit ?? 'edit', { maxPixels: opts.maxImagePixels }),
   ]);
-  return checkDecoded(src, edit, opts);
+  let faces = source.faces[search];
+  if (!faces) {
+    const found = getFaceDetector().then((d) => d.detect(source.img, { search }));
+    source.faces[search] = faces = found;
+    found.catch(() => {
+      if (source.faces[search] === found) delete source.faces[search];
+    });
+  }
+  return checkDecoded(source.img, edit, opts, await faces);
 }
 
-/** `runHardChecks` on images already decoded (for callers that keep the pixels). */
-export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): Promise<HardCheckReport> {
+/**
+ * `runHardChecks` on images already decoded (for callers that keep the pixels). `sourceFaces`:
+ * the source's detections when already known (same search mode).
+ */
+export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions, sourceFaces?: Face[]): Promise<HardCheckReport> {
   const detector = await getFaceDetector();
   const search = opts.faceSearch ?? 'fine';
-  const sourceFaces = await detector.detect(src, { search });
-  const editFaces = await detector.detect(edit, { search, near: editNear(sourceFaces, src, edit, opts) });
+  sourceFaces ??= await detector.detect(src, { search });
+  // With no source faces the rule is `no_faces` whatever the edit holds: the edit is not searched.
+  const near = editNear(sourceFaces, src, edit, opts);
+  const editFaces = near && near.length === 0 ? [] : await detector.detect(edit, { search, near });
   const fc = faceCheck(sourceFaces, editFaces, src, edit, { threshold: opts.faceIoUThreshold, detectorVersion: `${detector.version}/${search}` });
   const cc = await changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
   const exempt = opts.exemptFaceCheck ?? false;
@@ -78,10 +94,46 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
   };
 }
 
+interface SourceEntry {
+  img: DecodedImage;
+  faces: Partial<Record<FaceSearch, Promise<Face[]>>>;
+}
+
+/**
+ * The K candidates of a request share one source, and their checks usually run back to back:
+ * the decoded source and its faces are kept for the last SOURCE_CACHE_SIZE sources (by content
+ * hash and pixel limit), so the source is decoded and searched once per request, not K times.
+ */
+const SOURCE_CACHE_SIZE = 4;
+const SOURCE_CACHE_MAX_PIXELS = 8_000_000; // 8 MP (24 MB of RGB): larger sources are not kept
+const sourceCache = new Map<string, Promise<SourceEntry>>();
+
+/** Forgets the kept sources (benchmarks measuring cold checks; tests). */
+export function clearSourceCache(): void {
+  sourceCache.clear();
+}
+
+async function cachedSource(bytes: Buffer, subject: string, maxPixels: number): Promise<SourceEntry> {
+  const key = `${createHash('sha256').update(bytes).digest('hex')}:${maxPixels}`;
+  let entry = sourceCache.get(key);
+  if (entry) {
+    sourceCache.delete(key); // most recently used goes last
+  } else {
+    entry = decodeImage(bytes, subject, { maxPixels }).then((img) => {
+      if (img.width * img.height > SOURCE_CACHE_MAX_PIXELS) sourceCache.delete(key);
+      return { img, faces: {} };
+    });
+    entry.catch(() => sourceCache.delete(key)); // a bad image is not kept (its error names this subject)
+  }
+  sourceCache.set(key, entry);
+  while (sourceCache.size > SOURCE_CACHE_SIZE) sourceCache.delete(sourceCache.keys().next().value!);
+  return entry;
+}
+
 /**
  * Where the edit's close look goes: at each source face, mapped into edit pixels (a face that
- * stayed put or moved under a face width is found there). With no source faces the rule is
- * `no_faces` whatever the edit holds, so only the cheap whole-image pass runs on the edit.
+ * stayed put or moved under a face width is found there), plus the whole-image front pass.
+ * Undefined: search the whole edit like a source.
  */
 function editNear(sourceFaces: Face[], src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): Box[] | undefined {
   if (opts.fullEditDetection) return undefined;

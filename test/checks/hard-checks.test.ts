@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
+import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
 import { ImageError } from '../../pipeline/errors/index.ts';
 
 const fixtures = path.join(import.meta.dirname, '../fixtures/images');
@@ -163,11 +163,26 @@ describe('photos without a person', () => {
   });
 });
 
+describe('the source kept across the candidates of a request', () => {
+  it('gives the same report from a kept source as from a fresh decode', async () => {
+    const edit = await withRegionEdit(astronaut);
+    clearSourceCache();
+    const cold = await runHardChecks(astronaut, edit, opts);
+    const warm = await runHardChecks(astronaut, edit, opts);
+    expect(warm).toEqual(cold);
+    const other = await runHardChecks(astronaut, await translated(astronaut, 35), opts);
+    expect(other.faceCheck.status).toBe('fail');
+    expect(other.source).toEqual(cold.source);
+  });
+});
+
 describe('bad inputs', () => {
-  it('a truncated source throws ImageError naming the given subject', async () => {
-    const err = await runHardChecks(fixture('truncated.jpg'), astronaut, opts, { source: 'blob:abc123', edit: 'blob:def456' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ImageError);
-    expect((err as ImageError).subject).toBe('blob:abc123');
+  it('a truncated source throws ImageError naming the given subject, every time (failures are not kept)', async () => {
+    for (const subject of ['blob:abc123', 'blob:fff000']) {
+      const err = await runHardChecks(fixture('truncated.jpg'), astronaut, opts, { source: subject, edit: 'blob:def456' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ImageError);
+      expect((err as ImageError).subject).toBe(subject);
+    }
   });
 
   it('an edit over the pixel limit throws ImageError naming the edit', async () => {

@@ -32,8 +32,11 @@ export function buildProgram(ctx: CliContext): Command {
     .description('Curates SFT triplets and Diffusion-DPO pairs for instruction-based image editing.')
     .version(version)
     .option('--verbose', 'print stack traces on errors')
-    .showHelpAfterError()
     .exitOverride()
+    .configureOutput({
+      // Usage errors are one line too: `vibe-curate: unknown option '--foo' (see --help)`.
+      outputError: (str, write) => write(`vibe-curate: ${str.replace(/^error: /, '').trim()} (see --help)\n`),
+    })
     .hook('preAction', (cmd) => {
       ctx.verbose = Boolean(cmd.optsWithGlobals().verbose);
     });

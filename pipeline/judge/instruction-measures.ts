@@ -234,14 +234,16 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
     }
     case 'warmer':
     case 'cooler': {
+      // The shift of R − B, relative to the source's brightness (+40 levels): a warm cast on a dark image is small in levels.
       const sign = spec.op === 'warmer' ? 1 : -1;
-      const d = sign * (mean(e.r) - mean(e.b) - (mean(s.r) - mean(s.b)));
-      return Math.min(band(d, 3, 12, 110, 200), clipScore(s, e));
+      const d = (sign * (mean(e.r) - mean(e.b) - (mean(s.r) - mean(s.b)))) / (mean(s.y) + 40);
+      return Math.min(band(d, 0.02, 0.1, 0.65, 1.1), clipScore(s, e));
     }
     case 'brighter': {
-      const d = mean(e.y) - mean(s.y);
+      // The rise of mean luma relative to the source's (+40 levels), and highlights not blown out.
+      const d = (mean(e.y) - mean(s.y)) / (mean(s.y) + 40);
       const hi = frac(e.y, (v) => v >= 250) - frac(s.y, (v) => v >= 250);
-      return Math.min(band(d, 3, 12, 90, 160), band(hi, -Infinity, -Infinity, 0.2, 0.7));
+      return Math.min(band(d, 0.02, 0.08, 0.55, 1.0), band(hi, -Infinity, -Infinity, 0.2, 0.7));
     }
     case 'darker': {
       const q = (mean(e.y) + 1) / (mean(s.y) + 1);
@@ -295,23 +297,82 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
       return captionScore(s, e);
     case 'zoom':
       return zoomScore(s, e, spec.amount ?? 1.5);
+    case 'rotate':
+      // A tilt is measured by the angle that fits; a quarter turn is exact, compared with the turned source.
+      return (spec.amount ?? 90) % 90 !== 0 ? tiltScore(s, e, spec.amount!) : transformScore(s, e, t);
     case 'flip_horizontal':
     case 'flip_vertical':
-    case 'rotate':
-    case 'invert': {
-      if (!t) return 0;
-      const sT = ssim(e.y, t.y, e.width, e.height).ssim;
-      const sI = ssim(e.y, s.y, e.width, e.height).ssim;
-      const dT = 1 - sT;
-      const dI = 1 - sI;
-      const progress = dI / (dI + dT + 1e-9);
-      return Math.min(band(progress, 0.5, 0.85, Infinity, Infinity), band(sT, 0.3, 0.9, Infinity, Infinity));
-    }
+    case 'invert':
+      return transformScore(s, e, t);
     default: {
       const never: never = spec.op;
       return never;
     }
   }
+}
+
+/**
+ * An exact transform (flip, quarter turn, inversion): progress = how much closer the edit is to
+ * the transformed source than to the source (by SSIM distance), and fidelity = SSIM to the
+ * transformed source (an over-done tone push lowers it).
+ */
+function transformScore(s: Planes, e: Planes, t: Planes | null): number {
+  if (!t) return 0;
+  const sT = ssim(e.y, t.y, e.width, e.height).ssim;
+  const sI = ssim(e.y, s.y, e.width, e.height).ssim;
+  const progress = (1 - sI) / (2 - sI - sT + 1e-9);
+  return Math.min(band(progress, 0.5, 0.85, Infinity, Infinity), band(sT, 0.3, 0.9, Infinity, Infinity));
+}
+
+/** The luma turned `deg` clockwise about the centre on the same grid, black outside (bilinear). */
+export function rotateLuma(y: Float32Array, w: number, h: number, deg: number): Float32Array {
+  const out = new Float32Array(w * h);
+  const t = (deg * Math.PI) / 180;
+  const c = Math.cos(t);
+  const sn = Math.sin(t);
+  const cx = (w - 1) / 2;
+  const cy = (h - 1) / 2;
+  for (let j = 0; j < h; j++) {
+    for (let i = 0; i < w; i++) {
+      const dx = i - cx;
+      const dy = j - cy;
+      const sx = c * dx + sn * dy + cx;
+      const sy = -sn * dx + c * dy + cy;
+      if (sx < 0 || sy < 0 || sx > w - 1 || sy > h - 1) continue;
+      const xi = Math.min(w - 2, Math.floor(sx));
+      const yi = Math.min(h - 2, Math.floor(sy));
+      const fx = sx - xi;
+      const fy = sy - yi;
+      const k = yi * w + xi;
+      out[j * w + i] = (y[k]! * (1 - fx) + y[k + 1]! * fx) * (1 - fy) + (y[k + w]! * (1 - fx) + y[k + w + 1]! * fx) * fy;
+    }
+  }
+  return out;
+}
+
+/**
+ * A tilt (not a quarter turn): the angle that best explains the edit (SSIM at half resolution
+ * against the source turned by 0.2–3.5× the angle asked, then refined) against the angle asked;
+ * 10 within 1.75× of it, 0 at 3.5× off, and 0 when the best fit is no turn or fits poorly.
+ */
+function tiltScore(s: Planes, e: Planes, want: number): number {
+  const hs = downsample(s.y, s.width, s.height, 2);
+  const he = downsample(e.y, e.width, e.height, 2);
+  const fit = (deg: number) => ssim(he.data, rotateLuma(hs.data, hs.width, hs.height, deg), he.width, he.height).ssim;
+  let best = 0;
+  let bestSsim = fit(0);
+  for (let k = 0.2; k <= 3.5; k *= 1.15) {
+    const v = fit(want * k);
+    if (v > bestSsim) [best, bestSsim] = [want * k, v];
+  }
+  if (best === 0) return 0;
+  const coarse = best;
+  for (let k = -3; k <= 3; k++) {
+    if (k === 0) continue;
+    const v = fit(coarse * 1.04 ** k);
+    if (v > bestSsim) [best, bestSsim] = [coarse * 1.04 ** k, v];
+  }
+  return Math.min(band(Math.abs(Math.log(best / want)), -Infinity, -Infinity, Math.log(1.75), Math.log(3.5)), band(bestSsim, 0.3, 0.7, Infinity, Infinity));
 }
 
 /** Centre crop 1/f of the luma, scaled back up bilinearly to the full grid. */

@@ -79,8 +79,35 @@ function sniffMime(b: Buffer): { type: string; ext: string } {
 }
 
 /**
- * Checks that `bytes` are a complete, decodable image and returns its size. JPEGs must end with
- * the EOI marker (FFD9); the whole stream is decoded (at reduced scale) so truncation shows.
+ * Width and height read straight from a PNG IHDR or a JPEG SOF header, saving a sharp call per
+ * image. Undefined for other formats, and for JPEGs with EXIF (orientation may swap the sides).
+ */
+function headerSize(b: Buffer): { width: number; height: number } | undefined {
+  if (b.length >= 24 && b.readUInt32BE(0) === 0x89504e47 && b.toString('latin1', 12, 16) === 'IHDR') {
+    return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+  }
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return undefined;
+  let i = 2;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) return undefined;
+    const marker = b[i + 1]!;
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    const len = b.readUInt16BE(i + 2);
+    if (marker === 0xe1 && b.toString('latin1', i + 4, i + 8) === 'Exif') return undefined;
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: b.readUInt16BE(i + 5), width: b.readUInt16BE(i + 7) };
+    }
+    i += 2 + len;
+  }
+  return undefined;
+}
+
+/**
+ * Checks that `bytes` are a complete, decodable image and returns its (upright) size. JPEGs must
+ * end with the EOI marker (FFD9); the whole stream is decoded (at reduced scale) so truncation shows.
  */
 export async function validateImage(bytes: Buffer, subject: string): Promise<{ width: number; height: number }> {
   if (bytes.length === 0) throw new ImageError('empty image', { subject });
@@ -91,11 +118,15 @@ export async function validateImage(bytes: Buffer, subject: string): Promise<{ w
     if (bytes[end - 2] !== 0xff || bytes[end - 1] !== 0xd9) throw new ImageError(`truncated JPEG (${bytes.length} bytes, no FFD9 end marker)`, { subject });
   }
   try {
-    const meta = await sharp(bytes, { failOn: 'truncated' }).metadata();
-    if (!meta.width || !meta.height) throw new Error('no dimensions');
+    let size = headerSize(bytes);
+    if (!size) {
+      const meta = await sharp(bytes, { failOn: 'truncated' }).metadata();
+      if (!meta.width || !meta.height) throw new Error('no dimensions');
+      size = meta.autoOrient ?? { width: meta.width, height: meta.height };
+    }
+    if (!(size.width > 0 && size.height > 0)) throw new Error(`bad dimensions ${size.width}x${size.height}`);
     await sharp(bytes, { failOn: 'truncated' }).resize(32, 32, { fit: 'inside' }).raw().toBuffer();
-    const upright = meta.autoOrient ?? { width: meta.width, height: meta.height };
-    return { width: upright.width, height: upright.height };
+    return size;
   } catch (err) {
     throw new ImageError(`not a decodable image (${bytes.length} bytes, starts ${bytes.subarray(0, 8).toString('hex')}): ${(err as Error).message}`, { subject, cause: err });
   }
@@ -223,22 +254,23 @@ export function createInferenceClient(opts: InferenceClientOptions): InferenceCl
     if (data.length < req.n) {
       return { kind: 'retry', error: new RemoteError('REMOTE_RETRYABLE', `returned ${data.length} images, expected ${req.n}`, { subject: endpoint, status }) };
     }
-    const images: EditedImage[] = [];
-    for (let i = 0; i < req.n; i++) {
-      const item = data[i]!;
-      const subject = `${endpoint} data[${i}] (seed ${req.seed + i})`;
-      if (typeof item?.b64_json !== 'string') {
-        return { kind: 'retry', error: new ImageError("no 'b64_json' in the reply (is response_format=b64_json honoured?)", { subject }) };
-      }
-      const bytes = Buffer.from(item.b64_json, 'base64');
-      try {
-        const { width, height } = await validateImage(bytes, subject);
-        const meta = item.vibe && typeof item.vibe === 'object' ? (item.vibe as Record<string, unknown>) : undefined;
-        images.push({ bytes, width, height, seed: req.seed + i, ...(meta ? { meta } : {}) });
-      } catch (err) {
-        return { kind: 'retry', error: err as ImageError };
-      }
-    }
+    const checked = await Promise.all(
+      data.slice(0, req.n).map(async (item, i): Promise<EditedImage | VibeError> => {
+        const subject = `${endpoint} data[${i}] (seed ${req.seed + i})`;
+        if (typeof item?.b64_json !== 'string') return new ImageError("no 'b64_json' in the reply (is response_format=b64_json honoured?)", { subject });
+        const bytes = Buffer.from(item.b64_json, 'base64');
+        try {
+          const { width, height } = await validateImage(bytes, subject);
+          const meta = item.vibe && typeof item.vibe === 'object' ? (item.vibe as Record<string, unknown>) : undefined;
+          return { bytes, width, height, seed: req.seed + i, ...(meta ? { meta } : {}) };
+        } catch (err) {
+          return err as ImageError;
+        }
+      }),
+    );
+    const bad = checked.find((x): x is VibeError => x instanceof VibeError);
+    if (bad) return { kind: 'retry', error: bad };
+    const images = checked as EditedImage[];
     return { images, latencyMs };
   }
 

@@ -4,7 +4,7 @@ import net from 'node:net';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImageError, isRetryable, RemoteError, VibeError } from '../../pipeline/errors/index.ts';
-import { createInferenceClient, parseRetryAfter, throwIfRateLimited, type EditRequest, type InferenceClientOptions } from '../../pipeline/inference/inference.client.ts';
+import { createInferenceClient, parseRetryAfter, throwIfRateLimited, validateImage, type EditRequest, type InferenceClientOptions } from '../../pipeline/inference/inference.client.ts';
 import { startFaultServer, type FaultServer } from './fault-server.ts';
 
 let source: Buffer;
@@ -237,6 +237,28 @@ describe('inference client: several URLs', () => {
       { url: b.url, ok: true },
       { url: dead, ok: false },
     ]);
+  });
+});
+
+describe('validateImage', () => {
+  it('returns the upright size of PNG, baseline and progressive JPEG, WebP and EXIF-rotated JPEG', async () => {
+    const base = sharp({ create: { width: 40, height: 30, channels: 3, background: '#884422' } });
+    expect(await validateImage(await base.clone().png().toBuffer(), 'png')).toEqual({ width: 40, height: 30 });
+    expect(await validateImage(await base.clone().jpeg().toBuffer(), 'jpeg')).toEqual({ width: 40, height: 30 });
+    expect(await validateImage(await base.clone().jpeg({ progressive: true }).toBuffer(), 'progressive')).toEqual({ width: 40, height: 30 });
+    expect(await validateImage(await base.clone().webp().toBuffer(), 'webp')).toEqual({ width: 40, height: 30 });
+    expect(await validateImage(await base.clone().jpeg().withMetadata({ orientation: 6 }).toBuffer(), 'exif')).toEqual({ width: 30, height: 40 });
+  });
+
+  it('rejects empty, truncated and corrupt bytes, naming the subject', async () => {
+    const jpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#884422' } }).jpeg().toBuffer();
+    await expect(validateImage(Buffer.alloc(0), 'a.jpg')).rejects.toThrow(/empty image/);
+    await expect(validateImage(jpeg.subarray(0, jpeg.length - 10), 'b.jpg')).rejects.toThrow(/no FFD9/);
+    const corrupt = Buffer.from(jpeg);
+    corrupt.fill(0x00, 200, jpeg.length - 2); // entropy data wiped, end marker kept
+    const err = await validateImage(corrupt, 'c.jpg').catch((e: unknown) => e as ImageError);
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as ImageError).oneLine()).toMatch(/^c\.jpg: not a decodable image/);
   });
 });
 

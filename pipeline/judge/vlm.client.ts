@@ -8,7 +8,7 @@
 import sharp from 'sharp';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
-import { ImageError, RemoteError, describeError } from '../errors/index.ts';
+import { ConfigError, ImageError, RemoteError, describeError } from '../errors/index.ts';
 import type { Judge, JudgeInput, Judgment, VlmRubric } from './types.ts';
 
 export interface VlmClientOptions {
@@ -135,7 +135,7 @@ interface Reply {
  * in flight from this judge; `cfg.timeoutMs` bounds each request.
  */
 export function createVlmJudge(cfg: JudgeCfg, rubric: VlmRubric, opts: VlmClientOptions = {}): Judge {
-  if (!cfg.url) throw new RemoteError('REMOTE_FINAL', 'no judge URL configured', { subject: 'JUDGE_URL' });
+  if (!cfg.url) throw new ConfigError('no judge URL configured', { subject: 'JUDGE_URL' });
   const endpoint = `${cfg.url.replace(/\/+$/, '').replace(/\/v1$/, '')}/v1/chat/completions`;
   const backoffMs = opts.backoffMs ?? 500;
   const maxWait = opts.maxRetryAfterWaitMs ?? 10_000;

@@ -99,18 +99,23 @@ export async function decodeImage(
   }
 }
 
+/** 256 MiB: a larger file is refused before it is read into memory. */
+export const DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024;
+
 /**
- * Reads a file and probes it. Missing files and directories are InputError; bad contents are
- * ImageError; both name the path.
+ * Reads a file and probes it. Missing files and directories are InputError; bad contents (and
+ * files over `maxBytes`) are ImageError; both name the path.
  */
-export async function readImageFile(path: string, opts: { maxPixels?: number } = {}): Promise<Buffer> {
+export async function readImageFile(path: string, opts: { maxPixels?: number; maxBytes?: number } = {}): Promise<Buffer> {
   let bytes: Buffer;
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
   try {
     const st = await stat(path);
     if (st.isDirectory()) throw new InputError('is a directory, expected an image file', { subject: path });
+    if (st.size > maxBytes) throw new ImageError(`file too large: ${st.size} bytes, the limit is ${maxBytes}`, { subject: path });
     bytes = await readFile(path);
   } catch (err) {
-    if (err instanceof InputError) throw err;
+    if (err instanceof InputError || err instanceof ImageError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : firstLine(err);
     throw new InputError(why, { subject: path, cause: err });

@@ -182,4 +182,9 @@ describe('readImageFile', () => {
     writeFileSync(empty, '');
     await rejects(readImageFile(empty), ImageError, empty, /empty file/);
   });
+
+  it('refuses a file over maxBytes before reading it', async () => {
+    const rocket = path.join(fixtures, 'rocket.jpg');
+    await rejects(readImageFile(rocket, { maxBytes: 100_000 }), ImageError, rocket, /file too large: 112525 bytes, the limit is 100000/);
+  });
 });

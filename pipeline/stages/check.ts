@@ -20,8 +20,8 @@ export const checkStage: Stage<'check'> = {
     const cand = await getCandidateContext(deps.db, candidateId);
     if (!cand) throw new InputError('no such candidate', { subject: `candidate:${candidateId}` });
     let outcome: 'done' | 'skipped' = 'skipped';
-    let check = await latestCheck(deps.db, candidateId);
-    if (!check && cand.status === 'generated') {
+    let passed = (await latestCheck(deps.db, candidateId))?.passed;
+    if (passed === undefined && cand.status === 'generated') {
       const t0 = performance.now();
       const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
       const c = deps.config.checks;
@@ -36,7 +36,7 @@ export const checkStage: Stage<'check'> = {
         },
         { source: `source of candidate:${candidateId}`, edit: `candidate:${candidateId}` },
       );
-      await insertCheck(deps.db, {
+      const inserted = await insertCheck(deps.db, {
         candidateId,
         ruleVersion: `${r.faceCheck.ruleVersion}+${r.changeCheck.ruleVersion}`,
         faceStatus: r.faceCheckExempt ? 'exempt' : r.faceCheck.status,
@@ -52,19 +52,20 @@ export const checkStage: Stage<'check'> = {
         passed: r.passed,
         latencyMs: performance.now() - t0,
       });
-      check = await latestCheck(deps.db, candidateId);
+      // A concurrent duplicate may have stored its row first: the stored row decides.
+      passed = inserted ? r.passed : (await latestCheck(deps.db, candidateId))?.passed;
       outcome = 'done';
     }
-    if (!check) return { outcome: 'skipped', detail: `candidate is ${cand.status}` };
-    if (check.passed) {
-      await moveCandidate(deps.db, candidateId, ['generated'], 'checked');
-      const now = await getCandidateContext(deps.db, candidateId);
-      if (now?.status === 'checked') await enqueueJobs(deps.queues, 'judge', [{ candidateId }]);
+    if (passed === undefined) return { outcome: 'skipped', detail: `candidate is ${cand.status}` };
+    if (passed) {
+      const moved = await moveCandidate(deps.db, candidateId, ['generated'], 'checked');
+      // Moved now, or moved by an earlier attempt that died before enqueuing its judgment.
+      if (moved || cand.status === 'checked') await enqueueJobs(deps.queues, 'judge', [{ candidateId }]);
     } else {
       await moveCandidate(deps.db, candidateId, ['generated'], 'rejected');
       await settleIfDone(deps, cand.requestId);
     }
-    return { outcome, detail: check.passed ? 'passed' : 'rejected' };
+    return { outcome, detail: passed ? 'passed' : 'rejected' };
   },
 
   async giveUp(deps, { candidateId }, error, attempts) {

@@ -84,6 +84,18 @@ const lateralJoins = (rubric: string) => sql`
     SELECT v.verdict, v.reviewer, v.note FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1
   ) rv ON true`;
 
+/**
+ * Runs `fn` in a transaction with JIT off. A selective filter makes the planner expect to scan
+ * the whole table behind the LIMIT, which crosses the JIT cost threshold: compiling then costs
+ * ~250 ms while the keyset scan itself takes about a millisecond.
+ */
+async function withoutJit<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`SET LOCAL jit = off`);
+    return fn(tx as unknown as Db);
+  });
+}
+
 /** The WHERE conditions of a filter (without the cursor), joined with AND. */
 function conditions(f: BrowseFilter): SQL {
   const w: SQL[] = [sql`true`];
@@ -114,8 +126,8 @@ function conditions(f: BrowseFilter): SQL {
 export async function browseCandidates(db: Db, f: BrowseFilter, page: { cursor?: number | null; limit: number }): Promise<BrowsePage> {
   const limit = Math.max(1, Math.min(500, Math.trunc(page.limit)));
   const cursor = page.cursor ?? null;
-  const found = await rows<BrowseRow & Record<string, unknown>>(
-    db,
+  const found = await withoutJit(db, (tx) => rows<BrowseRow & Record<string, unknown>>(
+    tx,
     sql`SELECT c.id, c.request_id, c.seed, c.status, c.width, c.height,
                r.instruction, r.category, r.source_id,
                ck.face_status, ck.face_min_iou, ck.change_status, ck.passed AS check_passed,
@@ -128,7 +140,7 @@ export async function browseCandidates(db: Db, f: BrowseFilter, page: { cursor?:
         WHERE ${cursor === null ? sql`true` : sql`c.id < ${cursor}`} AND ${conditions(f)}
         ORDER BY c.id DESC
         LIMIT ${limit + 1}`,
-  );
+  ));
   const more = found.length > limit;
   const out = more ? found.slice(0, limit) : found;
   return { rows: out, nextCursor: more ? out[out.length - 1]!.id : null };
@@ -136,10 +148,12 @@ export async function browseCandidates(db: Db, f: BrowseFilter, page: { cursor?:
 
 /** Ids of candidates matching a filter, newest first, at most `cap` + 1 (to tell "more than cap"). */
 export async function matchingCandidateIds(db: Db, f: BrowseFilter, cap: number): Promise<number[]> {
-  const found = await rows<{ id: number }>(
-    db,
-    sql`SELECT c.id FROM candidates c ${lateralJoins(f.rubric)}
-        WHERE ${conditions(f)} ORDER BY c.id DESC LIMIT ${Math.trunc(cap) + 1}`,
+  const found = await withoutJit(db, (tx) =>
+    rows<{ id: number }>(
+      tx,
+      sql`SELECT c.id FROM candidates c ${lateralJoins(f.rubric)}
+          WHERE ${conditions(f)} ORDER BY c.id DESC LIMIT ${Math.trunc(cap) + 1}`,
+    ),
   );
   return found.map((r) => Number(r.id));
 }

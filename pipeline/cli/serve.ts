@@ -51,9 +51,10 @@ export function register(program: Command, ctx: CliContext): void {
         host,
       });
       ctx.onClose(() => dash.close());
-      console.log(`dashboard: ${dash.url}  (database ${handle.kind} ${handle.where})`);
-      if (!token) console.log('no DASHBOARD_TOKEN set: listening on 127.0.0.1 only (set DASHBOARD_TOKEN to require a token and allow other hosts)');
-      else console.log(`DASHBOARD_TOKEN set: every request needs it (log in at ${dash.url}/login or send Authorization: Bearer …)`);
+      const access = token
+        ? `DASHBOARD_TOKEN set: every request needs it (log in at ${dash.url}/login or send Authorization: Bearer …)`
+        : 'no DASHBOARD_TOKEN set: listening on 127.0.0.1 only (set DASHBOARD_TOKEN to require a token and allow other hosts)';
+      console.log(`${access}\ndashboard: ${dash.url}  (database ${handle.kind} ${handle.where})`);
       const sig = await untilSignal();
       console.log(`${sig}: closing the dashboard`);
       await dash.close();

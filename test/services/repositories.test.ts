@@ -1,0 +1,72 @@
+/**
+ * The pipeline's repositories on real Postgres: request inserts keep any instruction text
+ * byte for byte and are idempotent; a request settles exactly once and only when every
+ * candidate is terminal; one open failure per (stage, subject).
+ */
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rows } from '../../db/client.ts';
+import { insertCandidates, moveCandidate } from '../../db/repositories/candidates.repository.ts';
+import { openFailures, recordFailure, resolveFailure } from '../../db/repositories/failures.repository.ts';
+import { getFunnel } from '../../db/repositories/funnel.repository.ts';
+import { insertRequests, markRequestGenerated, settleAllDone, settleRequest } from '../../db/repositories/requests.repository.ts';
+import { upsertSources } from '../../db/repositories/sources.repository.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+
+describe('pipeline repositories', () => {
+  let t: TestDb;
+  let sourceId: number;
+  beforeAll(async () => {
+    t = await createTestDb();
+    const ids = await upsertSources(t.db, [{ sha256: 'a'.repeat(64), blob: `aa/${'a'.repeat(64)}.png`, width: 8, height: 8, format: 'png', bytes: 10, origin: 'a.png' }]);
+    sourceId = ids.get('a'.repeat(64))!;
+  });
+  afterAll(async () => t?.cleanup());
+
+  it('inserts requests with any instruction text, once', async () => {
+    const texts = ['say "hi", {ok}', 'back\\slash \\" mixed', 'NULL', 'line\nbreak\ttab', 'ünïcødé ✓ 🎨', ' ', 'a,b}{c'];
+    const list = texts.map((instruction, i) => ({ sourceId, instruction, category: `c${i}`, candidatesWanted: 2, model: 'm', baseSeed: i }));
+    const first = await insertRequests(t.db, list);
+    expect(first.map((r) => r.created)).toEqual(texts.map(() => true));
+    const stored = await rows<{ id: number; instruction: string }>(t.db, sql`SELECT id, instruction FROM requests ORDER BY id`);
+    expect(stored.map((r) => r.instruction).sort()).toEqual([...texts].sort());
+    const again = await insertRequests(t.db, [...list, list[0]!]);
+    expect(again.map((r) => r.created)).toEqual([...texts.map(() => false), false]);
+    expect(again.map((r) => r.id)).toEqual([...first.map((r) => r.id), first[0]!.id]);
+  });
+
+  it('settles a request once, only when every candidate is judged, rejected or failed', async () => {
+    const [req] = await insertRequests(t.db, [{ sourceId, instruction: 'settle me', category: '', candidatesWanted: 3, model: 'm', baseSeed: 1 }]);
+    const id = req!.id;
+    expect(await settleRequest(t.db, id)).toBe(false); // pending, no candidates
+    const cand = (seed: number) => ({ requestId: id, seed, sha256: String(seed).padStart(64, '0'), blob: 'x', width: 1, height: 1, generator: 'g', latencyMs: 1 });
+    expect(await insertCandidates(t.db, [cand(1), cand(2), cand(3)])).toBe(3);
+    expect(await insertCandidates(t.db, [cand(1), cand(2), cand(3)])).toBe(0);
+    await markRequestGenerated(t.db, id);
+    const ids = (await rows<{ id: number }>(t.db, sql`SELECT id FROM candidates WHERE request_id = ${id} ORDER BY seed`)).map((r) => r.id);
+    await moveCandidate(t.db, ids[0]!, ['generated'], 'rejected');
+    await moveCandidate(t.db, ids[1]!, ['generated'], 'checked');
+    await moveCandidate(t.db, ids[1]!, ['checked'], 'judged');
+    expect(await settleRequest(t.db, id)).toBe(false); // one still generated
+    expect(await settleAllDone(t.db)).not.toContain(id);
+    await moveCandidate(t.db, ids[2]!, ['generated'], 'failed');
+    const results = await Promise.all([settleRequest(t.db, id), settleRequest(t.db, id), settleRequest(t.db, id)]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const [r] = await rows<{ status: string; settled: boolean }>(t.db, sql`SELECT status, settled_at IS NOT NULL AS settled FROM requests WHERE id = ${id}`);
+    expect(r).toEqual({ status: 'settled', settled: true });
+    expect((await getFunnel(t.db)).requests.settled).toBe(1);
+  });
+
+  it('keeps one open failure per stage and subject, and a null id for a subject that does not exist', async () => {
+    expect(await recordFailure(t.db, { stage: 'check', subject: 'candidate:999999', candidateId: 999999, attempts: 2, error: 'boom\nsecond line' })).toBe(true);
+    expect(await recordFailure(t.db, { stage: 'check', subject: 'candidate:999999', candidateId: 999999, attempts: 3, error: 'again' })).toBe(false);
+    const open = await openFailures(t.db, { stage: 'check' });
+    expect(open).toHaveLength(1);
+    expect(open[0]).toMatchObject({ subject: 'candidate:999999', attempts: 2, error: 'boom second line' });
+    expect(open[0]!.candidateId).toBeUndefined();
+    expect(await resolveFailure(t.db, open[0]!.id)).toBe(true);
+    expect(await resolveFailure(t.db, open[0]!.id)).toBe(false);
+    expect(await recordFailure(t.db, { stage: 'check', subject: 'candidate:999999', attempts: 1, error: 'after resolve' })).toBe(true);
+    expect((await getFunnel(t.db)).failures).toEqual({ total: 1, byStage: { check: 1 } });
+  });
+});

@@ -92,6 +92,13 @@ export async function decodeSource(source: Buffer, maxPixels = DEFAULT_MAX_PIXEL
   }
 }
 
+const isPixels = (x: RgbPixels | Sharp): x is RgbPixels => Buffer.isBuffer((x as Partial<RgbPixels>).data);
+
+/** Runs a pending pipeline to pixels (pixels pass through). */
+async function materialize(x: RgbPixels | Sharp): Promise<RgbPixels> {
+  return isPixels(x) ? x : toRaw(x);
+}
+
 const clampByte = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
 const contrast = (a: number) => [a, 128 * (1 - a)] as const;
 
@@ -110,42 +117,46 @@ function mixMatrix(m: Matrix3x3, t: number): Matrix3x3 {
   return [0, 1, 2].map((i) => [mix(i, 0), mix(i, 1), mix(i, 2)]) as Matrix3x3;
 }
 
-/** Performs `spec` at strength `s` on `src`; the result always has the source's size. */
-async function applyOp(src: RgbPixels, spec: EditSpec, s: number): Promise<RgbPixels> {
+/**
+ * Performs `spec` at strength `s` on `src`; the result always has the source's size. Pointwise
+ * and filter ops come back as an unexecuted sharp pipeline (so a clean candidate goes from raw
+ * pixels to JPEG in one libvips pass); the others as pixels.
+ */
+async function applyOp(src: RgbPixels, spec: EditSpec, s: number): Promise<RgbPixels | Sharp> {
   const { width: w, height: h } = src;
   const scale = Math.min(w, h) / 512; // spatial sizes are tuned at 512 px
   const img = fromRaw(src);
   switch (spec.op) {
     case 'grayscale': {
       const [a, b] = contrast(1 + 0.35 * (s - 1));
-      return toRaw(img.recomb([LUMA, LUMA, LUMA]).linear(a, b));
+      return (img.recomb([LUMA, LUMA, LUMA]).linear(a, b));
     }
     case 'sepia': {
       const [a, b] = contrast(s > 1 ? 1 + 0.3 * (s - 1) : 1);
-      return toRaw(img.recomb(mixMatrix(SEPIA, Math.min(1, 0.5 + 0.5 * s))).linear(a, b));
+      return (img.recomb(mixMatrix(SEPIA, Math.min(1, 0.5 + 0.5 * s))).linear(a, b));
     }
     case 'warmer':
-      return toRaw(img.linear([1 + 0.18 * s, 1 + 0.04 * s, Math.max(0, 1 - 0.2 * s)], [10 * s, 2 * s, -10 * s]));
+      return (img.linear([1 + 0.18 * s, 1 + 0.04 * s, Math.max(0, 1 - 0.2 * s)], [10 * s, 2 * s, -10 * s]));
     case 'cooler':
-      return toRaw(img.linear([Math.max(0, 1 - 0.2 * s), 1 + 0.02 * s, 1 + 0.18 * s], [-10 * s, 0, 10 * s]));
+      return (img.linear([Math.max(0, 1 - 0.2 * s), 1 + 0.02 * s, 1 + 0.18 * s], [-10 * s, 0, 10 * s]));
     case 'brighter':
-      return toRaw(img.linear(1 + 0.35 * s, 14 * s));
+      return (img.linear(1 + 0.35 * s, 14 * s));
     case 'darker':
-      return toRaw(img.linear(Math.max(0.05, 1 - 0.38 * s), 0));
+      return (img.linear(Math.max(0.05, 1 - 0.38 * s), 0));
     case 'more_contrast':
-      return toRaw(img.linear(...contrast(1 + 0.6 * s)));
+      return (img.linear(...contrast(1 + 0.6 * s)));
     case 'less_contrast':
-      return toRaw(img.linear(...contrast(Math.max(0.05, 1 - 0.5 * s))));
+      return (img.linear(...contrast(Math.max(0.05, 1 - 0.5 * s))));
     case 'saturate':
-      return toRaw(img.modulate({ saturation: 1 + 1.0 * s }));
+      return (img.modulate({ saturation: 1 + 1.0 * s }));
     case 'desaturate':
-      return toRaw(img.modulate({ saturation: Math.max(0, 1 - 0.6 * s) }));
+      return (img.modulate({ saturation: Math.max(0, 1 - 0.6 * s) }));
     case 'hue_shift':
-      return toRaw(img.modulate({ hue: Math.round((spec.amount ?? 90) * s) }));
+      return (img.modulate({ hue: Math.round((spec.amount ?? 90) * s) }));
     case 'blur':
-      return toRaw(img.blur(Math.max(0.3, 4 * s * scale)));
+      return (img.blur(Math.max(0.3, 4 * s * scale)));
     case 'sharpen':
-      return toRaw(img.sharpen({ sigma: Math.max(0.5, 1.2 * scale), m1: 1.5 * s, m2: 3 * s, y2: 10 + 10 * s, y3: 20 + 20 * s }));
+      return (img.sharpen({ sigma: Math.max(0.5, 1.2 * scale), m1: 1.5 * s, m2: 3 * s, y2: 10 + 10 * s, y3: 20 + 20 * s }));
     case 'posterize':
       return posterize(src, Math.min(128, Math.max(2, Math.round((spec.amount ?? 4) / s))));
     case 'border':
@@ -153,11 +164,11 @@ async function applyOp(src: RgbPixels, spec: EditSpec, s: number): Promise<RgbPi
     case 'caption':
       return caption(src, spec.text ?? '', s);
     case 'flip_horizontal':
-      return toRaw(img.flop());
+      return (img.flop());
     case 'flip_vertical':
-      return toRaw(img.flip());
+      return (img.flip());
     case 'invert':
-      return toRaw(img.negate({ alpha: false }));
+      return (img.negate({ alpha: false }));
     case 'rotate': {
       const amount = spec.amount ?? 90;
       return rotate(src, amount % 90 === 0 ? amount : amount * s);
@@ -249,10 +260,13 @@ async function zoomCentre(src: RgbPixels, f: number): Promise<RgbPixels> {
   );
 }
 
-/** out = a + alpha·(b − a), per byte. */
+/** out = a + alpha·(b − a), per byte (fixed point, alpha in 1/256 steps). */
 function blend(a: RgbPixels, b: RgbPixels, alpha: number): RgbPixels {
+  const k = Math.round(Math.min(1, Math.max(0, alpha)) * 256);
   const out = Buffer.allocUnsafe(a.data.length);
-  for (let i = 0; i < a.data.length; i++) out[i] = clampByte(a.data[i]! + alpha * (b.data[i]! - a.data[i]!));
+  const da = a.data;
+  const db = b.data;
+  for (let i = 0; i < da.length; i++) out[i] = da[i]! + ((k * (db[i]! - da[i]!) + 128) >> 8);
   return { ...a, data: out };
 }
 
@@ -290,15 +304,29 @@ function checkerboard(src: RgbPixels, period: number, amp: number): RgbPixels {
   return { ...src, data: out };
 }
 
+const NOISE_TABLE_SIZE = 1 << 16;
+
+/**
+ * Adds gaussian noise of `sigma`: a table of normal samples (Box–Muller, drawn from `r`) indexed
+ * by a seeded xorshift per byte, which keeps 1024×1024 images at a few milliseconds.
+ */
 function gaussianNoise(src: RgbPixels, sigma: number, r: () => number): RgbPixels {
+  const table = new Int16Array(NOISE_TABLE_SIZE);
+  for (let i = 0; i < NOISE_TABLE_SIZE; i += 2) {
+    const mag = sigma * Math.sqrt(-2 * Math.log(Math.max(1e-12, r())));
+    const angle = 2 * Math.PI * r();
+    table[i] = Math.round(mag * Math.cos(angle));
+    table[i + 1] = Math.round(mag * Math.sin(angle));
+  }
+  let x = (Math.floor(r() * 0xffffffff) | 1) >>> 0;
   const out = Buffer.allocUnsafe(src.data.length);
-  for (let i = 0; i < src.data.length; i += 2) {
-    // Box–Muller: two normal samples per pair of uniforms.
-    const u1 = Math.max(1e-12, r());
-    const u2 = r();
-    const mag = sigma * Math.sqrt(-2 * Math.log(u1));
-    out[i] = clampByte(src.data[i]! + mag * Math.cos(2 * Math.PI * u2));
-    if (i + 1 < src.data.length) out[i + 1] = clampByte(src.data[i + 1]! + mag * Math.sin(2 * Math.PI * u2));
+  const data = src.data;
+  for (let i = 0; i < data.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const v = data[i]! + table[(x >>> 16) & (NOISE_TABLE_SIZE - 1)]!;
+    out[i] = v < 0 ? 0 : v > 255 ? 255 : v;
   }
   return { ...src, data: out };
 }
@@ -323,15 +351,22 @@ export async function renderDecoded(src: RgbPixels, spec: EditSpec, variant: Edi
   // Defect magnitudes are drawn from the variant itself, so the same variant renders the same bytes.
   const r = rng(hash32(Math.round(variant.strength * 1e6)) ^ 0x5bd1e995);
   const s = variant.strength;
-  let out: RgbPixels;
+  const quality = defects.has('blocky') ? 2 + Math.floor(4 * r()) : JPEG_QUALITY;
+  const encode = (img: Sharp) => img.jpeg({ quality, chromaSubsampling: defects.has('checkerboard') ? '4:4:4' : '4:2:0' }).toBuffer();
   if (defects.has('weak')) {
-    out = blend(src, await applyOp(src, spec, 1), Math.min(1, Math.max(0, s)));
-  } else {
-    out = await applyOp(src, spec, s);
-    if (DISCRETE.has(spec.op) && s > 1.5) {
-      // Over-done flips, inversions and quarter turns: the op plus a crushing contrast and saturation push.
-      out = await toRaw(fromRaw(out).linear(...contrast(1 + 0.5 * (s - 1))).modulate({ saturation: 1 + 0.5 * (s - 1) }));
-    }
+    const out = blend(src, await materialize(await applyOp(src, spec, 1)), Math.min(1, Math.max(0, s)));
+    return { bytes: await encode(fromRaw(out)), width: out.width, height: out.height };
+  }
+  const op = await applyOp(src, spec, s);
+  const overdoneDiscrete = DISCRETE.has(spec.op) && s > 1.5;
+  if (!overdoneDiscrete && !defects.has('shift') && !defects.has('zoom') && !defects.has('checkerboard') && !defects.has('noise')) {
+    // Fast path (clean and 'blocky' candidates): one pass from pixels through the op to JPEG.
+    return { bytes: await encode(isPixels(op) ? fromRaw(op) : op), width: src.width, height: src.height };
+  }
+  let out = await materialize(op);
+  if (overdoneDiscrete) {
+    // Over-done flips, inversions and quarter turns: the op plus a crushing contrast and saturation push.
+    out = await toRaw(fromRaw(out).linear(...contrast(1 + 0.5 * (s - 1))).modulate({ saturation: 1 + 0.5 * (s - 1) }));
   }
   if (defects.has('shift')) {
     const frac = 0.08 + 0.07 * r();
@@ -340,9 +375,5 @@ export async function renderDecoded(src: RgbPixels, spec: EditSpec, variant: Edi
   if (defects.has('zoom')) out = await zoomCentre(out, 1.2 + 0.2 * r());
   if (defects.has('checkerboard')) out = checkerboard(out, 2 + Math.floor(3 * r()), 26 + 14 * r());
   if (defects.has('noise')) out = gaussianNoise(out, 14 + 10 * r(), r);
-  const quality = defects.has('blocky') ? 2 + Math.floor(4 * r()) : JPEG_QUALITY;
-  const bytes = await fromRaw(out)
-    .jpeg({ quality, chromaSubsampling: defects.has('checkerboard') ? '4:4:4' : '4:2:0' })
-    .toBuffer();
-  return { bytes, width: out.width, height: out.height };
+  return { bytes: await encode(fromRaw(out)), width: out.width, height: out.height };
 }

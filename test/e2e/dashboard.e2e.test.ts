@@ -201,11 +201,11 @@ describe('dashboard in Chromium', () => {
     expect(everything.samples).toBe(picked.length - (after.get(reqB) === null ? 1 : 0));
     await page.goto(`${dash.url}/request/${reqA}?c=${pickA}`);
     await page.waitForSelector('body[data-loaded=true]');
-    await page.waitForFunction(() => [...document.querySelectorAll('.layer > img:first-child')].every((i) => (i as HTMLImageElement).naturalWidth > 0));
+    await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('.layer > img:first-child')).every((i) => i.naturalWidth > 0));
     await shoot(page, 'request');
     await page.keyboard.press('c'); // the change maps, over every candidate
     await page.waitForFunction(() => {
-      const maps = [...document.querySelectorAll('img.change-map')] as HTMLImageElement[];
+      const maps = Array.from(document.querySelectorAll<HTMLImageElement>('img.change-map'));
       return maps.length === 4 && maps.every((i) => i.complete && i.naturalWidth > 0);
     });
     await shoot(page, 'request-change-map');

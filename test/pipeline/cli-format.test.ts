@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { formatDepths, formatFunnel } from '../../pipeline/cli/status.ts';
+import { parseQueueList } from '../../pipeline/cli/worker.ts';
+import type { Funnel } from '../../db/repositories/funnel.repository.ts';
+
+describe('worker --queues', () => {
+  it('takes a comma-separated subset of the stage queues, once each', () => {
+    expect(parseQueueList('check, judge,check')).toEqual(['check', 'judge']);
+    expect(parseQueueList('generate,check,judge,select')).toEqual(['generate', 'check', 'judge', 'select']);
+  });
+  it('names the flag and the unknown queue', () => {
+    expect(() => parseQueueList('check,export')).toThrow("unknown queue 'export' (expected generate, check, judge, select)");
+    expect(() => parseQueueList(' , ')).toThrow(/expected a comma-separated list/);
+  });
+});
+
+describe('status tables', () => {
+  const funnel: Funnel = {
+    rubric: 'metric-v1',
+    requests: { total: 50, pending: 1, generated: 2, settled: 46, selected: 45, failed: 1 },
+    candidates: { generated: 196, failed: 3 },
+    checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100 },
+    judgments: { judged: 118, ok: 117, failed: 1, aboveThresholds: 60 },
+    selection: { requestsSelected: 45, sftPicks: 40, dpoPairs: 70 },
+    failures: { total: 4, byStage: { generate: 1, judge: 3 } },
+  };
+  it('prints every funnel row with its reasons', () => {
+    const text = formatFunnel(funnel);
+    expect(text).toMatch(/^requests\s+50\s+pending 1, generated 2, settled 46, selected 45, failed 1$/m);
+    expect(text).toMatch(/^ {2}failed checks\s+76\s+face 30, no_change 20, noise_only 26$/m);
+    expect(text).toMatch(/^ {2}judged\s+118\s+ok 117, unscorable 1$/m);
+    expect(text).toMatch(/^SFT picks\s+40\s+of 45 selected requests$/m);
+    expect(text).toMatch(/^DPO pairs\s+70$/m);
+    expect(text).toMatch(/^failures \(open\)\s+4\s+generate 1, judge 3$/m);
+  });
+  it('prints queue depths per queue, waiting including prioritized', () => {
+    const d = { waiting: 1, active: 2, delayed: 3, failed: 4, completed: 5, prioritized: 10 };
+    const text = formatDepths({ generate: d, check: d, judge: d, select: d });
+    expect(text.split('\n')[0]).toMatch(/^queue\s+waiting\s+active\s+delayed\s+failed\s+completed$/);
+    expect(text).toMatch(/^judge\s+11\s+2\s+3\s+4\s+5$/m);
+  });
+});

@@ -220,6 +220,7 @@ export async function expectedTransform(s: Planes, spec: EditSpec): Promise<Plan
 export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes | null, nativeScale: number): number {
   switch (spec.op) {
     case 'grayscale': {
+      // Chroma gone (≥ 90 % of it), tone kept.
       const cs = meanChroma(s);
       const ce = meanChroma(e);
       const gray = cs < 4 ? band(ce, -Infinity, -Infinity, 3, 8) : band(1 - ce / cs, 0.5, 0.9, Infinity, Infinity);
@@ -246,23 +247,27 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
       return Math.min(band(d, 0.02, 0.08, 0.55, 1.0), band(hi, -Infinity, -Infinity, 0.2, 0.7));
     }
     case 'darker': {
+      // Mean luma ratio: 0.3–0.85 of the source, and shadows not crushed to black.
       const q = (mean(e.y) + 1) / (mean(s.y) + 1);
       const lo = frac(e.y, (v) => v <= 5) - frac(s.y, (v) => v <= 5);
       return Math.min(band(q, 0.12, 0.3, 0.85, 0.97), band(lo, -Infinity, -Infinity, 0.2, 0.7));
     }
     case 'more_contrast':
     case 'less_contrast': {
+      // Luma spread ratio: 1.15–2× (more) or 0.25–0.85× (less); more contrast must not clip most of the image.
       const r = (std(e.y) + 1) / (std(s.y) + 1);
       if (spec.op === 'less_contrast') return band(r, 0.1, 0.25, 0.85, 0.97);
       return Math.min(band(r, 1.03, 1.15, 2.0, 3.0), clipScore(s, e, 0.35, 0.8));
     }
     case 'saturate':
     case 'desaturate': {
+      // Mean chroma ratio: 1.2–2.4× (saturate) or 0.1–0.75× (desaturate).
       const q = (meanChroma(e) + 1) / (meanChroma(s) + 1);
       if (spec.op === 'desaturate') return Math.min(band(q, 0.02, 0.1, 0.75, 0.92), toneKept(s, e));
       return Math.min(band(q, 1.03, 1.2, 2.4, 4), clipScore(s, e));
     }
     case 'hue_shift': {
+      // Lab hue rotation within 20° of the angle asked, consistent across pixels.
       const want = wrap180(spec.amount ?? 90);
       const got = hueRotation(s, e);
       if (got.coverage < 0.02) return 0;
@@ -271,12 +276,13 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
     }
     case 'blur':
     case 'sharpen': {
+      // Fine detail (|Laplacian|) ratio; blur must also keep mid-band detail (at 1/4 scale), or it is over-done.
       const rf = (laplacianEnergy(e.y, e.width, e.height) + 0.05) / (laplacianEnergy(s.y, s.width, s.height) + 0.05);
       const ds = downsample(s.y, s.width, s.height, 4);
       const de = downsample(e.y, e.width, e.height, 4);
       const rm = (laplacianEnergy(de.data, de.width, de.height) + 0.05) / (laplacianEnergy(ds.data, ds.width, ds.height) + 0.05);
       if (spec.op === 'blur') return Math.min(band(rf, -Infinity, -Infinity, 0.6, 0.92), band(rm, 0.2, 0.55, Infinity, Infinity));
-      return band(rf, 1.03, 1.15, 2.2, 3.5);
+      return band(rf, 1.1, 1.35, 2.5, 3.6);
     }
     case 'posterize': {
       const want = spec.amount ?? 4;
@@ -285,7 +291,8 @@ export function instructionScore(spec: EditSpec, s: Planes, e: Planes, t: Planes
     }
     case 'border': {
       const c = parseHex(spec.color);
-      const want = Math.max(1, (spec.amount ?? 0.04 * Math.min(s.width, s.height) / nativeScale) * nativeScale);
+      // Thickness asked (source px, scaled to the working grid), else the usual 4 % of the short side.
+      const want = Math.max(1, spec.amount !== undefined ? spec.amount * nativeScale : 0.04 * Math.min(s.width, s.height));
       const te = frameThickness(e, c);
       const ts = frameThickness(s, c);
       const sides = te.map((t, i) => Math.max(0, t - ts[i]!)).sort((a, b) => a - b);

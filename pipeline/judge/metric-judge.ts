@@ -4,9 +4,16 @@
  * - instruction: the property the parsed instruction asks for (instruction-measures.ts);
  *   an instruction the grammar does not know gets no score, and the judgment says why.
  * - preservation: SSIM structure term of the luma against the source, the source first put
- *   through the expected geometric op (flip, rotate, zoom) or inversion.
+ *   through the geometric op as asked (flip, rotate, zoom at the asked factor) or inversion, so
+ *   a shift or an extra zoom costs preservation while the asked transform does not. Brightness
+ *   and contrast changes do not count (the structure term ignores them).
  * - quality: checkerboard, noise and blockiness of the edit in excess of the source's own,
- *   measured on a native-resolution centre crop.
+ *   measured on a native-resolution centre crop (resizing would wash pixel-level artifacts out).
+ *
+ * Both images are compared at a working resolution of 256 px on the long side; an edit of
+ * another size is resized onto the source's grid. Default thresholds (metric-v1):
+ * instruction ≥ 6, preservation ≥ 5, quality ≥ 6. Ordering of injected defects is measured by
+ * test/judge/metric-judge.test.ts and test/bench/judge-twins.bench.ts.
  */
 import sharp from 'sharp';
 import { ImageError, describeError } from '../errors/index.ts';

@@ -56,7 +56,7 @@ export async function buildStageDeps(o: Omit<StartWorkersOptions, 'redisUrl' | '
     const i = o.config.inference;
     deps.inference = createInferenceClient({ urls, model: i.model, timeoutMs: i.timeoutMs, maxAttempts: i.maxAttempts });
   }
-  if (o.which.includes('judge') || o.which.includes('select')) deps.judge = await createJudge(o.config.judge);
+  if (o.which.includes('judge') || o.which.includes('select')) deps.judge = createJudge(o.config.judge);
   return { deps, builtinUrl, close: closeServer };
 }
 

@@ -8,6 +8,7 @@
 import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import type { Server } from 'node:http';
 import sharp, { type Metadata } from 'sharp';
 import { ImageError } from '../errors/index.ts';
@@ -22,6 +23,25 @@ export interface InferenceServerOptions {
   host?: string; // default 127.0.0.1
   maxUploadBytes?: number; // default 50 MiB, like OpenAI's limit
   maxPixels?: number; // default 40 MP: decompression-bomb guard
+  /** Candidates rendered at once over all requests (default: the CPU count); the rest wait, so memory stays bounded. */
+  maxConcurrentRenders?: number;
+}
+
+/** A counting semaphore: at most `limit` holders at once, the rest wait in FIFO order. */
+function semaphore(limit: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async function run<T>(fn: () => Promise<T>): Promise<T> {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
 }
 
 const DEFAULT_MAX_UPLOAD = 50 * 1024 * 1024; // 50 MiB
@@ -127,6 +147,7 @@ async function parseForm(raw: Buffer, type: string): Promise<Body> {
 export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const render = semaphore(Math.max(1, opts.maxConcurrentRenders ?? os.availableParallelism()));
   const started = Math.floor(Date.now() / 1000);
   const app = new Hono();
 
@@ -194,7 +215,7 @@ export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
       const data = await Promise.all(
         Array.from({ length: n }, async (_, i) => {
           const variant = variantForSeed(seed + i);
-          const out = await renderDecoded(src, spec, variant);
+          const out = await render(() => renderDecoded(src, spec, variant));
           let encoded = out.bytes;
           if (size && (size.width !== out.width || size.height !== out.height)) {
             encoded = await sharp(encoded).resize(size.width, size.height, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();

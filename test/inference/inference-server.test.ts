@@ -153,6 +153,20 @@ describe('built-in inference server: protocol details and errors', () => {
     }
   });
 
+  it('with one render slot, concurrent requests queue and still return the same bytes', async () => {
+    const single = await startInferenceServer({ maxConcurrentRenders: 1 });
+    try {
+      const fields = (seed: string) => ({ image: png(chelsea), prompt: 'add a blue border', n: '3', seed });
+      const [a, b] = await Promise.all([post(fields('10'), single.url), post(fields('20'), single.url)]);
+      const ref = await post(fields('10'));
+      expect([a.status, b.status]).toEqual([200, 200]);
+      expect((a.body.data as unknown[]).length + (b.body.data as unknown[]).length).toBe(6);
+      expect(a.body.data).toEqual(ref.body.data);
+    } finally {
+      await single.close();
+    }
+  });
+
   it('answers unknown routes with an OpenAI-style 404', async () => {
     const res = await fetch(`${server.url}/v1/images/generations`, { method: 'POST' });
     expect(res.status).toBe(404);

@@ -23,7 +23,7 @@ async function showManifest(name) {
         el(
           'table',
           { class: 'shards' },
-          el('thead', {}, el('tr', {}, el('th', {}, 'File'), el('th', {}, 'Kind'), el('th', {}, 'Split'), el('th', { class: 'r' }, 'Samples'), el('th', { class: 'r' }, 'Size'), el('th', {}, 'sha256'))),
+          el('thead', {}, el('tr', {}, el('th', {}, 'File'), el('th', {}, 'Kind'), el('th', {}, 'Split'), el('th', { class: 'r' }, 'Samples'), el('th', { class: 'r' }, 'Size'), el('th', { class: 'hide-sm' }, 'sha256'))),
           el(
             'tbody',
             {},
@@ -36,7 +36,7 @@ async function showManifest(name) {
                 el('td', {}, s.split ?? ''),
                 el('td', { class: 'r' }, fmt.int(s.nsamples)),
                 el('td', { class: 'r' }, fmt.bytes(s.filesize)),
-                el('td', { class: 'mono small', title: s.sha256 }, String(s.sha256 ?? '').slice(0, 16)),
+                el('td', { class: 'mono small hide-sm', title: s.sha256 }, String(s.sha256 ?? '').slice(0, 16)),
               ),
             ),
           ),
@@ -60,7 +60,7 @@ async function load() {
     el(
       'table',
       { class: 'exports-table' },
-      el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Kind'), el('th', {}, 'Format'), el('th', {}, 'Status'), el('th', { class: 'r' }, 'Samples'), el('th', { class: 'r' }, 'Size'), el('th', {}, 'Finished'))),
+      el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Kind'), el('th', { class: 'hide-sm' }, 'Format'), el('th', {}, 'Status'), el('th', { class: 'r' }, 'Samples'), el('th', { class: 'r' }, 'Size'), el('th', { class: 'hide-sm' }, 'Finished'))),
       el(
         'tbody',
         {},
@@ -70,11 +70,11 @@ async function load() {
             { dataset: { name: x.name } },
             el('td', {}, x.status === 'done' ? el('a', { href: `#${encodeURIComponent(x.name)}`, onclick: (e) => (e.preventDefault(), showManifest(x.name)) }, x.name) : x.name),
             el('td', {}, x.kind),
-            el('td', {}, x.format),
+            el('td', { class: 'hide-sm' }, x.format),
             el('td', {}, el('span', { class: `badge ${x.status === 'done' ? 'ok' : x.status === 'failed' ? 'bad' : ''}` }, x.status)),
             el('td', { class: 'r' }, fmt.int(x.samples)),
             el('td', { class: 'r' }, fmt.bytes(x.bytes)),
-            el('td', { class: 'small' }, x.finished_at ? new Date(x.finished_at).toISOString().replace('T', ' ').slice(0, 19) : '–'),
+            el('td', { class: 'small hide-sm' }, x.finished_at ? new Date(x.finished_at).toISOString().replace('T', ' ').slice(0, 19) : '–'),
           ),
         ),
       ),

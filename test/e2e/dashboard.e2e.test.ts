@@ -225,6 +225,30 @@ describe('dashboard in Chromium', () => {
     expect(new URL(page.url()).pathname).toBe(`/request/${ids[1]}`);
   });
 
+  it('bulk-flags a filtered set after a confirmation, one audit row each', async () => {
+    const before = await rows<{ n: number }>(tdb.db, sql`SELECT count(*)::int AS n FROM reviews`);
+    await page.goto(`${dash.url}/browse?passed=false&reviewed=no`);
+    await page.waitForSelector('body[data-loaded=true]');
+    const shown = await page.locator('.cand').count();
+    expect(shown).toBeGreaterThan(0);
+    await page.selectOption('#bulk-verdict', 'flag');
+    await page.fill('#bulk-note', 'bulk: check these by hand');
+    let asked = '';
+    page.once('dialog', (d) => {
+      asked = d.message();
+      void d.accept();
+    });
+    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/reviews/bulk') && r.request().postData()!.includes('"confirm":true')), page.click('#bulk-go')]);
+    expect(asked).toContain(`flag all ${shown} candidates`);
+    const after = await rows<{ n: number; notes: number }>(
+      tdb.db,
+      sql`SELECT count(*)::int AS n, count(*) FILTER (WHERE note = 'bulk: check these by hand' AND reviewer = ${REVIEWER})::int AS notes FROM reviews`,
+    );
+    expect(after[0]!.n - before[0]!.n).toBe(shown);
+    expect(after[0]!.notes).toBe(shown);
+    await page.waitForFunction(() => document.querySelectorAll('.cand').length === 0); // none unreviewed left
+  });
+
   it('lists exports with their manifest and working download links; /queues shows the board', async () => {
     await page.goto(`${dash.url}/exports`);
     await page.waitForSelector('body[data-loaded=true]');

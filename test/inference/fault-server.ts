@@ -28,6 +28,7 @@ export interface SentFields {
   response_format: string;
   imageBytes: number;
   extra: Record<string, string>;
+  authorization?: string;
 }
 
 export interface FaultServer {
@@ -70,6 +71,7 @@ async function readFields(req: http.IncomingMessage): Promise<SentFields> {
     response_format: text('response_format'),
     imageBytes: image instanceof Blob ? image.size : -1,
     extra,
+    ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
   };
 }
 

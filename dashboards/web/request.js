@@ -109,7 +109,8 @@ function candidatePanel(d, c) {
   const picked = d.selection?.candidate_id === c.id;
   const fr = frame(`/img/candidate/${c.id}?w=768`, d.source.width, d.source.height, drawn, `candidate ${c.id}`);
   const change = el('img', { class: 'change-map', alt: 'change map', 'data-src': `/img/change/${c.id}` });
-  fr.querySelector('.layer').append(change);
+  const layer = fr.querySelector('.layer');
+  layer.insertBefore(change, layer.querySelector('svg.faces')); // under the face boxes
   const ck = c.check;
   const node = el(
     'figure',

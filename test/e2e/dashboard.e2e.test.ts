@@ -211,10 +211,19 @@ describe('dashboard in Chromium', () => {
     await shoot(page, 'request-change-map');
   });
 
-  it('moves on at once: j/k select, a review at the end loads the next request', async () => {
+  it('zooms all images together; moves on at once: j/k select, a review at the end loads the next request', async () => {
     const ids = (await rows<{ id: number }>(tdb.db, sql`SELECT id FROM requests ORDER BY id`)).map((r) => Number(r.id));
     await page.goto(`${dash.url}/request/${ids[0]}`);
     await page.waitForSelector('body[data-loaded=true]');
+    // zoom on one image: every image takes the same transform
+    const box = (await page.locator('.panel.source .frame').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 3);
+    await page.mouse.wheel(0, -400);
+    const transforms = await page.$$eval('.layer', (els) => els.map((e) => (e as HTMLElement).style.transform));
+    expect(new Set(transforms).size).toBe(1);
+    expect(transforms[0]).toMatch(/scale\((?!1\))[\d.]+\)/);
+    await page.keyboard.press('0');
+    expect(await page.$eval('.layer', (e) => (e as HTMLElement).style.transform)).toBe('translate(0%, 0%) scale(1)');
     const items = await page.locator('.cand-panel').count();
     const pairs = await page.locator('.pair-row').count();
     for (let i = 0; i < items + pairs - 1; i++) await page.keyboard.press('j');

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
 import { ImageError } from '../../pipeline/errors/index.ts';
@@ -56,6 +56,17 @@ describe('edits that keep the face in place pass the face rule', () => {
     expect(r.changeCheck.status).toBe('pass');
     expect(r.passed).toBe(true);
     expect(r.faceCheck.matches).toEqual([{ source: 0, edit: 0, iou: r.faceCheck.minIoU }]);
+  });
+
+  it.each([
+    ['black and white', (s: Sharp) => s.grayscale()],
+    ['sepia', (s: Sharp) => s.recomb([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])],
+    ['a 120° hue shift', (s: Sharp) => s.modulate({ hue: 120 })],
+    ['a cool tint', (s: Sharp) => s.tint('#6080ff')],
+  ])('a colour edit (%s): the face stays put', async (_name, edit) => {
+    const r = await runHardChecks(astronaut, await edit(sharp(astronaut)).jpeg({ quality: 90 }).toBuffer(), opts);
+    expect(r.faceCheck.status).toBe('pass');
+    expect(r.changeCheck.status).toBe('pass');
   });
 
   it.each([0.6, 1.5])('a uniform resize ×%s: edit boxes come back in source pixels and match', async (k) => {

@@ -3,6 +3,7 @@
  * stage, and why the rest stopped) and the queue depths.
  */
 import type { Command } from 'commander';
+import { describeError } from '../errors/index.ts';
 import { QUEUE_NAMES } from '../jobs.ts';
 import { queueDepths, type QueueDepths } from '../queues.ts';
 import type { Funnel } from '../../db/repositories/funnel.repository.ts';
@@ -46,9 +47,21 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (flags: { rubric?: string; json?: boolean }) => {
       const cfg = ctx.config();
       const h = await ctx.db();
-      const { set } = await commandQueues(ctx);
-      const [funnel, queues] = await Promise.all([getFunnel(h.db, { rubric: flags.rubric ?? configuredRubric(cfg) }), queueDepths(set)]);
-      if (flags.json) console.log(JSON.stringify({ funnel, queues, prefix: set.prefix, database: h.where }));
-      else console.log(`${formatFunnel(funnel)}\n\n${formatDepths(queues)}`);
+      const funnel = await getFunnel(h.db, { rubric: flags.rubric ?? configuredRubric(cfg) });
+      // The funnel is Postgres alone: without Redis it is still printed, queue depths as null.
+      let queues: QueueDepths | null = null;
+      let queueError: string | undefined;
+      try {
+        queues = await queueDepths((await commandQueues(ctx)).set);
+      } catch (err) {
+        queueError = describeError(err);
+      }
+      const prefix = cfg.queue.prefix;
+      if (flags.json) console.log(JSON.stringify({ funnel, queues, prefix, database: h.where, ...(queueError ? { queueError } : {}) }));
+      else console.log(`${formatFunnel(funnel)}\n\n${queues ? formatDepths(queues) : `queues: unavailable (${queueError})`}`);
+      if (queueError) {
+        process.stderr.write(`vibe-curate: status: queue depths unavailable: ${queueError}\n`);
+        process.exitCode = 1;
+      }
     });
 }

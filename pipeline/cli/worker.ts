@@ -54,6 +54,9 @@ export function register(program: Command, ctx: CliContext): void {
           process.stderr.write(`vibe-curate: worker ${q}: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
         },
       });
+      if (h.kind === 'pglite') {
+        process.stderr.write(`worker: embedded PGlite in ${h.where}: no other process may open it while this worker runs; set DATABASE_URL to run workers beside enqueue, status or more workers\n`);
+      }
       const inference = running.builtinInferenceUrl ? `, built-in inference core at ${running.builtinInferenceUrl}` : '';
       process.stderr.write(`worker: ${which.join(',')} (prefix ${set.prefix}, ${h.kind}${inference}); SIGTERM or SIGINT to stop\n`);
       const sig = await untilSignal();

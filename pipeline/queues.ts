@@ -12,8 +12,9 @@ import { redisConnection } from './redis.ts';
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   attempts: 4,
   backoff: { type: 'exponential', delay: 1000 }, // 1 s, 2 s, 4 s
-  removeOnComplete: { count: 2000, age: 24 * 3600 }, // newest 2000, at most a day (seconds)
-  removeOnFail: { count: 10_000, age: 7 * 24 * 3600 }, // newest 10 000, at most a week (seconds)
+  // Bounded by count only: an age bound makes every completion scan the set by time.
+  removeOnComplete: { count: 2000 }, // newest 2000 completed jobs kept
+  removeOnFail: { count: 10_000 }, // newest 10 000 failed jobs kept (Postgres keeps every failure anyway)
 };
 
 /** Jobs per `addBulk` call: one Redis round trip per batch. */

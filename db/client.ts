@@ -76,16 +76,16 @@ export async function migrate(handle: DbHandle): Promise<{ applied: number }> {
 }
 
 async function appliedCount(db: Db): Promise<number> {
-  const exists = await db.execute<{ t: string | null }>(sql`SELECT to_regclass('drizzle.__drizzle_migrations')::text AS t`);
-  if (!exists.rows[0]?.t) return 0;
-  const res = await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`);
-  return Number(res.rows[0]?.n ?? 0);
+  const [exists] = await rows<{ t: string | null }>(db, sql`SELECT to_regclass('drizzle.__drizzle_migrations')::text AS t`);
+  if (!exists?.t) return 0;
+  const [res] = await rows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`);
+  return Number(res?.n ?? 0);
 }
 
 /** Rows of a raw query, whichever driver ran it. */
 export async function rows<T extends Record<string, unknown>>(db: Db, query: ReturnType<typeof sql>): Promise<T[]> {
-  const res = await db.execute<T>(query);
-  return res.rows as T[];
+  const res = (await db.execute(query)) as unknown as { rows: T[] };
+  return res.rows;
 }
 
 function redactUrl(url: string): string {

@@ -55,6 +55,11 @@ export async function reviewCandidates(
           ) prev ON true
           WHERE c.id = ANY(${ids}::bigint[])
         )
+        , due AS (
+          -- a review makes its request due for selection again (see selection.repository PENDING)
+          UPDATE requests SET reviewed_at = now()
+          WHERE id IN (SELECT c.request_id FROM candidates c JOIN state ON state.id = c.id)
+        )
         INSERT INTO reviews (candidate_id, reviewer, verdict, note, before, after)
         SELECT id, ${o.reviewer}, ${o.verdict}, ${o.note},
                auto || jsonb_build_object('verdict', verdict, 'note', note, 'reviewer', reviewer),
@@ -72,7 +77,7 @@ export async function reviewPair(
   const out = await rows<ReviewRow & Record<string, unknown>>(
     db,
     sql`WITH state AS (
-          SELECT p.id, jsonb_build_object('chosen_id', p.chosen_id, 'rejected_id', p.rejected_id, 'rank', p.rank,
+          SELECT p.id, p.request_id, jsonb_build_object('chosen_id', p.chosen_id, 'rejected_id', p.rejected_id, 'rank', p.rank,
                                           'total_margin', p.total_margin) AS auto,
                  prev.verdict, prev.note, prev.reviewer
           FROM pairs p
@@ -80,6 +85,8 @@ export async function reviewPair(
             SELECT v.verdict, v.note, v.reviewer FROM reviews v WHERE v.pair_id = p.id ORDER BY v.id DESC LIMIT 1
           ) prev ON true
           WHERE p.id = ${Math.trunc(o.pairId)}
+        ), due AS (
+          UPDATE requests SET reviewed_at = now() WHERE id IN (SELECT request_id FROM state)
         )
         INSERT INTO reviews (pair_id, reviewer, verdict, note, before, after)
         SELECT id, ${o.reviewer}, ${o.verdict}, ${o.note},

@@ -199,11 +199,11 @@ SELECT (SELECT count(*) FROM batch)::int AS requests,
        (SELECT count(*) FROM kept)::int AS pairs`;
 }
 
-const PENDING = sql`status IN ('settled', 'selected') AND (selected_at IS NULL OR settled_at > selected_at)`;
+const PENDING = sql`status IN ('settled', 'selected') AND (selected_at IS NULL OR settled_at > selected_at OR reviewed_at > selected_at)`;
 const SELECTABLE = sql`status IN ('settled', 'selected')`;
 
 /**
- * How many requests are due: settled since their last selection (or never selected); with
+ * How many requests are due: settled or reviewed since their last selection (or never selected); with
  * `all`, every settled or selected request (after a change of parameters).
  */
 export async function countPendingSelection(db: Db, opts: { all?: boolean } = {}): Promise<number> {

@@ -51,6 +51,8 @@ export const requests = pgTable(
     generatedAt: timestamp('generated_at', { withTimezone: true, mode: 'date' }),
     settledAt: timestamp('settled_at', { withTimezone: true, mode: 'date' }),
     selectedAt: timestamp('selected_at', { withTimezone: true, mode: 'date' }),
+    /** Last human review of one of its candidates or pairs: a review after selected_at makes it due again. */
+    reviewedAt: timestamp('reviewed_at', { withTimezone: true, mode: 'date' }),
   },
   (t) => [
     uniqueIndex('requests_source_instruction_model_key').on(t.sourceId, t.instruction, t.model),

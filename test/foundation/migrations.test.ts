@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,8 @@ import { migrate, rows } from '../../db/client.ts';
 import { createPgliteDb, createTestDb, type TestDb } from '../helpers/db.ts';
 
 const run = promisify(execFile);
+/** How many migrations drizzle-kit has generated: what a fresh database gets applied. */
+const MIGRATION_COUNT = (JSON.parse(readFileSync('migrations/meta/_journal.json', 'utf8')) as { entries: unknown[] }).entries.length;
 const TABLES = [
   'sources', 'requests', 'candidates', 'checks', 'judgments', 'reviews',
   'selections', 'pairs', 'exports', 'export_shards', 'failures',
@@ -82,7 +85,7 @@ describe('migrations on Postgres', () => {
       const env = { ...process.env, DATABASE_URL: fresh.url };
       const first = await run('./bin/vibe-curate.mjs', ['db', 'migrate', '--json'], { env });
       const second = await run('./bin/vibe-curate.mjs', ['db', 'migrate', '--json'], { env });
-      expect(JSON.parse(first.stdout)).toMatchObject({ database: 'postgres', applied: 1 });
+      expect(JSON.parse(first.stdout)).toMatchObject({ database: 'postgres', applied: MIGRATION_COUNT });
       expect(JSON.parse(second.stdout)).toMatchObject({ database: 'postgres', applied: 0 });
     } finally {
       await fresh.cleanup();
@@ -112,7 +115,7 @@ describe('migrations on PGlite', () => {
       const env = { ...process.env, DATA_DIR: dir, DATABASE_URL: '' };
       const first = await run('./bin/vibe-curate.mjs', ['db', 'migrate', '--json'], { env });
       const second = await run('./bin/vibe-curate.mjs', ['db', 'migrate', '--json'], { env });
-      expect(JSON.parse(first.stdout)).toMatchObject({ database: 'pglite', applied: 1 });
+      expect(JSON.parse(first.stdout)).toMatchObject({ database: 'pglite', applied: MIGRATION_COUNT });
       expect(JSON.parse(second.stdout)).toMatchObject({ database: 'pglite', applied: 0 });
     } finally {
       await rm(dir, { recursive: true, force: true });

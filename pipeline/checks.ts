@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { changeCheck, type ChangeCheckResult } from './change-check.ts';
-import { getFaceDetector, type Box, type Face, type FaceSearch } from './faces/blazeface.ts';
+import { getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from './faces/blazeface.ts';
 import { faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
 import { decodeImage, type DecodedImage } from './images.ts';
 
@@ -131,13 +131,18 @@ async function cachedSource(bytes: Buffer, subject: string, maxPixels: number): 
 }
 
 /**
- * Where the edit's close look goes: at each source face, mapped into edit pixels (a face that
- * stayed put or moved under a face width is found there), plus the whole-image front pass.
- * Undefined: search the whole edit like a source.
+ * Where the edit's close look goes: the crops that measured the source's faces, mapped into edit
+ * pixels (a face that stayed put gives the same box; one that moved under a face width is still
+ * found), plus large faces anywhere. Undefined: search the whole edit like a source.
  */
-function editNear(sourceFaces: Face[], src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): Box[] | undefined {
+function editNear(sourceFaces: Face[], src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): DetectOptions['near'] {
   if (opts.fullEditDetection) return undefined;
-  return sourceFaces.map((f) => mapFace(f, src, edit).box);
+  const sx = edit.width / src.width;
+  const sy = edit.height / src.height;
+  return sourceFaces.map((f) => ({
+    box: mapFace(f, src, edit).box,
+    ...(f.crop ? { crop: [f.crop[0] * sx, f.crop[1] * sy, f.crop[2] * sx, f.crop[3] * sy] as Box } : {}),
+  }));
 }
 
 function reportFace(f: Face): ReportFace {

@@ -3,18 +3,20 @@
  * onnxruntime-node, one session per model per process.
  *
  * Empirically (test/checks/blazeface.test.ts) the models take NHWC float input in [-1, 1], top
- * row first, RGB (the front model is fed luma in all three channels, see `letterbox`). The front 128 model scores real faces that fill 15–40 % of its input at 0.8–0.95
- * and animal faces and clutter low; below ~15 % it misses. The back 256 model finds faces down to
- * ~5 px but also scores a cat's head or clutter up to ~0.8. So the back model only proposes and the
- * front model decides, each face looked at where it is large enough:
+ * row first, RGB. The front 128 model scores real faces that fill 15–40 % of its input at
+ * 0.8–0.95 and animal faces and clutter low; below ~15 % it misses. The back 256 model finds
+ * faces down to ~5 px but also scores a cat's head or clutter up to ~0.8. So the back model only
+ * proposes and the front model (fed luma, see `letterbox`) decides and measures, each face where
+ * it is large enough:
  *  1. the whole image (long side ≤ WORK_SIDE), letterboxed (padded, not stretched), through the
- *     front model: confident large faces are kept;
+ *     front model: large faces, and proposals;
  *  2. the back model at a low floor proposes faces: on the whole image, and ('fine' search) on
- *     overlapping 256 px tiles of it, where a face of ~2 % of the long side is ~13 px (the caller
- *     may pass proposals instead: the source's faces, when looking at the edit);
- *  3. for each proposal, a square crop VERIFY_ZOOM times the proposed face, from full resolution
- *     where the face is small, through the front model; its faces near the crop centre are kept.
- * Everything is mapped to image pixels and merged with weighted NMS (IoU 0.3).
+ *     overlapping 256 px tiles of it, where a face of ~2 % of the long side is ~13 px;
+ *  3. each proposal is measured by the front model on a square crop VERIFY_ZOOM times the face,
+ *     from full resolution where the face is small; faces near the crop centre count.
+ * One answer per face (the best crop measurement, not a blend), with the crop it came from, so
+ * the edit can be measured on the very same crops (`near`): an unchanged face then gets the same
+ * box, and the IoU rule sees edits, not detector jitter.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -22,7 +24,7 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import type { DecodedImage } from '../images.ts';
 import { anchorCentres, HEADS } from './anchors.ts';
-import { decodeHead, weightedNms, type RawDetection } from './decode.ts';
+import { decodeHead, iouCentre, weightedNms, type RawDetection } from './decode.ts';
 
 export interface Face {
   /** [x, y, w, h] in the image's pixel coordinates (EXIF orientation applied). */
@@ -31,6 +33,8 @@ export interface Face {
   score: number;
   /** 6 points in image pixels: right eye, left eye, nose, mouth, right ear, left ear. */
   keypoints: [number, number][];
+  /** The square crop [x, y, side, side] (image px) the box was measured on; absent: the whole image. */
+  crop?: Box;
 }
 
 /** [x, y, w, h] in image pixels. */
@@ -48,7 +52,8 @@ export interface FaceDetector {
 }
 
 export interface DetectOptions {
-  near?: Box[];
+  /** Look only here (plus large faces anywhere): faces of another image, mapped into this one's pixels. */
+  near?: { box: Box; crop?: Box }[];
   search?: FaceSearch;
 }
 
@@ -65,7 +70,7 @@ const TILE = 256; // pass 2 tiles, work px: a 2 % face is ~13 px in one
 const TILE_STEP = 192; // 64 px overlap
 const NMS_IOU = 0.3;
 
-export const DETECTOR_VERSION = `blazeface-front128@${FRONT_MIN_SCORE}+back256@${PROPOSAL_MIN_SCORE}-tiles${TILE}/${TILE_STEP}-verify${VERIFY_ZOOM}@${WORK_SIDE}-luma-v3`;
+export const DETECTOR_VERSION = `blazeface-front128@${FRONT_MIN_SCORE}+back256@${PROPOSAL_MIN_SCORE}-tiles${TILE}/${TILE_STEP}-verify${VERIFY_ZOOM}@${WORK_SIDE}-luma-samecrop-v4`;
 
 interface Model {
   session: ort.InferenceSession;
@@ -191,38 +196,56 @@ class BlazeFaceDetector implements FaceDetector {
         mapDet(d, m.size, (v, axis) => ((v - (axis === 'x' ? lb.offX : lb.offY)) / lb.scale + (axis === 'x' ? lb.x0 : lb.y0)) * toImage),
       );
     };
-    // Pass 1: whole image through the front model; its confident faces are kept as they are.
+    // Pass 1: whole image through the front model: large faces, and proposals.
     const front = await globalPass(this.front, PROPOSAL_MIN_SCORE);
-    const found = front.filter((d) => d.score >= FRONT_MIN_SCORE);
-    // Pass 2: proposals, from the back model (whole image, then tiles) or from the caller.
-    let proposals: RawDetection[];
-    if (opts.near) {
-      proposals = opts.near.map(([x, y, w, h]) => ({ cx: x + w / 2, cy: y + h / 2, w, h, score: 1, keypoints: [] }));
-    } else {
-      proposals = [...front, ...(await globalPass(this.back, PROPOSAL_MIN_SCORE))];
-      if ((opts.search ?? 'fine') === 'fine') proposals.push(...(await this.tiles(work, toImage)));
-    }
-    // Pass 3: each proposal re-examined by the front model on a crop where the face is ~1/VERIFY_ZOOM wide.
+    const found: Measured[] = front.filter((d) => d.score >= FRONT_MIN_SCORE).map((d) => ({ ...d, crop: null }));
     const long = Math.max(img.width, img.height);
-    for (const p of weightedNms(proposals, NMS_IOU).slice(0, MAX_PROPOSALS)) {
-      const side = Math.max(p.w, p.h) * VERIFY_ZOOM;
-      if (side >= long) continue; // the whole image: pass 1 saw it at this scale
-      const useWork = side / toImage >= this.front.size;
-      const r: Raster = useWork ? work : img;
-      const k = useWork ? 1 / toImage : 1; // image px → raster px
-      const x0 = (p.cx - side / 2) * k;
-      const y0 = (p.cy - side / 2) * k;
-      const lb = letterbox(r, x0, y0, side * k, side * k, this.front.size, true);
-      for (const d of await runModel(this.front, lb.input, FRONT_MIN_SCORE)) {
-        if (Math.abs(d.cx - 0.5) > 0.25 || Math.abs(d.cy - 0.5) > 0.25) continue; // a neighbour: its own proposal covers it
-        found.push(mapDet(d, this.front.size, (v, axis) => ((v - (axis === 'x' ? lb.offX : lb.offY)) / lb.scale + (axis === 'x' ? lb.x0 : lb.y0)) / k));
+    if (opts.near) {
+      // The edit: measured on exactly the crops that measured the source's faces (mapped), so an
+      // unchanged face gives the same box; plus proposals from pass 1 for large extra faces.
+      for (const n of opts.near) {
+        const crop = n.crop ?? squareAround(n.box, VERIFY_ZOOM);
+        if (crop[2] < long) found.push(...(await this.measure(img, work, toImage, crop)));
       }
+      for (const p of front) if (!opts.near.some((n) => overlaps(n.box, toBox(p)))) found.push(...(await this.verify(img, work, toImage, p, long)));
+    } else {
+      // Pass 2: proposals from the back model (whole image, then tiles), and pass 1's.
+      const proposals = [...front, ...(await globalPass(this.back, PROPOSAL_MIN_SCORE))];
+      if ((opts.search ?? 'fine') === 'fine') proposals.push(...(await this.tiles(work, toImage)));
+      // Pass 3: each proposal re-examined by the front model on a crop where the face is ~1/VERIFY_ZOOM wide.
+      for (const p of weightedNms(proposals, NMS_IOU).slice(0, MAX_PROPOSALS)) found.push(...(await this.verify(img, work, toImage, p, long)));
     }
-    return weightedNms(found, NMS_IOU).map((d) => ({
-      box: [d.cx - d.w / 2, d.cy - d.h / 2, d.w, d.h],
+    // One answer per face: the best crop measurement (whole-image ones only for faces too large
+    // to crop), not a blend, so the same crop gives the same box in source and edit.
+    found.sort((a, b) => Number(b.crop !== null) - Number(a.crop !== null) || b.score - a.score);
+    const kept: Measured[] = [];
+    for (const d of found) if (!kept.some((k) => iouCentre(k, d) >= NMS_IOU)) kept.push(d);
+    return kept.map((d) => ({
+      box: toBox(d),
       score: d.score,
       keypoints: Array.from({ length: 6 }, (_, i) => [d.keypoints[2 * i]!, d.keypoints[2 * i + 1]!] as [number, number]),
+      ...(d.crop ? { crop: d.crop } : {}),
     }));
+  }
+
+  /** Pass 3 for one proposal: the front model on a square crop VERIFY_ZOOM times the proposed face. */
+  private async verify(img: DecodedImage, work: Raster, toImage: number, p: RawDetection, long: number): Promise<Measured[]> {
+    const crop = squareAround(toBox(p), VERIFY_ZOOM);
+    return crop[2] < long ? this.measure(img, work, toImage, crop) : []; // the whole image: pass 1 saw it at this scale
+  }
+
+  /** Faces the front model finds near the centre of `crop` (image px, letterboxed when not square), from full resolution where small. */
+  private async measure(img: DecodedImage, work: Raster, toImage: number, crop: Box): Promise<Measured[]> {
+    const useWork = Math.max(crop[2], crop[3]) / toImage >= this.front.size;
+    const r: Raster = useWork ? work : img;
+    const k = useWork ? 1 / toImage : 1; // image px → raster px
+    const lb = letterbox(r, crop[0] * k, crop[1] * k, crop[2] * k, crop[3] * k, this.front.size, true);
+    const out: Measured[] = [];
+    for (const d of await runModel(this.front, lb.input, FRONT_MIN_SCORE)) {
+      if (Math.abs(d.cx - 0.5) > 0.25 || Math.abs(d.cy - 0.5) > 0.25) continue; // a neighbour: its own proposal covers it
+      out.push({ ...mapDet(d, this.front.size, (v, axis) => ((v - (axis === 'x' ? lb.offX : lb.offY)) / lb.scale + (axis === 'x' ? lb.x0 : lb.y0)) / k), crop });
+    }
+    return out;
   }
 
   /** Back-model proposals from overlapping TILE px tiles of the work copy (faces down to ~2 %). */
@@ -257,6 +280,25 @@ function cutByTile(d: RawDetection, tx: number, ty: number, work: Raster): boole
   const right = d.cx + d.w / 2 > 1 - m && tx + TILE < work.width;
   const bottom = d.cy + d.h / 2 > 1 - m && ty + TILE < work.height;
   return left || top || right || bottom;
+}
+
+/** A detection with the crop (image px, square) that measured it; null: the whole image. */
+interface Measured extends RawDetection {
+  crop: Box | null;
+}
+
+function toBox(d: RawDetection): Box {
+  return [d.cx - d.w / 2, d.cy - d.h / 2, d.w, d.h];
+}
+
+function overlaps(a: Box, b: Box): boolean {
+  return a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
+}
+
+/** A square `zoom` times the box's larger side, centred on it. */
+function squareAround(b: Box, zoom: number): Box {
+  const side = Math.max(b[2], b[3]) * zoom;
+  return [b[0] + b[2] / 2 - side / 2, b[1] + b[3] / 2 - side / 2, side, side];
 }
 
 /** Maps a detection from normalised input coordinates through `f` (input px → image px). */

@@ -41,6 +41,13 @@ beforeAll(async () => {
 });
 
 describe('edits that keep the face in place pass the face rule', () => {
+  it('the same pixels in another file: the edit is measured on the source\'s crops, so IoU is exactly 1', async () => {
+    const copy = await sharp(astronaut).webp({ lossless: true }).toBuffer();
+    const r = await runHardChecks(astronaut, copy, opts);
+    expect(r.faceCheck.minIoU).toBe(1);
+    expect(r.changeCheck.status).toBe('no_change');
+  });
+
   it('a JPEG re-encode (q75): face pass, but only compression noise changed, so not passed', async () => {
     const r = await runHardChecks(astronaut, await sharp(astronaut).jpeg({ quality: 75 }).toBuffer(), opts);
     expect(r.faceCheck.status).toBe('pass');

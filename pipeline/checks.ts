@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { changeCheck, type ChangeCheckResult } from './change-check.ts';
 import { getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from './faces/blazeface.ts';
-import { faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
+import { boxIoU, faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
 import { decodeImage, type DecodedImage } from './images.ts';
 
 export interface HardCheckOptions {
@@ -19,9 +19,10 @@ export interface HardCheckOptions {
   /** The request's category is exempt from the face rule: faces are still detected and recorded. */
   exemptFaceCheck?: boolean;
   /**
-   * Search the whole edit like the source (slower; `inspect` uses it, so a person sees every
-   * face). Default: the edit is searched around the source's faces (plus large faces anywhere),
-   * and not at all when the source has none (`edit.faces` is then empty).
+   * Also search the whole edit like a source and list the faces found away from the source's
+   * (slower; `inspect` uses it, so a person sees every face; the verdict is unchanged). Default:
+   * the edit is measured around the source's faces (plus large faces anywhere), and not at all
+   * when the source has none (`edit.faces` is then empty).
    */
   fullEditDetection?: boolean;
   /**
@@ -78,9 +79,14 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
   const detector = await getFaceDetector();
   const search = opts.faceSearch ?? 'fine';
   sourceFaces ??= await detector.detect(src, { search });
-  // With no source faces the rule is `no_faces` whatever the edit holds: the edit is not searched.
-  const near = editNear(sourceFaces, src, edit, opts);
-  const editFaces = near && near.length === 0 ? [] : await detector.detect(edit, { search, near });
+  // The edit is measured on the source faces' crops (with no source faces the rule is `no_faces`
+  // whatever the edit holds, and the edit is not searched). fullEditDetection adds every other
+  // face a full search finds, without changing what the rule sees.
+  const near = editNear(sourceFaces, src, edit);
+  const editFaces = near.length === 0 ? [] : await detector.detect(edit, { search, near });
+  if (opts.fullEditDetection) {
+    for (const f of await detector.detect(edit, { search })) if (!editFaces.some((e) => boxIoU(e.box, f.box) > 0)) editFaces.push(f);
+  }
   const fc = faceCheck(sourceFaces, editFaces, src, edit, { threshold: opts.faceIoUThreshold, detectorVersion: `${detector.version}/${search}` });
   const cc = await changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
   const exempt = opts.exemptFaceCheck ?? false;
@@ -133,10 +139,9 @@ async function cachedSource(bytes: Buffer, subject: string, maxPixels: number): 
 /**
  * Where the edit's close look goes: the crops that measured the source's faces, mapped into edit
  * pixels (a face that stayed put gives the same box; one that moved under a face width is still
- * found), plus large faces anywhere. Undefined: search the whole edit like a source.
+ * found), plus large faces anywhere.
  */
-function editNear(sourceFaces: Face[], src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions): DetectOptions['near'] {
-  if (opts.fullEditDetection) return undefined;
+function editNear(sourceFaces: Face[], src: DecodedImage, edit: DecodedImage): NonNullable<DetectOptions['near']> {
   const sx = edit.width / src.width;
   const sy = edit.height / src.height;
   return sourceFaces.map((f) => ({

@@ -170,6 +170,22 @@ describe('edits that move or remove a face fail', () => {
   });
 });
 
+describe('fullEditDetection (what inspect shows)', () => {
+  it('lists a face added away from the source face, with the same verdict and IoU as the worker path', async () => {
+    const small = await sharp(astronaut).resize(140).png().toBuffer();
+    const edit = await sharp(astronaut).composite([{ input: small, left: 360, top: 360 }]).png().toBuffer();
+    const worker = await runHardChecks(astronaut, edit, opts);
+    const inspect = await runHardChecks(astronaut, edit, { ...opts, fullEditDetection: true });
+    expect(inspect.faceCheck.status).toBe(worker.faceCheck.status);
+    expect(inspect.faceCheck.minIoU).toBe(worker.faceCheck.minIoU);
+    expect(inspect.faceCheck.status).toBe('pass');
+    expect(inspect.edit.faces.length).toBe(worker.edit.faces.length + 1);
+    expect(inspect.faceCheck.extraEditFaces).toBe(1);
+    const added = inspect.edit.faces.find((f) => f.box[0] > 360)!;
+    expect(added.box[0]).toBeLessThan(500);
+  });
+});
+
 describe('photos without a person', () => {
   it.each(['chelsea.png', 'coffee.png', 'rocket.jpg'])('%s with a region edit: no_faces, passed', async (name) => {
     const src = fixture(name);

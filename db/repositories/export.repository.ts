@@ -155,6 +155,8 @@ function dpoFrom(f: ExportFilter): SQL {
     ${reviewOf('rw', 'candidate_id', sql`cw.id`)}
     ${reviewOf('rl', 'candidate_id', sql`cl.id`)}
     WHERE p.rubric = ${f.rubric} AND p.rule_version = ${f.ruleVersion}
+      -- rank 0: a pair the rule no longer selects, kept only because a review points at it
+      AND (p.rank > 0 OR rp.verdict = 'accept')
       AND rp.verdict IS DISTINCT FROM 'reject'
       AND (rp.verdict = 'accept' OR rw.verdict IS DISTINCT FROM 'reject')
       ${reviewed}

@@ -111,7 +111,7 @@ export async function fillLedger(db: Db, opts: { nSources?: number; perSource?: 
       }
       candidateIds.push(ids);
       await db.insert(selections).values({ requestId: req!.id, candidateId: ids[0]!, ruleVersion: RULE, rubric: RUBRIC, params: {}, score: 9 });
-      for (const [w, l, rank] of [[0, 2, 0], [1, 3, 1]] as const) {
+      for (const [w, l, rank] of [[0, 2, 1], [1, 3, 2]] as const) {
         const [p] = await db
           .insert(pairs)
           .values({ requestId: req!.id, chosenId: ids[w]!, rejectedId: ids[l]!, ruleVersion: RULE, rubric: RUBRIC, params: {}, margins: [3, 3, 3], totalMargin: 9, rank })

@@ -267,6 +267,34 @@ describe('DPO export', () => {
     expect(reviewed.samples).toBe(1);
   });
 
+  it('leaves out a pair the rule retired (rank 0) unless a reviewer accepted it', async () => {
+    const pairId = ledger.pairIds[6]!; // request 3's first pair: exported while ranked
+    const keyOf = async () => {
+      const [p] = await rows<{ request_id: number; cw: number; cl: number }>(
+        tdb.db,
+        sql`SELECT p.request_id, cw.seed AS cw, cl.seed AS cl FROM pairs p JOIN candidates cw ON cw.id = p.chosen_id
+            JOIN candidates cl ON cl.id = p.rejected_id WHERE p.id = ${pairId}`,
+      );
+      return `r${String(p!.request_id).padStart(9, '0')}_c${String(p!.cw).padStart(4, '0')}_r${String(p!.cl).padStart(4, '0')}`;
+    };
+    const key = await keyOf();
+    const keysOf = async (dir: string) => {
+      const result = await runExport(tdb.db, ledger.blobs, base('dpo', path.join(work, dir)));
+      const shards = await readTarsWithPython(result.shards.map((s) => path.join(result.outDir, s.url)));
+      return shards.flatMap((sh) => sh.members.map((m) => m.name.split('.')[0]!));
+    };
+    expect(await keysOf('dpo-ranked')).toContain(key);
+    await tdb.db.execute(sql`UPDATE pairs SET rank = 0 WHERE id = ${pairId}`);
+    try {
+      expect(await keysOf('dpo-retired')).not.toContain(key);
+      await tdb.db.execute(sql`INSERT INTO reviews (pair_id, reviewer, verdict) VALUES (${pairId}, 'ana', 'accept')`);
+      expect(await keysOf('dpo-retired-accepted')).toContain(key);
+    } finally {
+      await tdb.db.execute(sql`DELETE FROM reviews WHERE pair_id = ${pairId} AND reviewer = 'ana'`);
+      await tdb.db.execute(sql`UPDATE pairs SET rank = 1 WHERE id = ${pairId}`);
+    }
+  });
+
   it('writes Pick-a-Pic Parquet (caption, jpg_0 chosen, jpg_1 rejected, label_0 = 1) that reads back', async () => {
     const result = await runExport(tdb.db, ledger.blobs, base('dpo', path.join(work, 'dpo-parquet'), { format: 'parquet', shardSamples: 1000 }));
     expect(result.shards.map((s) => s.url).sort()).toEqual(['dpo-train-000000.parquet', 'dpo-val-000000.parquet']);

@@ -38,6 +38,19 @@ export const envSchema = z.object({
   JUDGE_MODEL: z.string().default('builtin-metric-v1'),
   JUDGE_API_KEY: optStr,
   JUDGE_RUBRIC: z.enum(['viescore-v1', 'nhr-v1']).default('viescore-v1'),
+  JUDGE_THRESHOLDS: z.preprocess(
+    (v) => {
+      if (typeof v !== 'string' || v.trim() === '') return undefined;
+      const out: Record<string, number> = {};
+      for (const part of v.split(',')) {
+        const m = /^\s*([A-Za-z_]+)\s*=\s*(-?\d+(?:\.\d+)?)\s*$/.exec(part);
+        if (!m) return part; // fails the record check below, naming the key
+        out[m[1]!] = Number(m[2]);
+      }
+      return out;
+    },
+    z.record(z.string(), z.number(), { error: 'expected NAME=number pairs, e.g. SC=6,PQ=6' }).optional(),
+  ), // unset: the rubric's default thresholds
   JUDGE_TIMEOUT_MS: int(60_000, 1), // 60 s per call
   JUDGE_MAX_ATTEMPTS: int(3, 1),
   JUDGE_CONCURRENCY: int(8, 1),
@@ -49,6 +62,7 @@ export const envSchema = z.object({
     (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()) : []),
     z.array(z.string()),
   ),
+  FACE_SEARCH: z.enum(['fine', 'fast']).default('fine'), // fine: tiles find faces ~2 % of the width; fast: ~5 %, quicker
   CHANGE_PIXEL_THRESHOLD: int(40, 0), // 0–255 per channel
   MAX_IMAGE_PIXELS: int(40_000_000, 1), // 40 MP decompression-bomb limit
   CANDIDATES: int(4, 1), // candidates per request (K)
@@ -60,7 +74,6 @@ export const envSchema = z.object({
   CHECK_CONCURRENCY: int(2, 1),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -').default('vibe'), // BullMQ key prefix
   QUEUE_LOCK_MS: int(30_000, 1000), // 30 s: a killed worker's jobs are retried after this
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -78,17 +91,18 @@ export interface Config {
     model: string;
     apiKey?: string;
     rubric: 'viescore-v1' | 'nhr-v1';
+    /** Replaces the rubric's default thresholds when set (names: the rubric's scores or aggregates). */
+    thresholds?: Record<string, number>;
     timeoutMs: number;
     maxAttempts: number;
     concurrency: number;
     imageLongSide: number;
   };
-  checks: { faceIoUThreshold: number; faceExemptCategories: string[]; changePixelThreshold: number; maxImagePixels: number; concurrency: number };
+  checks: { faceIoUThreshold: number; faceExemptCategories: string[]; faceSearch: 'fine' | 'fast'; changePixelThreshold: number; maxImagePixels: number; concurrency: number };
   selection: { dpoMinMargin: number; dpoMaxPairs: number; dpoMaxUses: number; loserMayFailChecks: boolean; reviewAcceptOverridesThresholds: boolean };
   dashboard: { token?: string; port: number };
   /** BullMQ: key prefix (several deployments can share one Redis) and job lock duration (ms). */
   queue: { prefix: string; lockMs: number };
-  logLevel: Env['LOG_LEVEL'];
 }
 
 /** Parses `env` (default: process.env). Throws ConfigError `KEY=value: why` on the first bad key. */
@@ -120,6 +134,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       model: e.JUDGE_URL ? e.JUDGE_MODEL : 'builtin-metric-v1',
       apiKey: e.JUDGE_API_KEY,
       rubric: e.JUDGE_RUBRIC,
+      thresholds: e.JUDGE_THRESHOLDS,
       timeoutMs: e.JUDGE_TIMEOUT_MS,
       maxAttempts: e.JUDGE_MAX_ATTEMPTS,
       concurrency: e.JUDGE_CONCURRENCY,
@@ -128,6 +143,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     checks: {
       faceIoUThreshold: e.FACE_IOU_THRESHOLD,
       faceExemptCategories: e.FACE_EXEMPT_CATEGORIES,
+      faceSearch: e.FACE_SEARCH,
       changePixelThreshold: e.CHANGE_PIXEL_THRESHOLD,
       maxImagePixels: e.MAX_IMAGE_PIXELS,
       concurrency: e.CHECK_CONCURRENCY,
@@ -141,6 +157,5 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     dashboard: { token: e.DASHBOARD_TOKEN, port: e.PORT },
     queue: { prefix: e.QUEUE_PREFIX, lockMs: e.QUEUE_LOCK_MS },
-    logLevel: e.LOG_LEVEL,
   };
 }

@@ -18,8 +18,21 @@ export { createVlmJudge } from './vlm.client.ts';
 
 /** The configured judge: the VLM client with `cfg.rubric` when `cfg.url` is set, else the metric judge. */
 export function createJudge(cfg: Config['judge']): Judge {
-  if (!cfg.url) return createMetricJudge();
-  const rubric = getRubric(cfg.rubric);
+  const id = cfg.url ? cfg.rubric : 'metric-v1';
+  if (cfg.thresholds) checkThresholdNames(id, cfg.thresholds);
+  if (!cfg.url) return createMetricJudge({ thresholds: cfg.thresholds });
+  const rubric = getRubric(cfg.rubric, cfg.thresholds);
   if (!isVlmRubric(rubric)) throw new ConfigError(`rubric ${cfg.rubric} is not answered by a VLM`, { subject: 'JUDGE_RUBRIC' });
   return createVlmJudge(cfg, rubric);
+}
+
+/** A threshold must name something the rubric produces, or it could never be met. */
+function checkThresholdNames(id: string, thresholds: Record<string, number>): void {
+  const rubric = getRubric(id);
+  const known = new Set([...rubric.rawNames, ...Object.keys(rubric.thresholds), ...(id === 'viescore-v1' ? ['SC', 'PQ', 'O'] : [])]);
+  for (const name of Object.keys(thresholds)) {
+    if (!known.has(name)) {
+      throw new ConfigError(`JUDGE_THRESHOLDS: "${name}" is not a score of ${id} (expected one of ${[...known].join(', ')})`);
+    }
+  }
 }

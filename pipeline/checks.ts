@@ -3,6 +3,7 @@
  * worker and `vibe-curate inspect` both call `runHardChecks`, so a user sees exactly what the
  * pipeline decided. Bad images throw ImageError naming the subject (file path or blob id).
  */
+import type { Config } from './config.ts';
 import { createHash } from 'node:crypto';
 import { changeCheck, type ChangeCheckResult } from './change-check.ts';
 import { getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from './faces/blazeface.ts';
@@ -30,6 +31,17 @@ export interface HardCheckOptions {
    * the cost of decoding the pair); 'fast': faces from ~5 % (whole-image proposals only).
    */
   faceSearch?: FaceSearch;
+}
+
+/** The options the configuration gives for a request of `category` (what the worker and inspect both use). */
+export function hardCheckOptionsFromConfig(checks: Config['checks'], category?: string): HardCheckOptions {
+  return {
+    faceIoUThreshold: checks.faceIoUThreshold,
+    changePixelThreshold: checks.changePixelThreshold,
+    maxImagePixels: checks.maxImagePixels,
+    exemptFaceCheck: category !== undefined && category !== '' && checks.faceExemptCategories.includes(category),
+    faceSearch: checks.faceSearch,
+  };
 }
 
 export interface ReportFace {

@@ -4,7 +4,7 @@
  * the check worker uses. Bad images end as `vibe-curate: FILE: why` with exit code 2.
  */
 import type { Command } from 'commander';
-import { runHardChecks, type HardCheckReport } from '../checks.ts';
+import { hardCheckOptionsFromConfig, runHardChecks, type HardCheckReport } from '../checks.ts';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
 import { readImageFile } from '../images.ts';
@@ -44,10 +44,7 @@ export async function inspectPair(opts: InspectOptions, cfg: Config): Promise<In
     source,
     edit,
     {
-      faceIoUThreshold: cfg.checks.faceIoUThreshold,
-      changePixelThreshold: cfg.checks.changePixelThreshold,
-      maxImagePixels: maxPixels,
-      exemptFaceCheck: opts.category !== undefined && cfg.checks.faceExemptCategories.includes(opts.category),
+      ...hardCheckOptionsFromConfig(cfg.checks, opts.category),
       fullEditDetection: true, // a person looking at one pair wants every face in the edit
     },
     { source: opts.source, edit: opts.edit },

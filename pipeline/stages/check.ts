@@ -3,7 +3,7 @@
  * is a `checks` row; a pass moves the candidate to `checked` and enqueues its judgment, a fail
  * moves it to `rejected` and may settle its request. A retry finds the row and only moves on.
  */
-import { runHardChecks } from '../checks.ts';
+import { hardCheckOptionsFromConfig, runHardChecks } from '../checks.ts';
 import { InputError } from '../errors/index.ts';
 import { enqueueJobs } from '../queues.ts';
 import { getCandidateContext, moveCandidate } from '../../db/repositories/candidates.repository.ts';
@@ -24,16 +24,10 @@ export const checkStage: Stage<'check'> = {
     if (passed === undefined && cand.status === 'generated') {
       const t0 = performance.now();
       const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
-      const c = deps.config.checks;
       const r = await runHardChecks(
         source,
         edit,
-        {
-          faceIoUThreshold: c.faceIoUThreshold,
-          changePixelThreshold: c.changePixelThreshold,
-          maxImagePixels: c.maxImagePixels,
-          exemptFaceCheck: cand.category !== '' && c.faceExemptCategories.includes(cand.category),
-        },
+        hardCheckOptionsFromConfig(deps.config.checks, cand.category),
         { source: `source of candidate:${candidateId}`, edit: `candidate:${candidateId}` },
       );
       const inserted = await insertCheck(deps.db, {

@@ -4,6 +4,7 @@
  * (`--json`: the ExportResult). `VIBE_EXPORT_SAMPLE_DELAY_MS` throttles the writer (ms per
  * sample) so a test can interrupt an export halfway.
  */
+import { configuredRubricId } from '../judge/index.ts';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { InputError } from '../errors/index.ts';
@@ -91,11 +92,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--format <format>', 'webdataset | parquet (parquet: --kind dpo only)', 'webdataset')
     .option('--max-side <px>', 're-encode images to fit this longest side')
     .option('--reencode-jpeg', 're-encode every image as JPEG quality 95')
-    .option('--rubric <rubric>', 'judge rubric (default: JUDGE_RUBRIC)')
+    .option('--rubric <rubric>', 'judge rubric (default: the configured judge\'s: metric-v1 without JUDGE_URL, else JUDGE_RUBRIC)')
     .option('--rule-version <v>', 'selection rule version (default: the newest present)')
     .option('--json', 'print the result as JSON')
     .action(async (flags: Flags) => {
-      const opts = optionsFromFlags(flags, ctx.config().judge.rubric);
+      const opts = optionsFromFlags(flags, configuredRubricId(ctx.config().judge));
       const delay = Number(process.env.VIBE_EXPORT_SAMPLE_DELAY_MS ?? 0);
       const h = await ctx.db();
       const bar = process.stderr.isTTY && !flags.json ? new SingleBar({ stream: process.stderr, format: 'export {bar} {value}/{total} samples | {eta}s' }, Presets.shades_classic) : null;

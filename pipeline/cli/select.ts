@@ -1,3 +1,4 @@
+import { configuredRubricId } from '../judge/index.ts';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { Config } from '../config.ts';
@@ -10,7 +11,7 @@ import type { CliContext } from './context.ts';
  * JUDGE_RUBRIC (the same choice as createJudge(cfg.judge).rubric.id in pipeline/judge).
  */
 export function configuredRubric(cfg: Config): string {
-  return cfg.judge.url ? cfg.judge.rubric : 'metric-v1';
+  return configuredRubricId(cfg.judge);
 }
 
 /** `vibe-curate select`: SFT picks and DPO pairs for every request settled since its last selection. */

@@ -16,9 +16,14 @@ export { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
 export { createMetricJudge, METRIC_MODEL } from './metric-judge.ts';
 export { createVlmJudge } from './vlm.client.ts';
 
+/** The rubric the configured judge answers: `metric-v1` without JUDGE_URL, else JUDGE_RUBRIC. */
+export function configuredRubricId(cfg: Config['judge']): string {
+  return cfg.url ? cfg.rubric : 'metric-v1';
+}
+
 /** The configured judge: the VLM client with `cfg.rubric` when `cfg.url` is set, else the metric judge. */
 export function createJudge(cfg: Config['judge']): Judge {
-  const id = cfg.url ? cfg.rubric : 'metric-v1';
+  const id = configuredRubricId(cfg);
   if (cfg.thresholds) checkThresholdNames(id, cfg.thresholds);
   if (!cfg.url) return createMetricJudge({ thresholds: cfg.thresholds });
   const rubric = getRubric(cfg.rubric, cfg.thresholds);

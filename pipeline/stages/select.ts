@@ -3,6 +3,7 @@
  * one SQL statement; a re-run rewrites the same rows). Requests not settled yet are skipped:
  * their last candidate's settle enqueues select again.
  */
+import { configuredRubricId } from '../judge/index.ts';
 import { InputError } from '../errors/index.ts';
 import { runSelection, selectionParamsFromConfig } from '../select/index.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
@@ -11,7 +12,7 @@ import type { Stage, StageDeps } from './types.ts';
 
 /** The rubric selection reads: the running judge's (its judgments are the ones written). */
 export function selectionRubric(deps: Pick<StageDeps, 'judge' | 'config'>): string {
-  return deps.judge?.rubric.id ?? deps.config.judge.rubric;
+  return deps.judge?.rubric.id ?? configuredRubricId(deps.config.judge);
 }
 
 export const selectStage: Stage<'select'> = {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportResult } from '../../pipeline/export/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { fillLedger, type Ledger } from './fixture.ts';
+import { fillLedger, RUBRIC, type Ledger } from './fixture.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/vibe-curate.mjs');
 
@@ -32,7 +32,9 @@ afterAll(async () => {
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, DATABASE_URL: tdb.url, DATA_DIR: dataDir, ...env },
+    // The ledger holds viescore-v1 judgments: what a deployment with a VLM judge configured has
+    // (export never calls the judge, so the URL need not answer).
+    env: { ...process.env, DATABASE_URL: tdb.url, DATA_DIR: dataDir, JUDGE_URL: 'http://127.0.0.1:9', JUDGE_RUBRIC: RUBRIC, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

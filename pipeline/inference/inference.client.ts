@@ -8,6 +8,7 @@
 import { Worker } from 'bullmq';
 import sharp from 'sharp';
 import { ImageError, RemoteError, VibeError } from '../errors/index.ts';
+import { sleep } from '../sleep.ts';
 
 export interface EditRequest {
   image: Buffer;
@@ -130,21 +131,6 @@ export async function validateImage(bytes: Buffer, subject: string): Promise<{ w
   } catch (err) {
     throw new ImageError(`not a decodable image (${bytes.length} bytes, starts ${bytes.subarray(0, 8).toString('hex')}): ${(err as Error).message}`, { subject, cause: err });
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 interface ApiImage {

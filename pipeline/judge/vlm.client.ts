@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { ConfigError, ImageError, RemoteError, describeError } from '../errors/index.ts';
 import type { Judge, JudgeInput, Judgment, VlmRubric } from './types.ts';
+import { sleep } from '../sleep.ts';
 
 export interface VlmClientOptions {
   /** First retry delay for 5xx, timeouts and connection errors, doubled per attempt (ms). */
@@ -104,21 +105,6 @@ export function parseReply(rubric: VlmRubric, text: string): { ok: true; raw: Re
   const raw: Record<string, number> = {};
   for (const name of rubric.rawNames) raw[name] = parsed.data[name] as number;
   return { ok: true, raw };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 const oneLine = (s: string, max = 200) => s.replace(/\s+/g, ' ').trim().slice(0, max);

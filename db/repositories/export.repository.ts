@@ -213,6 +213,13 @@ async function* paged<T>(db: Db, table: 'selections' | 'pairs', f: ExportFilter,
   }
 }
 
+/**
+ * The page's range on `r.id` too (implied by the join, so the rows are the same): without it
+ * Postgres does not carry the range over to `requests`, and plans each page as a hash join over a
+ * full scan of `requests` and `candidates` (66 ms a page of 500 instead of 4 ms on 20 000 rows).
+ */
+const requestRange = (after: number, last: number) => sql`AND r.id > ${after} AND r.id <= ${last}`;
+
 /** SFT picks in key order (request id), a page of requests at a time. */
 export function streamSftRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGenerator<SftRow> {
   return paged(
@@ -225,7 +232,7 @@ export function streamSftRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGe
             c.width AS edit_width, c.height AS edit_height, c.generator,
             j.judge_model, j.raw_scores, j.axis_instruction, j.axis_preservation, j.axis_quality,
             rv.verdict AS review
-          ${sftFrom(f)} AND sel.request_id > ${after} AND sel.request_id <= ${last}
+          ${sftFrom(f)} AND sel.request_id > ${after} AND sel.request_id <= ${last} ${requestRange(after, last)}
           ORDER BY r.id`,
     (r) => r as SftRow,
   );
@@ -249,7 +256,7 @@ export function streamDpoRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGe
             jl.judge_model AS l_judge_model, jl.raw_scores AS l_raw_scores, jl.axis_instruction AS l_axis_instruction,
             jl.axis_preservation AS l_axis_preservation, jl.axis_quality AS l_axis_quality,
             COALESCE(rp.verdict, rw.verdict) AS review
-          ${dpoFrom(f)} AND p.request_id > ${after} AND p.request_id <= ${last}
+          ${dpoFrom(f)} AND p.request_id > ${after} AND p.request_id <= ${last} ${requestRange(after, last)}
           ORDER BY p.request_id, cw.seed, cl.seed`,
     toDpoRow,
   );

@@ -169,13 +169,23 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
   const exportId = await beginExport(db, { name, kind, format, outDir, params: { rubric: opts.rubric, ruleVersion, ...filters } });
   try {
     const state = await loadState(outDir);
-    const total = await countExportSamples(db, kind, filter);
     const ext = format === 'parquet' ? 'parquet' : 'tar';
     const encodeTag = `${TOOL_VERSION}|${format}|${enc.maxSide ?? 0}|${enc.reencodeJpeg}|vips ${sharp.versions.vips}`;
     const shards: ShardEntry[] = [];
     let done = 0;
-    const progress = () => opts.onProgress?.(done, total);
-    progress();
+    // the total is only for progress: counted (when someone listens) while the rows stream,
+    // since the count is a pass over the whole join; progress is reported once it is known
+    let total = -1;
+    const progress = () => {
+      if (total >= 0) opts.onProgress?.(done, total);
+    };
+    const counted = opts.onProgress
+      ? countExportSamples(db, kind, filter).then((n) => {
+          total = n;
+          progress();
+        })
+      : Promise.resolve();
+    counted.catch(() => {}); // surfaced when awaited below
 
     const flush = async (split: Split, index: number, metas: SampleMeta[]) => {
       const url = `${kind}-${split}-${String(index).padStart(6, '0')}.${ext}`;
@@ -243,6 +253,7 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
       if (open[meta.split].metas.length >= opts.shardSamples) await cut(meta.split);
     }
     for (const split of ['train', 'val'] as const) if (open[split].metas.length) await cut(split);
+    await counted;
 
     shards.sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
     await removeStale(outDir, kind, new Set(shards.map((s) => s.url)), state);

@@ -54,32 +54,64 @@ export async function editAtSourceSize(src: DecodedImage, edit: DecodedImage): P
 
 /** Per-pixel changed mask (1 = changed) and its count, in one pass over the raw buffers. */
 export function changeMask(a: Buffer, b: Buffer, pixels: number, threshold: number): { mask: Uint8Array; changed: number } {
+  const { mask, changed } = changedPixels(a, b, pixels, threshold, false);
+  return { mask, changed };
+}
+
+/**
+ * changeMask, plus (`withIndex`) the changed pixels' indices in scan order, so `components`
+ * visits only them instead of scanning the whole mask twice.
+ */
+function changedPixels(a: Buffer, b: Buffer, pixels: number, threshold: number, withIndex: boolean): { mask: Uint8Array; changed: number; index?: Int32Array } {
   const mask = new Uint8Array(pixels);
+  const index = withIndex ? new Int32Array(pixels) : undefined;
   let changed = 0;
+  if (threshold >= 0 && threshold < 255) {
+    // For integer d: |d| > t ⇔ |d| > ⌊t⌋ ⇔ (d + ⌊t⌋) as unsigned > 2⌊t⌋ (a negative sum wraps high): one test per channel.
+    const t = Math.floor(threshold);
+    const t2 = 2 * t;
+    for (let i = 0, p = 0; i < pixels; i++, p += 3) {
+      if ((a[p]! - b[p]! + t) >>> 0 > t2 || (a[p + 1]! - b[p + 1]! + t) >>> 0 > t2 || (a[p + 2]! - b[p + 2]! + t) >>> 0 > t2) {
+        mask[i] = 1;
+        if (index) index[changed] = i;
+        changed++;
+      }
+    }
+    return { mask, changed, index };
+  }
   for (let i = 0, p = 0; i < pixels; i++, p += 3) {
     const d0 = a[p]! - b[p]!;
     const d1 = a[p + 1]! - b[p + 1]!;
     const d2 = a[p + 2]! - b[p + 2]!;
     if (d0 > threshold || -d0 > threshold || d1 > threshold || -d1 > threshold || d2 > threshold || -d2 > threshold) {
       mask[i] = 1;
+      if (index) index[changed] = i;
       changed++;
     }
   }
-  return { mask, changed };
+  return { mask, changed, index };
 }
 
 /**
  * 4-connected components of a 0/1 mask: count, largest size and its bounding box. Marks visited
  * pixels in place (1 → 2) to spare a second full-size array; pass a copy to keep the mask.
+ * `starts`: the indices of the mask's 1s in scan order, when known (saves two full scans).
  */
-export function components(mask: Uint8Array, width: number, height: number): { count: number; largest: number; box: [number, number, number, number] | null } {
-  let ones = 0;
-  for (let i = 0; i < mask.length; i++) ones += mask[i] === 1 ? 1 : 0;
+export function components(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  starts?: { index: Int32Array; count: number },
+): { count: number; largest: number; box: [number, number, number, number] | null } {
+  let ones = starts?.count ?? 0;
+  if (!starts) for (let i = 0; i < mask.length; i++) ones += mask[i] === 1 ? 1 : 0;
   const stack = new Int32Array(ones); // a pixel is pushed at most once
   let count = 0;
   let largest = 0;
   let box: [number, number, number, number] | null = null;
-  for (let start = 0; start < mask.length; start++) {
+  const n = starts ? starts.count : mask.length;
+  for (let s = 0; s < n; s++) {
+    const start = starts ? starts.index[s]! : s;
     if (mask[start] !== 1) continue;
     count++;
     let size = 0;
@@ -93,8 +125,8 @@ export function components(mask: Uint8Array, width: number, height: number): { c
     while (top) {
       const i = stack[--top]!;
       size++;
-      const x = i % width;
-      const y = (i - x) / width;
+      const y = (i / width) | 0;
+      const x = i - y * width;
       if (x < x0) x0 = x;
       if (x > x1) x1 = x;
       if (y < y0) y0 = y;
@@ -129,8 +161,8 @@ export async function changeCheck(src: DecodedImage, edit: DecodedImage, opts: {
   const pixelThreshold = opts.pixelThreshold ?? DEFAULT_PIXEL_THRESHOLD;
   const editData = await editAtSourceSize(src, edit);
   const pixels = src.width * src.height;
-  const { mask, changed } = changeMask(src.data, editData, pixels, pixelThreshold);
-  const comp = changed ? components(mask, src.width, src.height) : { count: 0, largest: 0, box: null };
+  const { mask, changed, index } = changedPixels(src.data, editData, pixels, pixelThreshold, true);
+  const comp = changed ? components(mask, src.width, src.height, { index: index!, count: changed }) : { count: 0, largest: 0, box: null };
   const changedFraction = changed / pixels;
   const largestComponentFraction = comp.largest / pixels;
   const status =

@@ -105,7 +105,17 @@ async function loadModel(file: string, size: number): Promise<Model> {
   };
 }
 
-/** Runs one model on an NHWC [-1, 1] input; detections in normalised input coordinates. */
+/** Input buffers handed back after a run, per input side: a check allocates none after the first. */
+const inputPool = new Map<number, Float32Array[]>();
+const POOL_MAX = 4; // per side; more only when detections overlap (concurrent checks)
+
+/** An S×S×3 input buffer filled with -1 (black), from the pool when one is free. */
+function takeInput(S: number): Float32Array {
+  const free = inputPool.get(S)?.pop();
+  return free ? free.fill(-1) : new Float32Array(S * S * 3).fill(-1);
+}
+
+/** Runs one model on an NHWC [-1, 1] input (then pooled: the caller must not keep it); detections in normalised input coordinates. */
 async function runModel(m: Model, input: Float32Array, minScore: number): Promise<RawDetection[]> {
   const out = await m.session.run({ [m.inputName]: new ort.Tensor('float32', input, [1, m.size, m.size, 3]) });
   const dets: RawDetection[] = [];
@@ -113,6 +123,8 @@ async function runModel(m: Model, input: Float32Array, minScore: number): Promis
     decodeHead(out[o.scores]!.data as Float32Array, out[o.boxes]!.data as Float32Array, m.anchors[i]!, m.size, minScore, dets);
   });
   for (const t of Object.values(out)) t.dispose?.();
+  const pool = inputPool.get(m.size) ?? inputPool.set(m.size, []).get(m.size)!;
+  if (pool.length < POOL_MAX) pool.push(input);
   return dets;
 }
 
@@ -137,7 +149,12 @@ function letterbox(src: Raster, x0: number, y0: number, w: number, h: number, S:
   const ch = Math.max(1, Math.round(h * scale));
   const offX = Math.floor((S - cw) / 2);
   const offY = Math.floor((S - ch) / 2);
-  const input = new Float32Array(S * S * 3).fill(-1);
+  const input = takeInput(S);
+  if (scale === 1 && Number.isInteger(x0) && Number.isInteger(y0)) {
+    // 1:1 crop (the tiles): each input pixel is one raster pixel; same values as the general path.
+    copyCrop(src, x0, y0, cw, ch, S, offX, offY, luma, input);
+    return { input, scale, offX, offY, x0, y0 };
+  }
   const d = src.data;
   const W = src.width;
   const xs = new Int32Array(cw + 1);
@@ -178,6 +195,31 @@ function letterbox(src: Raster, x0: number, y0: number, w: number, h: number, S:
     }
   }
   return { input, scale, offX, offY, x0, y0 };
+}
+
+/** letterbox's 1:1 case, same formula for a one-pixel area: rows of the crop copied (pixels outside the raster stay -1). */
+function copyCrop(src: Raster, x0: number, y0: number, cw: number, ch: number, S: number, offX: number, offY: number, luma: boolean, input: Float32Array): void {
+  const d = src.data;
+  const W = src.width;
+  const xa = Math.max(0, x0);
+  const xb = Math.min(W, x0 + cw);
+  if (xb <= xa) return;
+  const k = 1 / (127.5 * 1 * 1);
+  for (let y = Math.max(0, -y0); y < ch && y0 + y < src.height; y++) {
+    let p = ((y0 + y) * W + xa) * 3;
+    let q = ((y + offY) * S + (xa - x0) + offX) * 3;
+    const end = p + (xb - xa) * 3;
+    if (luma) {
+      for (; p < end; p += 3, q += 3) {
+        const l = (0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!) * k - 1;
+        input[q] = l;
+        input[q + 1] = l;
+        input[q + 2] = l;
+      }
+    } else {
+      for (; p < end; p++, q++) input[q] = d[p]! * k - 1;
+    }
+  }
 }
 
 class BlazeFaceDetector implements FaceDetector {

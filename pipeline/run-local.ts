@@ -63,8 +63,9 @@ export interface LocalPipelineSummary {
   elapsedMs: number;
 }
 
-const POLL_MS = 200;
-const IDLE_POLLS_BEFORE_RECONCILE = 10; // 2 s with empty queues and unfinished requests
+const POLL_MS = 200; // longest wait between two progress reads
+const MIN_POLL_MS = 25; // shortest: a burst of finished requests costs one read per 25 ms at most
+const IDLE_MS_BEFORE_RECONCILE = 2000; // 2 s with empty queues and unfinished requests
 
 /**
  * Enqueues the given requests and runs every stage in this process until each of them is
@@ -97,22 +98,42 @@ export async function runLocalPipeline(o: LocalPipelineOptions): Promise<LocalPi
     });
     const ids = [...new Set(enqueue.requestIds)];
     const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
-    let idle = 0;
+    // A request finishes when its select job completes or a job fails for good: those events cut
+    // the wait short, so the end of the run is seen when it happens, not up to POLL_MS later.
+    let wake: (() => void) | undefined;
+    const nudge = () => wake?.();
+    for (const w of running.workers) {
+      if (w.name === 'select') w.on('completed', nudge);
+      w.on('failed', nudge);
+    }
+    let idleSince: number | undefined;
+    let lastRead = performance.now();
     let progress = await runProgress(o.db, ids);
     for (;;) {
       o.onProgress?.(progress);
       if (progress.finished >= progress.requests) break;
       if (o.signal?.aborted) throw o.signal.reason;
       if (Date.now() > deadline) throw new Error(`run-local: gave up after ${o.timeoutMs} ms with ${progress.requests - progress.finished} requests unfinished`);
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => done(), POLL_MS);
+        const done = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        };
+        wake = done;
+      });
+      const since = performance.now() - lastRead;
+      if (since < MIN_POLL_MS) await new Promise((r) => setTimeout(r, MIN_POLL_MS - since));
       const depths = await queueDepths(queues);
       const busy = QUEUE_NAMES.some((q) => depths[q].waiting + depths[q].active + depths[q].delayed + depths[q].prioritized > 0);
-      idle = busy ? 0 : idle + 1;
-      if (idle >= IDLE_POLLS_BEFORE_RECONCILE) {
+      idleSince = busy ? undefined : (idleSince ?? Date.now());
+      if (idleSince !== undefined && Date.now() - idleSince >= IDLE_MS_BEFORE_RECONCILE) {
         // Nothing queued yet unfinished work: a job was lost (e.g. Redis restarted). Postgres knows what is left.
         await reconcile({ db: o.db, queues });
-        idle = 0;
+        idleSince = undefined;
       }
+      lastRead = performance.now();
       progress = await runProgress(o.db, ids);
     }
     const rubric = selectionRubric(running.deps);

@@ -32,6 +32,34 @@ export async function insertCandidates(db: Db, list: readonly NewCandidate[]): P
   return inserted.length;
 }
 
+/**
+ * Generate's write, one statement: inserts the candidates not there yet (ON CONFLICT (request_id,
+ * seed) DO NOTHING), moves the request pending → generated, and returns every candidate of the
+ * request by seed (those just inserted and those from an earlier attempt). A row a concurrent
+ * duplicate job committed meanwhile may be missing from the list: that job enqueues its check.
+ */
+export async function storeCandidatesOfRequest(db: Db, requestId: number, list: readonly NewCandidate[]): Promise<{ id: number; status: CandidateStatus }[]> {
+  if (list.some((c) => c.requestId !== requestId)) throw new Error(`storeCandidatesOfRequest: a candidate of another request than ${requestId}`);
+  const insert = list.length
+    ? db
+        .insert(candidates)
+        .values(list.map((c) => ({ ...c, latencyMs: Math.round(c.latencyMs) })))
+        .onConflictDoNothing({ target: [candidates.requestId, candidates.seed] })
+        .returning({ id: candidates.id, status: candidates.status, seed: candidates.seed })
+        .getSQL()
+    : sql`SELECT id, status, seed FROM candidates WHERE false`;
+  // The SELECT sees the rows from before this statement; the inserted ones come from ins.
+  const r = await rows<{ id: number; status: CandidateStatus; seed: number }>(
+    db,
+    sql`WITH ins AS (${insert}),
+        upd AS (UPDATE requests SET status = 'generated', generated_at = coalesce(generated_at, now()) WHERE id = ${requestId} AND status = 'pending' RETURNING id)
+        SELECT id, status, seed FROM ins
+        UNION ALL SELECT id, status, seed FROM candidates WHERE request_id = ${requestId}
+        ORDER BY seed`,
+  );
+  return r.map((x) => ({ id: Number(x.id), status: x.status }));
+}
+
 /** Ids of a request's candidates, by seed. */
 export async function candidateIdsOfRequest(db: Db, requestId: number): Promise<{ id: number; status: CandidateStatus }[]> {
   const r = await rows<{ id: number; status: CandidateStatus }>(db, sql`SELECT id, status FROM candidates WHERE request_id = ${requestId} ORDER BY seed`);
@@ -69,6 +97,43 @@ export async function getCandidateContext(db: Db, id: number): Promise<Candidate
     instruction: String(r.instruction),
     category: String(r.category),
     sourceBlob: String(r.source_blob),
+  };
+}
+
+/** A candidate's context plus what decides its next step: its newest check and, for `judgment`, whether that judgment exists. */
+export interface CandidateWork extends CandidateContext {
+  /** Passed flag of the newest check (any rule version); undefined when it has none. */
+  checkPassed?: boolean;
+  /** Whether a judgment by `judgment.rubric` and `judgment.model` exists (false when not asked). */
+  judged: boolean;
+}
+
+/** One query for what the check and judge stages read before working on a candidate. */
+export async function getCandidateWork(db: Db, id: number, judgment?: { rubric: string; model: string }): Promise<CandidateWork | undefined> {
+  const judged = judgment
+    ? sql`EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.rubric = ${judgment.rubric} AND j.judge_model = ${judgment.model})`
+    : sql`false`;
+  const [r] = await rows<Record<string, unknown>>(
+    db,
+    sql`SELECT c.id, c.request_id, c.seed, c.blob, c.sha256, c.status, r.instruction, r.category, s.blob AS source_blob,
+               (SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1) AS check_passed,
+               ${judged} AS judged
+        FROM candidates c JOIN requests r ON r.id = c.request_id JOIN sources s ON s.id = r.source_id
+        WHERE c.id = ${id}`,
+  );
+  if (!r) return undefined;
+  return {
+    id: Number(r.id),
+    requestId: Number(r.request_id),
+    seed: Number(r.seed),
+    blob: String(r.blob),
+    sha256: String(r.sha256),
+    status: r.status as CandidateStatus,
+    instruction: String(r.instruction),
+    category: String(r.category),
+    sourceBlob: String(r.source_blob),
+    checkPassed: r.check_passed == null ? undefined : Boolean(r.check_passed),
+    judged: Boolean(r.judged),
   };
 }
 

@@ -6,8 +6,8 @@
 import { hardCheckOptionsFromConfig, runHardChecks } from '../checks.ts';
 import { InputError } from '../errors/index.ts';
 import { enqueueJobs } from '../queues.ts';
-import { getCandidateContext, moveCandidate } from '../../db/repositories/candidates.repository.ts';
-import { insertCheck, latestCheck } from '../../db/repositories/checks.repository.ts';
+import { getCandidateContext, getCandidateWork, moveCandidate } from '../../db/repositories/candidates.repository.ts';
+import { insertCheckAndMove, latestCheck } from '../../db/repositories/checks.repository.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
 import { settleIfDone } from './settle.ts';
 import type { Stage } from './types.ts';
@@ -17,10 +17,12 @@ export const checkStage: Stage<'check'> = {
   subject: (p) => `candidate:${p.candidateId}`,
 
   async run(deps, { candidateId }) {
-    const cand = await getCandidateContext(deps.db, candidateId);
+    // One query: the candidate, its request and source, and its newest check.
+    const cand = await getCandidateWork(deps.db, candidateId);
     if (!cand) throw new InputError('no such candidate', { subject: `candidate:${candidateId}` });
     let outcome: 'done' | 'skipped' = 'skipped';
-    let passed = (await latestCheck(deps.db, candidateId))?.passed;
+    let passed = cand.checkPassed;
+    let moved: boolean | undefined; // known when this attempt's check row moved the candidate too
     if (passed === undefined && cand.status === 'generated') {
       const t0 = performance.now();
       const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
@@ -30,7 +32,8 @@ export const checkStage: Stage<'check'> = {
         hardCheckOptionsFromConfig(deps.config.checks, cand.category),
         { source: `source of candidate:${candidateId}`, edit: `candidate:${candidateId}` },
       );
-      const inserted = await insertCheck(deps.db, {
+      // One statement: the check row and, when it is new, the candidate's move.
+      const stored = await insertCheckAndMove(deps.db, {
         candidateId,
         ruleVersion: `${r.faceCheck.ruleVersion}+${r.changeCheck.ruleVersion}`,
         faceStatus: r.faceCheckExempt ? 'exempt' : r.faceCheck.status,
@@ -46,17 +49,22 @@ export const checkStage: Stage<'check'> = {
         passed: r.passed,
         latencyMs: performance.now() - t0,
       });
-      // A concurrent duplicate may have stored its row first: the stored row decides.
-      passed = inserted ? r.passed : (await latestCheck(deps.db, candidateId))?.passed;
+      if (stored.inserted) {
+        passed = r.passed;
+        moved = stored.moved;
+      } else {
+        // A concurrent duplicate stored its row first: the stored row decides, and the move is done below.
+        passed = (await latestCheck(deps.db, candidateId))?.passed;
+      }
       outcome = 'done';
     }
     if (passed === undefined) return { outcome: 'skipped', detail: `candidate is ${cand.status}` };
     if (passed) {
-      const moved = await moveCandidate(deps.db, candidateId, ['generated'], 'checked');
+      moved ??= await moveCandidate(deps.db, candidateId, ['generated'], 'checked');
       // Moved now, or moved by an earlier attempt that died before enqueuing its judgment.
       if (moved || cand.status === 'checked') await enqueueJobs(deps.queues, 'judge', [{ candidateId }]);
     } else {
-      await moveCandidate(deps.db, candidateId, ['generated'], 'rejected');
+      if (moved === undefined) await moveCandidate(deps.db, candidateId, ['generated'], 'rejected');
       await settleIfDone(deps, cand.requestId);
     }
     return { outcome, detail: passed ? 'passed' : 'rejected' };

@@ -1,15 +1,16 @@
 /**
  * Generate: asks the inference core for the K candidates of one request (seeds base_seed …
- * base_seed+K−1, one call), stores each image by content hash and inserts all candidate rows
- * in one statement (ON CONFLICT (request_id, seed) DO NOTHING), then enqueues their checks.
+ * base_seed+K−1, one call), stores each image by content hash, and in one statement inserts all
+ * candidate rows (ON CONFLICT (request_id, seed) DO NOTHING), marks the request generated and
+ * lists its candidates; then enqueues their checks.
  * A retry after a crash finds the rows and only re-enqueues.
  */
 import { InputError, VibeError } from '../errors/index.ts';
 import { enqueueJobs } from '../queues.ts';
 import { inferenceErrors } from '../metrics.ts';
-import { candidateIdsOfRequest, insertCandidates } from '../../db/repositories/candidates.repository.ts';
+import { storeCandidatesOfRequest, type NewCandidate } from '../../db/repositories/candidates.repository.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
-import { getRequestForGenerate, markRequestFailed, markRequestGenerated } from '../../db/repositories/requests.repository.ts';
+import { getRequestForGenerate, markRequestFailed } from '../../db/repositories/requests.repository.ts';
 import type { Stage } from './types.ts';
 
 function extOf(bytes: Buffer): string {
@@ -27,6 +28,7 @@ export const generateStage: Stage<'generate'> = {
     if (!req) throw new InputError('no such request', { subject: `request:${requestId}` });
     if (req.status === 'failed') return { outcome: 'skipped', detail: 'request failed for good' };
     let outcome: 'done' | 'skipped' = 'skipped';
+    const rows: NewCandidate[] = [];
     if (req.candidates < req.candidatesWanted) {
       if (!deps.inference) throw new VibeError('BAD_CONFIG', 'generate stage started without an inference client', { subject: 'INFERENCE_URL' });
       const source = await deps.blobs.get(req.sourceBlob);
@@ -38,28 +40,24 @@ export const generateStage: Stage<'generate'> = {
         throw err;
       }
       const perImageMs = result.latencyMs / Math.max(1, result.images.length);
-      const rows = [];
-      for (const img of result.images) {
-        const stored = await deps.blobs.put(img.bytes, extOf(img.bytes));
+      const stored = await Promise.all(result.images.map((img) => deps.blobs.put(img.bytes, extOf(img.bytes))));
+      result.images.forEach((img, i) => {
         rows.push({
           requestId,
           seed: img.seed,
-          sha256: stored.sha256,
-          blob: stored.key,
+          sha256: stored[i]!.sha256,
+          blob: stored[i]!.key,
           width: img.width,
           height: img.height,
-          // The model names the generator; which server answered is kept beside it (an
-          // in-process core listens on a random port, which must not change exported samples).
-          generator: result.model,
-          generatorMeta: { ...img.meta, server: result.url },
+          generator: `${result.model}@${result.url}`,
+          generatorMeta: img.meta,
           latencyMs: perImageMs,
         });
-      }
-      await insertCandidates(deps.db, rows);
+      });
       outcome = 'done';
     }
-    await markRequestGenerated(deps.db, requestId);
-    const cands = await candidateIdsOfRequest(deps.db, requestId);
+    // One statement: the new candidate rows, the request's move to generated, and all its candidates.
+    const cands = await storeCandidatesOfRequest(deps.db, requestId, rows);
     const toCheck = cands.filter((c) => c.status === 'generated').map((c) => ({ candidateId: c.id }));
     await enqueueJobs(deps.queues, 'check', toCheck);
     return { outcome, detail: `${cands.length} candidates` };

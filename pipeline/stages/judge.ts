@@ -5,9 +5,9 @@
  */
 import { InputError, VibeError } from '../errors/index.ts';
 import { judgeErrors } from '../metrics.ts';
-import { getCandidateContext, moveCandidate } from '../../db/repositories/candidates.repository.ts';
+import { getCandidateContext, getCandidateWork, moveCandidate } from '../../db/repositories/candidates.repository.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
-import { hasJudgment, insertJudgment } from '../../db/repositories/judgments.repository.ts';
+import { insertJudgmentAndMove } from '../../db/repositories/judgments.repository.ts';
 import { settleIfDone } from './settle.ts';
 import type { Stage } from './types.ts';
 
@@ -18,11 +18,12 @@ export const judgeStage: Stage<'judge'> = {
   async run(deps, { candidateId }, signal) {
     const judge = deps.judge;
     if (!judge) throw new VibeError('BAD_CONFIG', 'judge stage started without a judge', { subject: 'JUDGE_URL' });
-    const cand = await getCandidateContext(deps.db, candidateId);
+    // One query: the candidate, its request and source, and whether this judge's judgment exists.
+    const cand = await getCandidateWork(deps.db, candidateId, { rubric: judge.rubric.id, model: judge.model });
     if (!cand) throw new InputError('no such candidate', { subject: `candidate:${candidateId}` });
     if (cand.status !== 'checked' && cand.status !== 'judged') return { outcome: 'skipped', detail: `candidate is ${cand.status}` };
     let outcome: 'done' | 'skipped' = 'skipped';
-    if (!(await hasJudgment(deps.db, candidateId, judge.rubric.id, judge.model))) {
+    if (!cand.judged) {
       const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
       let j;
       try {
@@ -32,7 +33,8 @@ export const judgeStage: Stage<'judge'> = {
         throw err;
       }
       if (!j.ok) judgeErrors.inc({ code: 'JUDGE_REPLY' });
-      await insertJudgment(deps.db, {
+      // One statement: the judgment row and the candidate's move to judged.
+      await insertJudgmentAndMove(deps.db, {
         candidateId,
         judgeModel: j.model,
         rubric: j.rubric,
@@ -53,8 +55,10 @@ export const judgeStage: Stage<'judge'> = {
         completionTokens: j.usage?.completionTokens ?? null,
       });
       outcome = 'done';
+    } else {
+      // An earlier attempt stored the judgment and may have died before the move.
+      await moveCandidate(deps.db, candidateId, ['checked'], 'judged');
     }
-    await moveCandidate(deps.db, candidateId, ['checked'], 'judged');
     await settleIfDone(deps, cand.requestId);
     return { outcome };
   },

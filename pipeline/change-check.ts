@@ -228,7 +228,7 @@ export function components(mask: Uint8Array, width: number, height: number): { c
   return { count, largest, box };
 }
 
-function grow(a: Int32Array, cap: number): Int32Array {
+function grow(a: Int32Array, cap: number): Int32Array<ArrayBuffer> {
   const b = new Int32Array(cap);
   b.set(a);
   return b;

@@ -167,6 +167,9 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
   await mkdir(outDir, { recursive: true });
   await rm(path.join(outDir, MANIFEST_FILE), { force: true }); // incomplete until written again
   const exportId = await beginExport(db, { name, kind, format, outDir, params: { rubric: opts.rubric, ruleVersion, ...filters } });
+  // A shard's last bytes are written, its state saved and its file renamed (its "tail") while
+  // the next shard fills: at most one tail runs at a time, in shard order
+  let tail: Promise<void> = Promise.resolve();
   try {
     const state = await loadState(outDir);
     const ext = format === 'parquet' ? 'parquet' : 'tar';
@@ -196,35 +199,50 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
         for (const i of m.images) h.update(`\t${i.suffix}:${i.sha256}:${needsEncode(i, enc) ? 'enc' : 'raw'}`);
       }
       const contentId = h.digest('hex');
-      let result: ShardWriteResult;
+      const previous = tail;
       if (await isKept(file, state.shards[url], contentId)) {
+        await previous;
         const st = state.shards[url]!;
-        result = { bytes: st.filesize, sha256: st.sha256 };
+        shards.push({ url, nsamples: metas.length, filesize: st.filesize, sha256: st.sha256, split, kind });
         done += metas.length;
         progress();
-      } else {
-        const tmp = `${file}.tmp`;
-        const onSample = () => {
-          done += 1;
-          progress();
-          return opts.sampleDelayMs ? sleep(opts.sampleDelayMs) : undefined;
-        };
+        return;
+      }
+      const tmp = `${file}.tmp`;
+      const onSample = () => {
+        done += 1;
+        progress();
+        return opts.sampleDelayMs ? sleep(opts.sampleDelayMs) : undefined;
+      };
+      let written: Promise<ShardWriteResult>;
+      try {
+        written =
+          format === 'parquet'
+            ? Promise.resolve(await writeParquetShard(tmp, metas, blobs, enc, `vibe-curate ${TOOL_VERSION}`, onSample))
+            : (await writeTarShard(tmp, metas, blobs, enc, onSample)).done;
+      } catch (err) {
+        await previous.catch(() => {});
+        await rm(tmp, { force: true });
+        throw err;
+      }
+      tail = (async () => {
         try {
-          result =
-            format === 'parquet'
-              ? await writeParquetShard(tmp, metas, blobs, enc, `vibe-curate ${TOOL_VERSION}`, onSample)
-              : await writeTarShard(tmp, metas, blobs, enc, onSample);
+          await previous;
+          const result = await written;
           // state first, then the rename: a shard under its final name is always in the state
           // (an entry whose file is missing or differs is simply written again)
           state.shards[url] = { contentId, sha256: result.sha256, filesize: result.bytes, nsamples: metas.length };
           await saveState(outDir, state);
           await rename(tmp, file);
+          shards.push({ url, nsamples: metas.length, filesize: result.bytes, sha256: result.sha256, split, kind });
         } catch (err) {
+          await written.catch(() => {});
           await rm(tmp, { force: true });
           throw err;
         }
-      }
-      shards.push({ url, nsamples: metas.length, filesize: result.bytes, sha256: result.sha256, split, kind });
+      })();
+      tail.catch(() => {}); // surfaced when awaited
+      await previous;
     };
 
     const open: Record<Split, { index: number; metas: SampleMeta[]; bytes: number }> = {
@@ -253,6 +271,7 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
       if (open[meta.split].metas.length >= opts.shardSamples) await cut(meta.split);
     }
     for (const split of ['train', 'val'] as const) if (open[split].metas.length) await cut(split);
+    await tail;
     await counted;
 
     shards.sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
@@ -279,6 +298,7 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
     });
     return { name, outDir, shards, samples: manifest.totals.samples, bytes: manifest.totals.bytes, manifestPath: written.path };
   } catch (err) {
+    await tail.catch(() => {}); // no shard is renamed after this
     await failExport(db, exportId).catch(() => {});
     throw err;
   }

@@ -64,7 +64,7 @@ export interface LocalPipelineSummary {
 }
 
 const POLL_MS = 200; // longest wait between two progress reads
-const MIN_POLL_MS = 25; // shortest: a burst of finished requests costs one read per 25 ms at most
+const DEPTHS_EVERY_MS = 1000; // queue depths (idle detection) at most this often
 const IDLE_MS_BEFORE_RECONCILE = 2000; // 2 s with empty queues and unfinished requests
 
 /**
@@ -98,43 +98,56 @@ export async function runLocalPipeline(o: LocalPipelineOptions): Promise<LocalPi
     });
     const ids = [...new Set(enqueue.requestIds)];
     const deadline = o.timeoutMs ? Date.now() + o.timeoutMs : Infinity;
-    // A request finishes when its select job completes or a job fails for good: those events cut
-    // the wait short, so the end of the run is seen when it happens, not up to POLL_MS later.
+    // A request finishes when its select job completes or one of its jobs fails for good. Once
+    // as many of those events came as requests were unfinished at the last read, the wait is cut
+    // short: the end of the run is seen when it happens, not up to POLL_MS later.
     let wake: (() => void) | undefined;
-    const nudge = () => wake?.();
+    let events = 0;
+    let unfinished = Infinity;
+    const nudge = () => {
+      if (++events >= unfinished) wake?.();
+    };
     for (const w of running.workers) {
       if (w.name === 'select') w.on('completed', nudge);
       w.on('failed', nudge);
     }
     let idleSince: number | undefined;
-    let lastRead = performance.now();
-    let progress = await runProgress(o.db, ids);
+    let lastDepths = performance.now();
+    const read = async () => {
+      events = 0;
+      const p = await runProgress(o.db, ids);
+      unfinished = p.requests - p.finished;
+      return p;
+    };
+    let progress = await read();
     for (;;) {
       o.onProgress?.(progress);
       if (progress.finished >= progress.requests) break;
       if (o.signal?.aborted) throw o.signal.reason;
       if (Date.now() > deadline) throw new Error(`run-local: gave up after ${o.timeoutMs} ms with ${progress.requests - progress.finished} requests unfinished`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => done(), POLL_MS);
-        const done = () => {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve();
-        };
-        wake = done;
-      });
-      const since = performance.now() - lastRead;
-      if (since < MIN_POLL_MS) await new Promise((r) => setTimeout(r, MIN_POLL_MS - since));
-      const depths = await queueDepths(queues);
-      const busy = QUEUE_NAMES.some((q) => depths[q].waiting + depths[q].active + depths[q].delayed + depths[q].prioritized > 0);
-      idleSince = busy ? undefined : (idleSince ?? Date.now());
-      if (idleSince !== undefined && Date.now() - idleSince >= IDLE_MS_BEFORE_RECONCILE) {
-        // Nothing queued yet unfinished work: a job was lost (e.g. Redis restarted). Postgres knows what is left.
-        await reconcile({ db: o.db, queues });
-        idleSince = undefined;
+      if (events < unfinished) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, POLL_MS);
+          wake = done;
+        });
       }
-      lastRead = performance.now();
-      progress = await runProgress(o.db, ids);
+      if (performance.now() - lastDepths >= DEPTHS_EVERY_MS) {
+        lastDepths = performance.now();
+        const depths = await queueDepths(queues);
+        const busy = QUEUE_NAMES.some((q) => depths[q].waiting + depths[q].active + depths[q].delayed + depths[q].prioritized > 0);
+        idleSince = busy ? undefined : (idleSince ?? Date.now());
+        if (idleSince !== undefined && Date.now() - idleSince >= IDLE_MS_BEFORE_RECONCILE) {
+          // Nothing queued yet unfinished work: a job was lost (e.g. Redis restarted). Postgres knows what is left.
+          await reconcile({ db: o.db, queues });
+          idleSince = undefined;
+        }
+      }
+      progress = await read();
     }
     const rubric = selectionRubric(running.deps);
     return {

@@ -183,6 +183,17 @@ export async function requestIdsToSelect(db: Db, after: number, limit: number): 
   return r.map((x) => Number(x.id));
 }
 
+/** Whether one request's selection is due (the conditions of requestIdsToSelect, by primary key). */
+export async function isSelectionDue(db: Db, id: number): Promise<boolean> {
+  const r = await rows<{ id: number }>(
+    db,
+    sql`SELECT r.id FROM requests r
+        WHERE r.id = ${id} AND r.status IN ('settled', 'selected') AND (r.selected_at IS NULL OR r.settled_at > r.selected_at)
+          AND NOT EXISTS (SELECT 1 FROM failures f WHERE f.stage = 'select' AND f.request_id = r.id AND f.resolved_at IS NULL)`,
+  );
+  return r.length > 0;
+}
+
 export interface RunProgress {
   requests: number;
   /** Requests past generation (generated, settled, selected or failed). */

@@ -7,7 +7,7 @@ import { configuredRubricId } from '../judge/index.ts';
 import { InputError } from '../errors/index.ts';
 import { runSelection, selectionParamsFromConfig } from '../select/index.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
-import { requestIdsToSelect } from '../../db/repositories/requests.repository.ts';
+import { isSelectionDue } from '../../db/repositories/requests.repository.ts';
 import type { Stage, StageDeps } from './types.ts';
 
 /** The rubric selection reads: the running judge's (its judgments are the ones written). */
@@ -21,8 +21,7 @@ export const selectStage: Stage<'select'> = {
 
   async run(deps, { requestId }) {
     if (!Number.isSafeInteger(requestId) || requestId < 1) throw new InputError('expected a request id', { subject: `request:${requestId}` });
-    const due = await requestIdsToSelect(deps.db, requestId - 1, 1);
-    if (due[0] !== requestId) return { outcome: 'skipped', detail: 'not settled, or already selected' };
+    if (!(await isSelectionDue(deps.db, requestId))) return { outcome: 'skipped', detail: 'not settled, or already selected' };
     const r = await runSelection(deps.db, { rubric: selectionRubric(deps), params: selectionParamsFromConfig(deps.config), requestIds: [requestId] });
     return { outcome: 'done', detail: `${r.picks} pick, ${r.pairs} pairs` };
   },

@@ -108,9 +108,14 @@ export async function enqueueJobs<Q extends QueueName>(
   for (let i = 0; i < payloads.length; i += ADD_BULK_BATCH) {
     const batch = payloads.slice(i, i + ADD_BULK_BATCH);
     if (opts.replaceFinished) await removeFinished(set, name, batch.map((p) => jobId(name, p)));
-    // Queue<T>.addBulk's name parameter is typed from the data type; the queue name is the job name.
-    const jobs = batch.map((data) => ({ name, data, opts: { jobId: jobId(name, data) } }));
-    await (queue as unknown as Queue).addBulk(jobs as never);
+    // Queue<T>.add/addBulk's name parameter is typed from the data type; the queue name is the job name.
+    const q = queue as unknown as Queue;
+    if (batch.length === 1) {
+      // One follow-up job (most stage jobs add one): a plain add, without addBulk's MULTI/EXEC.
+      await q.add(name, batch[0], { jobId: jobId(name, batch[0]!) });
+    } else {
+      await q.addBulk(batch.map((data) => ({ name, data, opts: { jobId: jobId(name, data) } })) as never);
+    }
     added += batch.length;
   }
   return added;

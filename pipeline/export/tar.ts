@@ -112,27 +112,41 @@ interface Arena {
   sab: SharedArrayBuffer;
   buf: Buffer;
   used: number;
-  /** Settles when the arena's last batch is written and hashed (then it may be refilled). */
-  busy: Promise<void>;
 }
 
 const newArena = (size: number): Arena => {
   const sab = new SharedArrayBuffer(size);
-  return { sab, buf: Buffer.from(sab), used: 0, busy: Promise.resolve() };
+  return { sab, buf: Buffer.from(sab), used: 0 };
 };
 
 /**
- * Arenas of finished writers, reused by the next: the hash worker keeps a handle on every
- * shared buffer it was sent until it happens to collect garbage, so fresh arenas per shard
- * would pile up; reused ones cost nothing extra.
+ * The process's arenas, shared by all writers (a shard still finishing and the next one filling):
+ * at most ARENAS of them, so memory is the same whatever the export size. Reused rather than
+ * freed: the hash worker keeps a handle on every shared buffer it was sent until it happens to
+ * collect garbage, so fresh arenas per shard would pile up.
  */
-const spare: Arena[] = [];
-const takeArena = (): Arena => {
-  const a = spare.pop() ?? newArena(ARENA_BYTES);
+const pool = { free: [] as Arena[], created: 0, waiting: [] as ((a: Arena) => void)[] };
+
+/** Stands for "no current arena" (between handing one on and getting the next, and after `end`). */
+const NO_ARENA: Arena = { sab: new SharedArrayBuffer(0), buf: Buffer.alloc(0), used: 0 };
+
+/** A free arena (waits for one when all ARENAS are in use). */
+function acquire(): Arena | Promise<Arena> {
+  const a = pool.free.pop() ?? (pool.created < ARENAS ? (pool.created++, newArena(ARENA_BYTES)) : undefined);
+  if (a) {
+    a.used = 0;
+    return a;
+  }
+  return new Promise((resolve) => pool.waiting.push(resolve));
+}
+
+/** Gives `a` back (to the first waiting writer, if any). */
+function release(a: Arena): void {
   a.used = 0;
-  a.busy = Promise.resolve();
-  return a;
-};
+  const next = pool.waiting.shift();
+  if (next) next(a);
+  else pool.free.push(a);
+}
 
 /** One member for `addMembers`: bytes, a string (written as UTF-8), or a file read straight into the arena. */
 export type TarMember = { name: string; data: Buffer } | { name: string; text: string } | { name: string; file: string };
@@ -164,21 +178,25 @@ function readUpTo(fd: number, buf: Buffer, off: number, cap: number): number {
  */
 export class TarWriter {
   private readonly hash = new OffThreadSha256();
-  private readonly arenas: Arena[] = Array.from({ length: ARENAS }, () => takeArena());
-  private cur = 0;
+  /** Batches handed on and not yet written and hashed (their arenas return to the pool then). */
+  private readonly inFlight = new Set<Promise<void>>();
   /** Bytes handed to earlier batches (their file offset). */
   private flushed = 0;
 
-  private constructor(private readonly fh: FileHandle) {}
+  private constructor(
+    private readonly fh: FileHandle,
+    private cur: Arena,
+  ) {}
 
   /** Creates (truncates) `file` for writing. */
   static async create(file: string): Promise<TarWriter> {
-    return new TarWriter(await open(file, 'w'));
+    const fh = await open(file, 'w');
+    return new TarWriter(fh, await acquire());
   }
 
   /** Bytes in the tar so far (headers and padding included). */
   get bytes(): number {
-    return this.flushed + this.arenas[this.cur]!.used;
+    return this.flushed + this.cur.used;
   }
 
   /** Appends a regular-file member with `data`. */
@@ -215,10 +233,10 @@ export class TarWriter {
     const a = (await this.room(end))!;
     a.buf.fill(0, a.used, a.used + end);
     a.used += end;
+    this.cur = NO_ARENA;
     this.flush(a);
     const done = (async () => {
-      const settled = await Promise.allSettled(this.arenas.map((x) => x.busy));
-      spare.push(...this.arenas);
+      const settled = await Promise.allSettled(this.inFlight);
       const failed = settled.find((r) => r.status === 'rejected');
       if (failed) {
         this.hash.digest().catch(() => {}); // ends the worker's session
@@ -234,8 +252,9 @@ export class TarWriter {
 
   /** Closes the file without finishing it (the caller removes it). */
   async abort(): Promise<void> {
-    await Promise.all(this.arenas.map((x) => x.busy.catch(() => {})));
-    spare.push(...this.arenas);
+    await Promise.allSettled(this.inFlight);
+    if (this.cur !== NO_ARENA) release(this.cur);
+    this.cur = NO_ARENA;
     this.hash.digest().catch(() => {}); // ends the worker's session
     await this.fh.close().catch(() => {});
   }
@@ -244,11 +263,11 @@ export class TarWriter {
   private put(m: { name: string; data: Buffer } | { name: string; text: string }): Promise<void> | undefined {
     const size = 'data' in m ? m.data.length : Buffer.byteLength(m.text);
     const fill = 'data' in m ? (buf: Buffer, off: number) => void m.data.copy(buf, off) : (buf: Buffer, off: number) => void buf.write(m.text, off, size, 'utf8');
-    const a = this.arenas[this.cur]!;
+    const a = this.cur;
     if (a.used + tarMemberBytes(size) > a.buf.length) return this.member(m.name, size, fill);
     try {
       fill(a.buf, a.used + TAR_BLOCK);
-      this.place(a, m.name, size);
+      place(a, m.name, size);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -268,12 +287,12 @@ export class TarWriter {
     }
     let later: Promise<void> | undefined;
     try {
-      const a = this.arenas[this.cur]!;
+      const a = this.cur;
       const cap = a.buf.length - a.used - TAR_BLOCK;
       if (cap > 0) {
         const n = readUpTo(fd, a.buf, a.used + TAR_BLOCK, cap);
         if (n < cap) {
-          this.place(a, name, n);
+          place(a, name, n);
           return undefined;
         }
       }
@@ -290,43 +309,37 @@ export class TarWriter {
     }
   }
 
-  /** Writes the header and padding of a member whose `size` data bytes are in place; advances the arena. */
-  private place(a: Arena, name: string, size: number): void {
-    writeTarHeader(a.buf, a.used, name, size);
-    const need = tarMemberBytes(size);
-    a.buf.fill(0, a.used + TAR_BLOCK + size, a.used + need);
-    a.used += need;
-  }
-
   private async member(name: string, size: number, fill: (buf: Buffer, off: number) => void): Promise<void> {
     const need = tarMemberBytes(size);
     const a = await this.room(need);
-    const target = a ?? newArena(need); // a member larger than an arena gets a one-off arena
-    if (!a) await Promise.all(this.arenas.map((x) => x.busy));
-    fill(target.buf, target.used + TAR_BLOCK);
-    this.place(target, name, size);
-    if (!a) {
-      this.flush(target);
-      await target.busy;
+    if (a) {
+      fill(a.buf, a.used + TAR_BLOCK);
+      place(a, name, size);
+      return;
     }
+    // a member larger than an arena gets a one-off arena, written once the batches before it are
+    await Promise.all(this.inFlight);
+    const big = newArena(need);
+    fill(big.buf, TAR_BLOCK);
+    place(big, name, size);
+    this.flush(big, false);
+    await Promise.all(this.inFlight);
   }
 
-  /** The current arena if `need` bytes fit, after flushing it and switching when they do not; null if they never fit. */
+  /** The current arena if `need` bytes fit, after handing it on and taking a fresh one when they do not; null if they never fit. */
   private async room(need: number): Promise<Arena | null> {
-    let a = this.arenas[this.cur]!;
-    if (a.used + need <= a.buf.length) return a;
-    if (a.used) {
-      this.flush(a);
-      this.cur = (this.cur + 1) % this.arenas.length;
-      a = this.arenas[this.cur]!;
-      await a.busy;
-      a.used = 0;
+    if (this.cur.used + need <= this.cur.buf.length) return this.cur;
+    if (this.cur.used) {
+      const full = this.cur;
+      this.cur = NO_ARENA;
+      this.flush(full);
+      this.cur = await acquire();
     }
-    return need <= a.buf.length ? a : null;
+    return need <= this.cur.buf.length ? this.cur : null;
   }
 
-  /** Starts writing and hashing `a`'s bytes at the next file offset. */
-  private flush(a: Arena): void {
+  /** Starts writing and hashing `a`'s bytes at the next file offset; `a` returns to the pool after (when `pooled`). */
+  private flush(a: Arena, pooled = true): void {
     const len = a.used;
     const position = this.flushed;
     this.flushed += len;
@@ -337,7 +350,24 @@ export class TarWriter {
         off += bytesWritten;
       }
     };
-    a.busy = Promise.all([this.hash.update(a.sab, 0, len), write()]).then(() => undefined);
-    a.busy.catch(() => {}); // surfaced when awaited
+    const busy = Promise.all([this.hash.update(a.sab, 0, len), write()]).then(() => undefined);
+    const settled = busy.then(
+      () => undefined,
+      () => undefined,
+    );
+    void settled.then(() => {
+      this.inFlight.delete(busy);
+      if (pooled) release(a);
+    });
+    busy.catch(() => {}); // surfaced when awaited
+    this.inFlight.add(busy);
   }
+}
+
+/** Writes the header and padding of a member whose `size` data bytes are in place; advances the arena. */
+function place(a: Arena, name: string, size: number): void {
+  writeTarHeader(a.buf, a.used, name, size);
+  const need = tarMemberBytes(size);
+  a.buf.fill(0, a.used + TAR_BLOCK + size, a.used + need);
+  a.used += need;
 }

@@ -35,7 +35,8 @@ const waiting = new Map<string, { resolve: (r: Reply) => void; reject: (e: Error
 
 function getWorker(): Worker {
   if (worker) return worker;
-  const w = new Worker(CODE, { eval: true });
+  // plain CommonJS: no need for the parent's loader flags (tsx), which would slow its start
+  const w = new Worker(CODE, { eval: true, execArgv: [] });
   w.unref();
   w.on('message', (r: Reply) => {
     const k = `${r.id}:${r.seq}`;

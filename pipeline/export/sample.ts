@@ -58,7 +58,12 @@ function axes(j: JudgedSide): { instruction: number; preservation: number; quali
 function rawScores(j: JudgedSide): Record<string, number> {
   const out: Record<string, number> = {};
   const raw = j.raw_scores ?? {};
-  for (const k of Object.keys(raw).sort()) {
+  const keys = Object.keys(raw);
+  // usually stored in order already: sort only when not (same result, less garbage)
+  let sorted = true;
+  for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1]! < keys[i]!;
+  if (!sorted) keys.sort();
+  for (const k of keys) {
     const v = raw[k];
     if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
   }

@@ -30,20 +30,26 @@ export interface SelectBatchResult {
 const AXES = 16;
 const axes = Array.from({ length: AXES }, (_, i) => i + 1);
 const raw = (parts: string[], sep: string) => sql.raw(parts.join(sep));
+// The axes are unpacked once per candidate into columns s1…s16 (null past the vector's end):
+// the pair conditions then compare plain columns instead of subscripting arrays, which was most
+// of the cost of the w × l join.
+/** s[1] AS s1, …, s[16] AS s16. */
+const COLS = raw(axes.map((i) => `s[${i}] AS s${i}`), ', ');
 /** Π s[i], left to right (a factor 1 past the end is exact). */
-const PROD = raw(axes.map((i) => (i === 1 ? 's[1]' : `coalesce(s[${i}], 1)`)), ' * ');
+const PROD = raw(axes.map((i) => (i === 1 ? 's1' : `coalesce(s${i}, 1)`)), ' * ');
 /** Σ s[i], left to right. */
-const SUM = raw(axes.map((i) => (i === 1 ? 's[1]' : `coalesce(s[${i}], 0)`)), ' + ');
+const SUM = raw(axes.map((i) => (i === 1 ? 's1' : `coalesce(s${i}, 0)`)), ' + ');
 /** w ≥ l on every axis (past the end: no axis, no objection). */
-const GE = raw(axes.map((i) => (i === 1 ? 'w.s[1] >= l.s[1]' : `(w.s[${i}] >= l.s[${i}]) IS NOT FALSE`)), ' AND ');
+const GE = raw(axes.map((i) => (i === 1 ? 'w.s1 >= l.s1' : `(w.s${i} >= l.s${i}) IS NOT FALSE`)), ' AND ');
 /** w > l on some axis. */
-const GT = raw(axes.map((i) => (i === 1 ? 'w.s[1] > l.s[1]' : `(w.s[${i}] > l.s[${i}]) IS TRUE`)), ' OR ');
+const GT = raw(axes.map((i) => (i === 1 ? 'w.s1 > l.s1' : `(w.s${i} > l.s${i}) IS TRUE`)), ' OR ');
 /** Σ (w − l), left to right, as the reference sums it. */
-const TOTAL = raw(axes.map((i) => (i === 1 ? '(w.s[1] - l.s[1])' : `coalesce(w.s[${i}] - l.s[${i}], 0)`)), ' + ');
+const TOTAL = raw(axes.map((i) => (i === 1 ? '(w.s1 - l.s1)' : `coalesce(w.s${i} - l.s${i}, 0)`)), ' + ');
 /** (w − l) per axis, cut to the vector's length. */
 const MARGINS = sql.raw(`(ARRAY[${axes.map((i) => `r.ws[${i}] - r.ls[${i}]`).join(', ')}])[1:r.n]`);
 
-const idArray = (ids: readonly number[]) => `{${ids.map((n) => Math.trunc(n)).join(',')}}`;
+/** The ids as an array literal, each once (a request twice in one batch would be upserted twice). */
+const idArray = (ids: readonly number[]) => `{${[...new Set(ids.map((n) => Math.trunc(n)))].join(',')}}`;
 
 /**
  * Selects one batch of requests (ids that do not exist are ignored) and stores the result
@@ -54,7 +60,12 @@ const idArray = (ids: readonly number[]) => `{${ids.map((n) => Math.trunc(n)).jo
  */
 export async function selectBatch(db: Db, o: SelectBatchInput): Promise<SelectBatchResult> {
   if (o.requestIds.length === 0) return { requests: 0, picks: 0, pairs: 0 };
-  const [r] = await rows<{ requests: number; picks: number; pairs: number }>(db, selectBatchSql(o));
+  // JIT off: the statement's cost estimate crosses the JIT threshold, and compiling its many
+  // expressions took seconds while the statement itself runs in a few hundred milliseconds.
+  const [r] = await db.transaction(async (tx) => {
+    await tx.execute(sql`SET LOCAL jit = off`);
+    return rows<{ requests: number; picks: number; pairs: number }>(tx as unknown as Db, selectBatchSql(o));
+  });
   return { requests: Number(r?.requests ?? 0), picks: Number(r?.picks ?? 0), pairs: Number(r?.pairs ?? 0) };
 }
 
@@ -69,22 +80,26 @@ export interface SelectBatchInput {
 export function selectBatchSql(o: SelectBatchInput): SQL {
   const p = o.params;
   const paramsJson = JSON.stringify(p);
-  // The ids go in as one array constant, with their min and max: the range lets the planner
-  // estimate the batch and walk the request_id indexes; = ANY(…) keeps exactly the ids given.
+  // The ids go in as one array constant, unnested and joined (a filter `= ANY(…)` over thousands
+  // of ids made the planner scan whole tables, every batch), with their min and max as a
+  // redundant range: whichever join the planner picks reads only the batch's stretch of the
+  // request_id indexes.
+  const ids = sql`unnest(${idArray(o.requestIds)}::bigint[])`;
   let lo = Infinity;
   let hi = -Infinity;
   for (const id of o.requestIds) {
     lo = Math.min(lo, id);
     hi = Math.max(hi, id);
   }
-  const inBatch = (col: string) => sql`${sql.raw(col)} BETWEEN ${lo}::bigint AND ${hi}::bigint AND ${sql.raw(col)} = ANY(${idArray(o.requestIds)}::bigint[])`;
+  const inRange = (col: string) => sql`${sql.raw(col)} BETWEEN ${lo}::bigint AND ${hi}::bigint`;
   return sql`
 WITH RECURSIVE
-batch AS MATERIALIZED (SELECT r.id AS request_id, r.settled_at FROM requests r WHERE ${inBatch('r.id')}),
+batch AS MATERIALIZED (SELECT r.id AS request_id, r.settled_at, r.selected_at FROM ${ids} u(id) JOIN requests r ON r.id = u.id AND ${inRange('r.id')}),
 cand AS MATERIALIZED (
-  SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n,
+  SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n, ${COLS},
          coalesce(ck.passed, false) AS check_passed, coalesce(j.passes_thresholds, false) AS passes, rv.verdict
-  FROM candidates c
+  FROM batch b
+  JOIN candidates c ON c.request_id = b.request_id AND ${inRange('c.request_id')}
   JOIN LATERAL (
     SELECT jj.scores::float8[] AS s, jj.passes_thresholds FROM judgments jj
     WHERE jj.candidate_id = c.id AND jj.rubric = ${o.rubric} AND jj.ok AND jj.scores IS NOT NULL
@@ -92,10 +107,9 @@ cand AS MATERIALIZED (
   ) j ON cardinality(j.s) BETWEEN 1 AND ${AXES}
   LEFT JOIN LATERAL (SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1) ck ON true
   LEFT JOIN LATERAL (SELECT v.verdict FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1) rv ON true
-  WHERE ${inBatch('c.request_id')}
 ),
 q AS MATERIALIZED (
-  SELECT id, request_id, seed, s, n,
+  SELECT cand.*,
          coalesce(verdict <> 'reject', true)
            AND ((coalesce(verdict = 'accept', false) AND ${p.reviewAcceptOverridesThresholds}::boolean) OR (check_passed AND passes)) AS qualifies,
          (check_passed OR ${p.loserMayFailChecks}::boolean) AS may_lose,
@@ -176,11 +190,17 @@ pair_up AS (
     WHERE (t.request_id, t.params, t.margins, t.total_margin, t.rank)
       IS DISTINCT FROM (EXCLUDED.request_id, EXCLUDED.params, EXCLUDED.margins, EXCLUDED.total_margin, EXCLUDED.rank)
 ),
+-- The batch's stored pairs, fetched per request through pairs_request_idx (OFFSET 0 keeps the
+-- lateral a per-request index probe rather than a pass over the whole pairs table); a request
+-- never selected has none (selection writes pairs and stamps selected_at in one statement).
 stale AS (
   SELECT pr.id, EXISTS (SELECT 1 FROM reviews v WHERE v.pair_id = pr.id) AS reviewed
-  FROM pairs pr
-  WHERE ${inBatch('pr.request_id')} AND pr.rule_version = ${o.ruleVersion} AND pr.rubric = ${o.rubric}
-    AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.chosen_id = pr.chosen_id AND k.rejected_id = pr.rejected_id)
+  FROM (SELECT request_id FROM batch WHERE selected_at IS NOT NULL) b
+  CROSS JOIN LATERAL (
+    SELECT p.id, p.chosen_id, p.rejected_id FROM pairs p
+    WHERE p.request_id = b.request_id AND p.rule_version = ${o.ruleVersion} AND p.rubric = ${o.rubric} OFFSET 0
+  ) pr
+  WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.chosen_id = pr.chosen_id AND k.rejected_id = pr.rejected_id)
 ),
 dropped AS (DELETE FROM pairs WHERE id IN (SELECT id FROM stale WHERE NOT reviewed)),
 demoted AS (UPDATE pairs SET rank = 0 WHERE id IN (SELECT id FROM stale WHERE reviewed) AND rank <> 0),
@@ -192,7 +212,7 @@ stamped AS (
      SET selected_at = CASE WHEN r.settled_at IS DISTINCT FROM b.settled_at THEN b.settled_at ELSE now() END,
          status = CASE WHEN r.status IN ('settled', 'selected') THEN 'selected' ELSE r.status END
   FROM batch b
-  WHERE r.id = b.request_id AND ${inBatch('r.id')}
+  WHERE r.id = b.request_id AND ${inRange('r.id')}
 )
 SELECT (SELECT count(*) FROM batch)::int AS requests,
        (SELECT count(*) FROM pick)::int AS picks,

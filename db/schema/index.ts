@@ -112,6 +112,9 @@ export const checks = pgTable(
   (t) => [
     uniqueIndex('checks_candidate_rule_key').on(t.candidateId, t.ruleVersion),
     index('checks_face_iou_idx').on(t.faceMinIou),
+    // A candidate's newest check in one index-only probe (selection reads it per candidate):
+    // `passed` is a trailing key column because drizzle has no INCLUDE.
+    index('checks_candidate_latest_idx').on(t.candidateId, t.id.desc().nullsFirst(), t.passed),
   ],
 );
 
@@ -144,6 +147,9 @@ export const judgments = pgTable(
   (t) => [
     uniqueIndex('judgments_candidate_rubric_model_key').on(t.candidateId, t.rubric, t.judgeModel),
     index('judgments_rubric_idx').on(t.rubric, t.candidateId),
+    // A candidate's newest judgment of a rubric in one index-only probe (selection and browse
+    // read it per candidate); the trailing key columns stand in for INCLUDE.
+    index('judgments_candidate_latest_idx').on(t.candidateId, t.rubric, t.id.desc().nullsFirst(), t.ok, t.passesThresholds, t.scores),
   ],
 );
 
@@ -164,13 +170,17 @@ export const reviews = pgTable(
   (t) => [index('reviews_candidate_idx').on(t.candidateId, t.id), index('reviews_pair_idx').on(t.pairId, t.id)],
 );
 
-/** The SFT pick per request and rule version (candidate null: nothing qualified). */
+/**
+ * The SFT pick per request and rule version (candidate null: nothing qualified). Derived data,
+ * recomputable from the ledger: request_id and candidate_id carry no foreign keys (their checks
+ * were a quarter of selection's time); selection writes only ids it just read.
+ */
 export const selections = pgTable(
   'selections',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    requestId: bigint('request_id', { mode: 'number' }).notNull().references(() => requests.id),
-    candidateId: bigint('candidate_id', { mode: 'number' }).references(() => candidates.id),
+    requestId: bigint('request_id', { mode: 'number' }).notNull(),
+    candidateId: bigint('candidate_id', { mode: 'number' }),
     ruleVersion: text('rule_version').notNull(),
     rubric: text('rubric').notNull(),
     params: jsonb('params').notNull(),
@@ -180,14 +190,14 @@ export const selections = pgTable(
   (t) => [uniqueIndex('selections_request_rule_key').on(t.requestId, t.ruleVersion, t.rubric)],
 );
 
-/** Strict-dominance DPO pairs. */
+/** Strict-dominance DPO pairs. Derived data like selections: no foreign keys on its ids. */
 export const pairs = pgTable(
   'pairs',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    requestId: bigint('request_id', { mode: 'number' }).notNull().references(() => requests.id),
-    chosenId: bigint('chosen_id', { mode: 'number' }).notNull().references(() => candidates.id),
-    rejectedId: bigint('rejected_id', { mode: 'number' }).notNull().references(() => candidates.id),
+    requestId: bigint('request_id', { mode: 'number' }).notNull(),
+    chosenId: bigint('chosen_id', { mode: 'number' }).notNull(),
+    rejectedId: bigint('rejected_id', { mode: 'number' }).notNull(),
     ruleVersion: text('rule_version').notNull(),
     rubric: text('rubric').notNull(),
     params: jsonb('params').notNull(),

@@ -94,7 +94,7 @@ export function selectBatchSql(o: SelectBatchInput): SQL {
   const inRange = (col: string) => sql`${sql.raw(col)} BETWEEN ${lo}::bigint AND ${hi}::bigint`;
   return sql`
 WITH RECURSIVE
-batch AS MATERIALIZED (SELECT r.id AS request_id, r.settled_at, r.selected_at FROM ${ids} u(id) JOIN requests r ON r.id = u.id AND ${inRange('r.id')}),
+batch AS MATERIALIZED (SELECT r.id AS request_id, r.settled_at FROM ${ids} u(id) JOIN requests r ON r.id = u.id AND ${inRange('r.id')}),
 cand AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n, ${COLS},
          coalesce(ck.passed, false) AS check_passed, coalesce(j.passes_thresholds, false) AS passes, rv.verdict
@@ -191,11 +191,10 @@ pair_up AS (
       IS DISTINCT FROM (EXCLUDED.request_id, EXCLUDED.params, EXCLUDED.margins, EXCLUDED.total_margin, EXCLUDED.rank)
 ),
 -- The batch's stored pairs, fetched per request through pairs_request_idx (OFFSET 0 keeps the
--- lateral a per-request index probe rather than a pass over the whole pairs table); a request
--- never selected has none (selection writes pairs and stamps selected_at in one statement).
+-- lateral a per-request index probe rather than a pass over the whole pairs table).
 stale AS (
   SELECT pr.id, EXISTS (SELECT 1 FROM reviews v WHERE v.pair_id = pr.id) AS reviewed
-  FROM (SELECT request_id FROM batch WHERE selected_at IS NOT NULL) b
+  FROM batch b
   CROSS JOIN LATERAL (
     SELECT p.id, p.chosen_id, p.rejected_id FROM pairs p
     WHERE p.request_id = b.request_id AND p.rule_version = ${o.ruleVersion} AND p.rubric = ${o.rubric} OFFSET 0

@@ -62,8 +62,13 @@ export async function selectBatch(db: Db, o: SelectBatchInput): Promise<SelectBa
   if (o.requestIds.length === 0) return { requests: 0, picks: 0, pairs: 0 };
   // JIT off: the statement's cost estimate crosses the JIT threshold, and compiling its many
   // expressions took seconds while the statement itself runs in a few hundred milliseconds.
+  // Nested loops off: the planner's row estimates for the CTEs are far too low (tens of rows for
+  // thousands), and a nested loop over CTE scans made the w × l join quadratic per batch (250 s
+  // instead of 6 s for the benchmark at some batch sizes). The index probes that must be
+  // nested loops are written as LATERAL subqueries, which stay nested loops regardless.
   const [r] = await db.transaction(async (tx) => {
     await tx.execute(sql`SET LOCAL jit = off`);
+    await tx.execute(sql`SET LOCAL enable_nestloop = off`);
     return rows<{ requests: number; picks: number; pairs: number }>(tx as unknown as Db, selectBatchSql(o));
   });
   return { requests: Number(r?.requests ?? 0), picks: Number(r?.picks ?? 0), pairs: Number(r?.pairs ?? 0) };
@@ -80,26 +85,22 @@ export interface SelectBatchInput {
 export function selectBatchSql(o: SelectBatchInput): SQL {
   const p = o.params;
   const paramsJson = JSON.stringify(p);
-  // The ids go in as one array constant, unnested and joined (a filter `= ANY(…)` over thousands
-  // of ids made the planner scan whole tables, every batch), with their min and max as a
-  // redundant range: whichever join the planner picks reads only the batch's stretch of the
-  // request_id indexes.
+  // The ids go in as one array constant, unnested and joined: the planner knows the batch size
+  // from the constant and probes the request_id indexes once per request. (A filter `= ANY(…)`
+  // over thousands of ids made it scan whole tables every batch; a redundant id range shrank its
+  // row estimates until the w × l join below became a nested loop, quadratic per batch.)
   const ids = sql`unnest(${idArray(o.requestIds)}::bigint[])`;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const id of o.requestIds) {
-    lo = Math.min(lo, id);
-    hi = Math.max(hi, id);
-  }
-  const inRange = (col: string) => sql`${sql.raw(col)} BETWEEN ${lo}::bigint AND ${hi}::bigint`;
   return sql`
 WITH RECURSIVE
-batch AS MATERIALIZED (SELECT r.id AS request_id, r.settled_at FROM ${ids} u(id) JOIN requests r ON r.id = u.id AND ${inRange('r.id')}),
+batch AS MATERIALIZED (
+  SELECT r.id AS request_id, r.settled_at
+  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at FROM requests r WHERE r.id = u.id OFFSET 0) r
+),
 cand AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n, ${COLS},
          coalesce(ck.passed, false) AS check_passed, coalesce(j.passes_thresholds, false) AS passes, rv.verdict
   FROM batch b
-  JOIN candidates c ON c.request_id = b.request_id AND ${inRange('c.request_id')}
+  CROSS JOIN LATERAL (SELECT c.id, c.request_id, c.seed FROM candidates c WHERE c.request_id = b.request_id OFFSET 0) c
   JOIN LATERAL (
     SELECT jj.scores::float8[] AS s, jj.passes_thresholds FROM judgments jj
     WHERE jj.candidate_id = c.id AND jj.rubric = ${o.rubric} AND jj.ok AND jj.scores IS NOT NULL
@@ -201,8 +202,8 @@ stale AS (
   ) pr
   WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.chosen_id = pr.chosen_id AND k.rejected_id = pr.rejected_id)
 ),
-dropped AS (DELETE FROM pairs WHERE id IN (SELECT id FROM stale WHERE NOT reviewed)),
-demoted AS (UPDATE pairs SET rank = 0 WHERE id IN (SELECT id FROM stale WHERE reviewed) AND rank <> 0),
+dropped AS (DELETE FROM pairs WHERE id = ANY(ARRAY(SELECT id FROM stale WHERE NOT reviewed))),
+demoted AS (UPDATE pairs SET rank = 0 WHERE id = ANY(ARRAY(SELECT id FROM stale WHERE reviewed)) AND rank <> 0),
 -- selected_at = now(), unless the request settled again while this statement ran (its row now
 -- differs from the snapshot the selection read): then the settled_at that was read, so the
 -- request stays due (settled_at > selected_at) and the next run sees the late change.
@@ -211,7 +212,7 @@ stamped AS (
      SET selected_at = CASE WHEN r.settled_at IS DISTINCT FROM b.settled_at THEN b.settled_at ELSE now() END,
          status = CASE WHEN r.status IN ('settled', 'selected') THEN 'selected' ELSE r.status END
   FROM batch b
-  WHERE r.id = b.request_id AND ${inRange('r.id')}
+  WHERE r.id = b.request_id AND r.id = ANY(ARRAY(SELECT request_id FROM batch))
 )
 SELECT (SELECT count(*) FROM batch)::int AS requests,
        (SELECT count(*) FROM pick)::int AS picks,

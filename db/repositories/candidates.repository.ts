@@ -80,24 +80,7 @@ export interface CandidateContext {
 
 /** A candidate with what its checks and judge need: its request's instruction and source blob. */
 export async function getCandidateContext(db: Db, id: number): Promise<CandidateContext | undefined> {
-  const [r] = await rows<Record<string, unknown>>(
-    db,
-    sql`SELECT c.id, c.request_id, c.seed, c.blob, c.sha256, c.status, r.instruction, r.category, s.blob AS source_blob
-        FROM candidates c JOIN requests r ON r.id = c.request_id JOIN sources s ON s.id = r.source_id
-        WHERE c.id = ${id}`,
-  );
-  if (!r) return undefined;
-  return {
-    id: Number(r.id),
-    requestId: Number(r.request_id),
-    seed: Number(r.seed),
-    blob: String(r.blob),
-    sha256: String(r.sha256),
-    status: r.status as CandidateStatus,
-    instruction: String(r.instruction),
-    category: String(r.category),
-    sourceBlob: String(r.source_blob),
-  };
+  return getCandidateWork(db, id);
 }
 
 /** A candidate's context plus what decides its next step: its newest check and, for `judgment`, whether that judgment exists. */

@@ -86,6 +86,18 @@ function checks(r: SftRow | DpoRow) {
   };
 }
 
+/** A sample's members: the source image first, then its edit(s), the instruction and the record. */
+function sampleMeta(r: SftRow | DpoRow, key: string, split: Split, edits: MemberRef[], record: object): SampleMeta {
+  return {
+    key,
+    split,
+    sourceSha256: r.source_sha256,
+    instruction: r.instruction,
+    images: [{ suffix: 'src.jpg', blobKey: r.source_blob, sha256: r.source_sha256 }, ...edits],
+    json: JSON.stringify(record),
+  };
+}
+
 /** The sample of one SFT pick. */
 export function sftSample(r: SftRow, ctx: SampleContext): SampleMeta {
   const key = sftKey(r.request_id, r.seed);
@@ -114,17 +126,7 @@ export function sftSample(r: SftRow, ctx: SampleContext): SampleMeta {
     ...checks(r),
     review: str(r.review),
   };
-  return {
-    key,
-    split,
-    sourceSha256: r.source_sha256,
-    instruction: r.instruction,
-    images: [
-      { suffix: 'src.jpg', blobKey: r.source_blob, sha256: r.source_sha256 },
-      { suffix: 'edit.jpg', blobKey: r.edit_blob, sha256: r.edit_sha256 },
-    ],
-    json: JSON.stringify(record),
-  };
+  return sampleMeta(r, key, split, [{ suffix: 'edit.jpg', blobKey: r.edit_blob, sha256: r.edit_sha256 }], record);
 }
 
 /** The sample of one DPO pair. */
@@ -163,16 +165,9 @@ export function dpoSample(r: DpoRow, ctx: SampleContext): SampleMeta {
     ...checks(r),
     review: str(r.review),
   };
-  return {
-    key,
-    split,
-    sourceSha256: r.source_sha256,
-    instruction: r.instruction,
-    images: [
-      { suffix: 'src.jpg', blobKey: r.source_blob, sha256: r.source_sha256 },
-      { suffix: 'chosen.jpg', blobKey: r.chosen_blob, sha256: r.chosen_sha256 },
-      { suffix: 'rejected.jpg', blobKey: r.rejected_blob, sha256: r.rejected_sha256 },
-    ],
-    json: JSON.stringify(record),
-  };
+  const edits: MemberRef[] = [
+    { suffix: 'chosen.jpg', blobKey: r.chosen_blob, sha256: r.chosen_sha256 },
+    { suffix: 'rejected.jpg', blobKey: r.rejected_blob, sha256: r.rejected_sha256 },
+  ];
+  return sampleMeta(r, key, split, edits, record);
 }

@@ -49,8 +49,10 @@ export const generateStage: Stage<'generate'> = {
           blob: stored[i]!.key,
           width: img.width,
           height: img.height,
-          generator: `${result.model}@${result.url}`,
-          generatorMeta: img.meta,
+          // The model names the generator; which server answered is kept beside it (an
+          // in-process core listens on a random port, which must not change exported samples).
+          generator: result.model,
+          generatorMeta: { ...img.meta, server: result.url },
           latencyMs: perImageMs,
         });
       });

@@ -80,6 +80,15 @@ describe('pipeline run: 50 requests × 4 candidates', () => {
     expect(f.selection.dpoPairs).toBeGreaterThan(0);
   });
 
+  it('names the generator by model and keeps the answering server beside it (no random port in the samples)', async () => {
+    const r = await rows<{ generator: string; server: string }>(
+      t.db,
+      sql`SELECT DISTINCT generator, generator_meta->>'server' AS server FROM candidates`,
+    );
+    expect(r.map((x) => x.generator)).toEqual([cfg.inference.model]);
+    expect(r.every((x) => /^http:\/\/127\.0\.0\.1:\d+$/.test(x.server))).toBe(true);
+  });
+
   it('counts every job in the Prometheus registry', async () => {
     const text = await metricsRegistry.metrics();
     const count = (q: string) =>

@@ -22,6 +22,7 @@ import { exportRoutes } from './routes/exports.ts';
 import { imageRoutes, type ChangeMapFn } from './routes/images.ts';
 import { pageRoutes } from './routes/pages.ts';
 import { startQueueSampler, type QueueSampler } from './routes/queues.ts';
+import { bodyLimits, loopbackHostOnly, sameOriginWrites, securityHeaders, type BodyLimits } from './security.ts';
 
 export interface DashboardOptions {
   db: Db;
@@ -43,6 +44,10 @@ export interface DashboardOptions {
   rubric?: string;
   /** Most candidates one bulk review may touch (default 1 000). */
   bulkCap?: number;
+  /** Request body limits by path (default DEFAULT_BODY_LIMITS: 64 KiB /login, 1 MiB /api). */
+  bodyLimits?: BodyLimits;
+  /** Time a client has to send a whole request, headers and body, in ms (default 30 000 = 30 s); then 408. */
+  requestTimeoutMs?: number;
 }
 
 /** A hono app with a `dispose()` that stops the queue sampler and closes its Redis connection. */
@@ -59,12 +64,10 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
     const status = (err as { code?: string }).code === 'NOT_FOUND' ? 404 : 500;
     return c.json({ error: describeError(err) }, status);
   });
-  app.use('*', async (c, next) => {
-    await next();
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'same-origin');
-    if (!c.req.path.startsWith('/queues')) c.header('X-Frame-Options', 'DENY');
-  });
+  app.use('*', securityHeaders());
+  if (!token) app.use('*', loopbackHostOnly());
+  app.use('*', sameOriginWrites());
+  app.use('*', bodyLimits(opts.bodyLimits));
   app.use('*', authMiddleware(token));
   app.route('/', loginRoutes(token));
 
@@ -77,6 +80,7 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
   }
 
   app.route('/api', apiRoutes({ db, config, rubric, funnel: (rubric) => getFunnel(db, { rubric }), queues: sampler, bulkCap: opts.bulkCap }));
+  app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.route('/img', imageRoutes({ db, blobs: opts.blobs, thumbDir: path.join(config.dataDir, 'thumbs'), changeMap: opts.changeMap ?? defaultChangeMap(config) }));
   app.get('/metrics', async (c) => {
     const m = await (opts.metrics ?? sampler?.metrics ?? (() => metricsText()))();
@@ -92,11 +96,19 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
   });
 }
 
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000; // 30 s to send a whole request: slow bodies get 408
+
 /** Starts the dashboard on host:port (port 0: any free port). `close()` stops it and its sampler. */
 export async function startDashboard(opts: DashboardOptions & { port: number; host: string }): Promise<{ url: string; close(): Promise<void> }> {
   const app = createDashboardApp(opts);
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
+    const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const serverOptions = {
+      requestTimeout,
+      headersTimeout: Math.min(requestTimeout, 20_000), // 20 s at most for the headers
+      connectionsCheckingInterval: Math.min(1_000, requestTimeout), // how often Node looks for overdue requests
+    };
+    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host, serverOptions }, () => resolve(s));
     s.once('error', reject);
   });
   const addr = server.address();

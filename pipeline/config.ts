@@ -9,6 +9,10 @@ import { ConfigError } from './errors/index.ts';
 const num = (def: number, check: (s: z.ZodNumber) => z.ZodNumber = (s) => s) =>
   z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), check(z.number()));
 const int = (def: number, min = 0) => num(def, (s) => s.int('expected an integer').min(min));
+const PORT_RANGE = 'expected a port, an integer from 1 to 65535';
+/** A TCP port variable: an integer 1–65535 (`PORT=99999` fails naming PORT). Reuse it for every port variable. */
+export const port = (def: number) =>
+  z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), z.number({ error: PORT_RANGE }).int(PORT_RANGE).min(1, PORT_RANGE).max(65535, PORT_RANGE));
 const optStr = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
 const optUrl = z.preprocess((v) => (v === '' ? undefined : v), z.url('expected a URL like http://host:port').optional());
 const urlList = z.preprocess(
@@ -33,6 +37,7 @@ export const envSchema = z.object({
   INFERENCE_MODEL: z.string().default('vibe-builtin-cpu'),
   INFERENCE_TIMEOUT_MS: int(120_000, 1), // 120 s per call
   INFERENCE_MAX_ATTEMPTS: int(4, 1),
+  INFERENCE_API_KEY: optStr, // unset: no key; set: serve-inference requires it, the client sends it
   GPU_SLOTS: int(4, 1), // global concurrency of the generate queue
   JUDGE_URL: optUrl, // unset: the built-in metric judge
   JUDGE_MODEL: z.string().default('builtin-metric-v1'),
@@ -56,7 +61,7 @@ export const envSchema = z.object({
   JUDGE_CONCURRENCY: int(8, 1),
   JUDGE_IMAGE_LONG_SIDE: int(768, 64), // pixels: images are resized before they are sent
   DASHBOARD_TOKEN: optStr, // unset: dashboard listens on 127.0.0.1 only
-  PORT: int(3000, 1),
+  PORT: port(3000), // dashboard
   FACE_IOU_THRESHOLD: num(0.9, (s) => s.min(0).max(1)),
   FACE_EXEMPT_CATEGORIES: z.preprocess(
     (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()) : []),
@@ -85,7 +90,16 @@ export interface Config {
   /** Where PGlite keeps its files when `databaseUrl` is unset. */
   pgliteDir: string;
   redisUrl?: string;
-  inference: { urls: string[]; model: string; timeoutMs: number; maxAttempts: number; gpuSlots: number; candidates: number };
+  inference: {
+    urls: string[];
+    model: string;
+    timeoutMs: number;
+    maxAttempts: number;
+    gpuSlots: number;
+    candidates: number;
+    /** Bearer key: the built-in server requires it, the client sends it (INFERENCE_API_KEY). */
+    apiKey?: string;
+  };
   judge: {
     url?: string;
     model: string;
@@ -128,6 +142,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxAttempts: e.INFERENCE_MAX_ATTEMPTS,
       gpuSlots: e.GPU_SLOTS,
       candidates: e.CANDIDATES,
+      apiKey: e.INFERENCE_API_KEY,
     },
     judge: {
       url: e.JUDGE_URL,

@@ -49,9 +49,21 @@ describe('configuration', () => {
     ['FACE_IOU_THRESHOLD', '1.5', /^FACE_IOU_THRESHOLD=1.5: /],
     ['JUDGE_RUBRIC', 'vibes', /^JUDGE_RUBRIC=vibes: /],
     ['REVIEW_ACCEPT_OVERRIDES_THRESHOLDS', 'perhaps', /^REVIEW_ACCEPT_OVERRIDES_THRESHOLDS=perhaps: expected true or false/],
+    ['PORT', '99999', /^PORT=99999: expected a port, an integer from 1 to 65535$/],
+    ['PORT', '0', /^PORT=0: expected a port/],
+    ['PORT', '80.5', /^PORT=80.5: expected a port/],
+    ['PORT', 'http', /^PORT=http: expected a port/],
   ])('a bad %s=%s names the key and the value', (key, value, re) => {
     const err = errorOf({ [key]: value });
     expect(err.code).toBe('BAD_CONFIG');
     expect(err.message).toMatch(re);
+  });
+
+  it('parses ports 1–65535 and the inference API key', () => {
+    expect(loadConfig({ PORT: '65535' }).dashboard.port).toBe(65535);
+    expect(loadConfig({ PORT: '1' }).dashboard.port).toBe(1);
+    expect(loadConfig({}).inference.apiKey).toBeUndefined();
+    expect(loadConfig({ INFERENCE_API_KEY: '' }).inference.apiKey).toBeUndefined();
+    expect(loadConfig({ INFERENCE_API_KEY: 'k' }).inference.apiKey).toBe('k');
   });
 });

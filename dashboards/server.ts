@@ -1,7 +1,9 @@
 /**
  * The review dashboard: one hono app with the pages (dashboards/web), the JSON API (/api),
  * images (/img), finished exports (/exports/NAME/…), BullMQ's board (/queues) and Prometheus
- * metrics (/metrics), all behind the token gate when DASHBOARD_TOKEN is set.
+ * metrics (/metrics), all behind the token gate when DASHBOARD_TOKEN is set, and behind the
+ * defences of ./security.ts in every mode (same-origin writes, body limits, CSP; loopback Host
+ * names only without a token).
  */
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';

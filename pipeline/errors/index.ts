@@ -112,6 +112,10 @@ export function exitCodeFor(err: unknown): 1 | 2 {
 /** A one-line description of any thrown value. */
 export function describeError(err: unknown): string {
   if (err instanceof VibeError) return err.oneLine();
+  if (err instanceof Error && /^Failed query:/.test(err.message) && err.cause instanceof Error) {
+    // drizzle's wrapper quotes the whole statement; the cause says what went wrong
+    return `database query failed: ${err.cause.message.replace(/\s*\n\s*/g, ' ')}`;
+  }
   if (err instanceof Error) return err.message.replace(/\s*\n\s*/g, ' ');
   return String(err);
 }

@@ -16,7 +16,7 @@ export interface SnapshotInfo {
   at: string;
   /** Highest id of each ledger table in the snapshot (0 when empty). */
   highWater: Record<HighWaterTable, number>;
-  /** `pg_export_snapshot()`: other connections may `SET TRANSACTION SNAPSHOT` it while `fn` runs (null on PGlite). */
+  /** `pg_export_snapshot()`: other connections may `SET TRANSACTION SNAPSHOT` it while `fn` runs. */
   exportedId: string | null;
 }
 
@@ -31,17 +31,8 @@ export async function inSnapshot<T>(db: Db, fn: (tx: Db, snap: SnapshotInfo) => 
     await tx.execute(sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
     const cols = HIGH_WATER_TABLES.map((name) => `(SELECT coalesce(max(id), 0) FROM ${name})::bigint AS ${name}`).join(', ');
     const [r] = await rows<Record<string, unknown>>(tx, sql.raw(`SELECT now() AS at, ${cols}`));
-    let exportedId: string | null = null;
-    // Under a savepoint: where the snapshot cannot be exported (PGlite serves one connection),
-    // the failure is rolled back and the transaction goes on with the same snapshot.
-    await tx.execute(sql`SAVEPOINT export_snapshot`);
-    try {
-      const [e] = await rows<{ id: string }>(tx, sql`SELECT pg_export_snapshot() AS id`);
-      exportedId = e?.id ?? null;
-      await tx.execute(sql`RELEASE SAVEPOINT export_snapshot`);
-    } catch {
-      await tx.execute(sql`ROLLBACK TO SAVEPOINT export_snapshot`);
-    }
+    const [e] = await rows<{ id: string }>(tx, sql`SELECT pg_export_snapshot() AS id`);
+    const exportedId = e?.id ?? null;
     const highWater = Object.fromEntries(HIGH_WATER_TABLES.map((name) => [name, Number(r?.[name] ?? 0)])) as Record<HighWaterTable, number>;
     const at = r?.at instanceof Date ? r.at.toISOString() : new Date(String(r?.at)).toISOString();
     return fn(tx, { at, highWater, exportedId });

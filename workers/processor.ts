@@ -9,7 +9,7 @@ import { UnrecoverableError, type Job, type Processor, type Queue } from 'bullmq
 import { describeError, RemoteError, retriedByQueue } from '../pipeline/errors/index.ts';
 import { throwIfRateLimited } from '../pipeline/inference/inference.client.ts';
 import type { JobPayloads, QueueName } from '../pipeline/jobs.ts';
-import { jobsTotal, stageSeconds } from '../pipeline/metrics.ts';
+import { gpuSlotsInUse, jobsTotal, stageSeconds } from '../pipeline/metrics.ts';
 import type { Stage, StageDeps, StageResult } from '../pipeline/stages/types.ts';
 
 /** Runs of one job that may end rate limited (429/503) before the job gives up. */
@@ -19,6 +19,8 @@ export const RATE_LIMITED_RUNS_MAX = 20;
 export function stageProcessor<Q extends QueueName>(stage: Stage<Q>, deps: StageDeps, queue: Queue): Processor<JobPayloads[Q], StageResult> {
   return async (job: Job<JobPayloads[Q], StageResult>, _token?: string, signal?: AbortSignal) => {
     const end = stageSeconds.startTimer({ stage: stage.name });
+    const holdsGpuSlot = stage.name === 'generate'; // the generate queue's global concurrency is GPU_SLOTS
+    if (holdsGpuSlot) gpuSlotsInUse.inc();
     try {
       const r = await stage.run(deps, job.data, signal);
       jobsTotal.inc({ queue: stage.name, outcome: r.outcome });
@@ -49,6 +51,7 @@ export function stageProcessor<Q extends QueueName>(stage: Stage<Q>, deps: Stage
       throw err;
     } finally {
       end();
+      if (holdsGpuSlot) gpuSlotsInUse.dec();
     }
   };
 }

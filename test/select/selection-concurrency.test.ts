@@ -10,47 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, type Db } from '../../db/client.ts';
 import { reviewCandidates } from '../../db/repositories/review.repository.ts';
 import { isSelectionDue } from '../../db/repositories/requests.repository.ts';
-import { SELECTION_RULE_VERSION, dpoPairs, pickSft, runSelection, type CandidateFacts, type SelectionParams, type Verdict } from '../../pipeline/select/index.ts';
+import { SELECTION_RULE_VERSION, runSelection, type SelectionParams, type Verdict } from '../../pipeline/select/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { RUBRIC, insertRequests, readSelection, type FixCandidate } from './fixtures.ts';
+import { matchesReference as reference } from './reference.ts';
 
 const PARAMS: SelectionParams = { minMargin: 0.5, maxPairs: 3, maxUses: 1, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
 
-/** The candidates of `requestId` as the reference sees them, read from the ledger now. */
-async function factsOf(db: Db, requestId: number): Promise<CandidateFacts[]> {
-  const r = await rows<{ id: number; seed: number; scores: number[] | null; passes: boolean | null; passed: boolean | null; verdict: Verdict | null }>(
-    db,
-    sql`SELECT c.id, c.seed, j.scores, j.passes_thresholds AS passes, ck.passed, rv.verdict
-        FROM candidates c
-        LEFT JOIN LATERAL (SELECT scores, passes_thresholds FROM judgments WHERE candidate_id = c.id AND rubric = ${RUBRIC} AND ok AND scores IS NOT NULL ORDER BY id DESC LIMIT 1) j ON true
-        LEFT JOIN LATERAL (SELECT passed FROM checks WHERE candidate_id = c.id ORDER BY id DESC LIMIT 1) ck ON true
-        LEFT JOIN LATERAL (SELECT verdict FROM reviews WHERE candidate_id = c.id ORDER BY id DESC LIMIT 1) rv ON true
-        WHERE c.request_id = ${requestId} ORDER BY c.id`,
-  );
-  return r.map((x) => ({
-    id: Number(x.id),
-    seed: x.seed,
-    scores: x.scores ? x.scores.map(Number) : null,
-    passesThresholds: Boolean(x.passes),
-    checkPassed: Boolean(x.passed),
-    review: x.verdict,
-  }));
-}
-
-/** Whether the stored selection of `requestId` is the reference's for the ledger as it is now. */
-async function matchesReference(db: Db, requestId: number): Promise<{ ok: boolean; stored: unknown; expected: unknown }> {
-  const facts = await factsOf(db, requestId);
-  const s = await readSelection(db, SELECTION_RULE_VERSION);
-  const stored = {
-    pick: s.picks.find((p) => p.requestId === requestId)?.candidateId ?? null,
-    pairs: s.pairs.filter((p) => p.requestId === requestId && p.rank > 0).map((p) => [p.chosenId, p.rejectedId, p.rank]),
-  };
-  const expected = {
-    pick: pickSft(facts, PARAMS).candidateId,
-    pairs: dpoPairs(facts, PARAMS).map((p) => [p.chosenId, p.rejectedId, p.rank]),
-  };
-  return { ok: JSON.stringify(stored) === JSON.stringify(expected), stored, expected };
-}
+const matchesReference = (db: Db, requestId: number) => reference(db, requestId, RUBRIC, PARAMS);
 
 let tdb: TestDb;
 beforeAll(async () => {

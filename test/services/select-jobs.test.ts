@@ -1,11 +1,18 @@
 /**
  * Select jobs are never silently dropped: asking for a request's selection while its select job
  * runs adds another job (a running job may have read the ledger before the change), while asking
- * again before a job started adds nothing (that job will read the change).
+ * again before a job started adds nothing (that job will read the change). A review makes its
+ * request due for the workers' select stage and for reconcile, not only for the CLI.
  */
 import { Worker, type Job } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
+import { reviewCandidates } from '../../db/repositories/review.repository.ts';
+import { isSelectionDue, requestIdsToSelect } from '../../db/repositories/requests.repository.ts';
+import { runSelection, type SelectionParams } from '../../pipeline/select/index.ts';
+import { reconcile } from '../../pipeline/stages/reconcile.ts';
 import { enqueueJobs, openQueues } from '../../pipeline/queues.ts';
+import { createTestDb } from '../helpers/db.ts';
+import { RUBRIC, insertRequests } from '../select/fixtures.ts';
 import { redisConnection } from '../../pipeline/redis.ts';
 import { REDIS_URL, freshPrefix } from './pipeline-helpers.ts';
 
@@ -59,6 +66,34 @@ describe('select jobs', () => {
       release();
       await worker.close();
       connection.disconnect();
+    }
+  }, 30_000);
+
+  it('counts a review as due for the select stage and reconcile', async () => {
+    const tdb = await createTestDb({ poolSize: 2 });
+    const rp = freshPrefix('reviewdue');
+    const qs = openQueues(REDIS_URL, rp.prefix);
+    try {
+      const params: SelectionParams = { minMargin: 1, maxPairs: 4, maxUses: 2, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
+      const ins = await insertRequests(tdb.db, [
+        { candidates: [{ seed: 1, checks: [true], judgments: [{ ok: true, scores: [9, 9], passes: true }] }] },
+        { candidates: [{ seed: 1, checks: [true], judgments: [{ ok: true, scores: [7, 7], passes: true }] }] },
+      ]);
+      await runSelection(tdb.db, { rubric: RUBRIC, params });
+      const [a, b] = ins.requestIds as [number, number];
+      expect(await isSelectionDue(tdb.db, a)).toBe(false);
+      expect(await requestIdsToSelect(tdb.db, 0, 100)).toEqual([]);
+      await reviewCandidates(tdb.db, { candidateIds: [ins.facts[1]![0]!.id], reviewer: 'ana', verdict: 'flag', note: '', rubric: RUBRIC });
+      expect(await isSelectionDue(tdb.db, a)).toBe(false);
+      expect(await isSelectionDue(tdb.db, b)).toBe(true);
+      expect(await requestIdsToSelect(tdb.db, 0, 100)).toEqual([b]);
+      const r = await reconcile({ db: tdb.db, queues: qs });
+      expect(r.enqueued.select).toBe(1);
+      expect((await qs.queues.select.getWaiting()).map((j) => j.data)).toEqual([{ requestId: b }]);
+    } finally {
+      await qs.close();
+      await rp.cleanup();
+      await tdb.cleanup();
     }
   }, 30_000);
 });

@@ -5,7 +5,7 @@
  * pid) before PGlite opens it; a second process is refused with one line naming the holder. A
  * lock whose pid is no longer alive (a killed process) is taken over.
  */
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../pipeline/errors/index.ts';
 
@@ -69,19 +69,22 @@ export function lockPgliteDir(dir: string): () => void {
   }
   mkdirSync(key, { recursive: true });
   for (let tries = 0; ; tries++) {
-    if (create(file)) break;
+    // A live holder is refused before anything is written (not even a temp file).
     const pid = readPid(file);
-    if (pid === process.pid) break; // ours, left by a handle closed without release: keep it
-    if (pid !== null && alive(pid)) {
+    if (pid !== null && pid !== process.pid && alive(pid)) {
       throw new ConfigError(`in use by pid ${pid} (the embedded database serves one process; set DATABASE_URL to share Postgres)`, { subject: key });
     }
+    if (pid === process.pid) break; // ours, left by a handle closed without release: keep it
     if (tries >= 3) throw new ConfigError(`cannot take the lock ${PGLITE_LOCK_FILE} (it keeps changing)`, { subject: key });
-    // A stale lock (its process is gone, or it is unreadable): take it over.
-    try {
-      unlinkSync(file);
-    } catch {
-      /* another process took it over first: try again */
+    if (pid !== null || existsSync(file)) {
+      // A stale lock (its process is gone, or it is unreadable): take it over.
+      try {
+        unlinkSync(file);
+      } catch {
+        /* another process took it over first */
+      }
     }
+    if (create(file)) break; // else someone else created it just now: look again
   }
   held.set(key, 1);
   if (!exitHook) {

@@ -112,7 +112,8 @@ describe('a worker fleet with no person around', () => {
       const total = (metric: string, match: Record<string, string> = {}) => texts.reduce((a, txt) => a + sum(txt, metric, match), 0);
       expect(total('vibe_jobs_total', { queue: 'generate', outcome: 'done' })).toBe(N);
       expect(total('vibe_jobs_total', { queue: 'check', outcome: 'done' })).toBe(2 * N);
-      expect(total('vibe_jobs_total', { queue: 'select', outcome: 'done' })).toBe(N);
+      // a settle and a reconcile may both ask for a request's selection: a second run is allowed
+      expect(total('vibe_jobs_total', { queue: 'select', outcome: 'done' })).toBeGreaterThanOrEqual(N);
       expect(total('vibe_stage_duration_seconds_count', { stage: 'judge' })).toBeGreaterThanOrEqual(1);
       expect(total('vibe_inference_calls_total', { outcome: 'ok' })).toBe(N);
       for (const txt of texts) {

@@ -14,6 +14,7 @@ import { changeMapPng } from '../pipeline/change-check.ts';
 import { decodeImage } from '../pipeline/images.ts';
 import { configuredRubric } from '../pipeline/cli/select.ts';
 import { metricsText } from '../pipeline/metrics.ts';
+import { enqueueJobs, openQueues, type QueueSet } from '../pipeline/queues.ts';
 import { describeError } from '../pipeline/errors/index.ts';
 import type { Db } from '../db/client.ts';
 import { getFunnel } from '../db/repositories/funnel.repository.ts';
@@ -74,6 +75,9 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
   app.route('/', loginRoutes(token));
 
   let sampler: QueueSampler | undefined;
+  // Reviews enqueue the selection of their requests on the pipeline's select queue.
+  let queues: QueueSet | undefined;
+  if (opts.redisUrl) queues = openQueues(opts.redisUrl, opts.queuePrefix ?? config.queue.prefix);
   if (opts.redisUrl) {
     sampler = startQueueSampler({ redisUrl: opts.redisUrl, prefix: opts.queuePrefix ?? config.queue.prefix, intervalMs: opts.queueSampleMs });
     app.route('/queues', sampler.board);
@@ -81,7 +85,10 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
     app.get('/queues', (c) => c.html('<p>No Redis configured: the queue board needs REDIS_URL.</p>', 503));
   }
 
-  app.route('/api', apiRoutes({ db, config, rubric, funnel: (rubric) => getFunnel(db, { rubric }), queues: sampler, bulkCap: opts.bulkCap }));
+  const enqueueSelection = queues
+    ? (requestIds: number[]) => enqueueJobs(queues, 'select', requestIds.map((requestId) => ({ requestId })))
+    : undefined;
+  app.route('/api', apiRoutes({ db, config, rubric, funnel: (rubric) => getFunnel(db, { rubric }), queues: sampler, bulkCap: opts.bulkCap, enqueueSelection }));
   app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.route('/img', imageRoutes({ db, blobs: opts.blobs, thumbDir: path.join(config.dataDir, 'thumbs'), changeMap: opts.changeMap ?? defaultChangeMap(config) }));
   app.get('/metrics', async (c) => {
@@ -94,6 +101,7 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
   return Object.assign(app, {
     async dispose() {
       await sampler?.close();
+      await queues?.close();
     },
   });
 }

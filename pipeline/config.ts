@@ -9,11 +9,53 @@ import { ConfigError } from './errors/index.ts';
 const num = (def: number, check: (s: z.ZodNumber) => z.ZodNumber = (s) => s) =>
   z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), check(z.number()));
 const int = (def: number, min = 0) => num(def, (s) => s.int('expected an integer').min(min));
-const PORT_RANGE = 'expected a port, an integer from 1 to 65535';
-/** A TCP port variable: an integer 1–65535 (`PORT=99999` fails naming PORT). Reuse it for every port variable. */
-export const port = (def: number) =>
-  z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), z.number({ error: PORT_RANGE }).int(PORT_RANGE).min(1, PORT_RANGE).max(65535, PORT_RANGE));
+/**
+ * A TCP port variable: an integer 1–65535 (`PORT=99999` fails naming PORT), or 0–65535 with
+ * `offAtZero` (0 turns the listener off). Used for every port variable.
+ */
+export const port = (def: number, opts: { offAtZero?: boolean } = {}) => {
+  const min = opts.offAtZero ? 0 : 1;
+  const why = `expected a port, an integer from ${min} to 65535${opts.offAtZero ? ' (0: off)' : ''}`;
+  return z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), z.number({ error: why }).int(why).min(min, why).max(65535, why));
+};
 const optStr = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+/** A Postgres URL that parses (postgres:// or postgresql://). */
+const pgUrl = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z
+    .string()
+    .refine((v) => {
+      try {
+        return ['postgres:', 'postgresql:'].includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, 'expected a URL like postgres://user:password@host:5432/db')
+    .optional(),
+);
+/** A duration: `600` (seconds), `90s`, `10m`, `1h`, `500ms`; 0 turns the feature off. Milliseconds. */
+const duration = (defMs: number) =>
+  z.preprocess(
+    (v) => {
+      if (v === undefined || v === '') return defMs;
+      const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(String(v));
+      if (!m) return v;
+      const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+      return Math.round(Number(m[1]) * unit);
+    },
+    z.number({ error: 'expected a duration like 600, 90s, 10m or 1h (0: off)' }).int().min(0),
+  );
+
+/** Masks the password of a URL-like string (`postgres://user:***@host/db`), parseable or not. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/(\/\/[^/@:]*:)[^@]*@/, '$1***@').replace(/^([^/@:]*:)[^/@]*@/, '$1***@');
+  }
+}
 const optUrl = z.preprocess((v) => (v === '' ? undefined : v), z.url('expected a URL like http://host:port').optional());
 const urlList = z.preprocess(
   (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
@@ -30,7 +72,7 @@ const bool = (def: boolean) =>
 
 /** Every environment variable the program reads, with its default. Documented in README.md. */
 export const envSchema = z.object({
-  DATABASE_URL: optStr, // unset: embedded PGlite in DATA_DIR/pg
+  DATABASE_URL: pgUrl, // unset: embedded PGlite in DATA_DIR/pg
   REDIS_URL: optUrl, // unset: redis://127.0.0.1:6379, else a private redis-server
   DATA_DIR: z.string().default('./data'),
   INFERENCE_URL: urlList, // unset: the built-in CPU inference core, in-process
@@ -79,6 +121,8 @@ export const envSchema = z.object({
   CHECK_CONCURRENCY: int(2, 1),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -').default('vibe'), // BullMQ key prefix
   QUEUE_LOCK_MS: int(30_000, 1000), // 30 s: a killed worker's jobs are retried after this
+  METRICS_PORT: port(9464, { offAtZero: true }), // each worker's /metrics; 0: off
+  RECONCILE_EVERY: duration(600_000), // 10 min: one worker of the fleet reconciles this often; 0: off
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -117,6 +161,8 @@ export interface Config {
   dashboard: { token?: string; port: number };
   /** BullMQ: key prefix (several deployments can share one Redis) and job lock duration (ms). */
   queue: { prefix: string; lockMs: number };
+  /** What a worker process runs besides its queues: /metrics on metricsPort (0: off), reconcile every reconcileEveryMs (0: off). */
+  worker: { metricsPort: number; reconcileEveryMs: number };
 }
 
 /** Parses `env` (default: process.env). Throws ConfigError `KEY=value: why` on the first bad key. */
@@ -125,7 +171,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = String(issue.path[0] ?? '?');
-    throw new ConfigError(`${key}=${env[key] ?? ''}: ${issue.message}`);
+    const value = key === 'DATABASE_URL' || key === 'REDIS_URL' ? maskUrl(env[key] ?? '') : (env[key] ?? '');
+    throw new ConfigError(`${key}=${value}: ${issue.message}`);
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
@@ -172,5 +219,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     dashboard: { token: e.DASHBOARD_TOKEN, port: e.PORT },
     queue: { prefix: e.QUEUE_PREFIX, lockMs: e.QUEUE_LOCK_MS },
+    worker: { metricsPort: e.METRICS_PORT, reconcileEveryMs: e.RECONCILE_EVERY },
   };
 }

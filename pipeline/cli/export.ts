@@ -24,6 +24,7 @@ interface Flags {
   reencodeJpeg?: boolean;
   rubric?: string;
   ruleVersion?: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -73,6 +74,7 @@ export function optionsFromFlags(f: Flags, defaultRubric: string): Omit<ExportOp
     reencodeJpeg: Boolean(f.reencodeJpeg),
     rubric: f.rubric ?? defaultRubric,
     ruleVersion: f.ruleVersion,
+    force: Boolean(f.force),
   };
 }
 
@@ -94,6 +96,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--reencode-jpeg', 're-encode every image as JPEG quality 95')
     .option('--rubric <rubric>', 'judge rubric (default: the configured judge\'s: metric-v1 without JUDGE_URL, else JUDGE_RUBRIC)')
     .option('--rule-version <v>', 'selection rule version (default: the newest present)')
+    .option('--force', 'write into a non-empty --out that holds no export of this kind and format')
     .option('--json', 'print the result as JSON')
     .action(async (flags: Flags) => {
       const opts = optionsFromFlags(flags, configuredRubricId(ctx.config().judge));

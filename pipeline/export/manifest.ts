@@ -25,6 +25,13 @@ export interface Manifest {
   tool: { name: 'vibe-curate'; version: string };
   rubric: string;
   rule_version: string;
+  /** The one snapshot of the ledger every sample was read from: its time and each table's highest id. */
+  snapshot: { at: string; high_water: Record<string, number> };
+  /** The versions the samples come from (selection rule and params, judge rubric and models). */
+  versions: {
+    selection: { rule_version: string; params: unknown[] };
+    judge: { rubric: string; models: string[] };
+  };
   filters: Record<string, unknown>;
   totals: { samples: number; bytes: number; shards: number; splits: Record<string, { samples: number; bytes: number; shards: number }> };
   shardlist: ShardEntry[];

@@ -7,6 +7,8 @@
  *   read, a chunked body is counted as it streams and cut off at the limit;
  * - every response carries a Content-Security-Policy, nosniff and a Referrer-Policy.
  */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
 
 /** CSP directives, one list of sources each; extend a page's policy by adding sources here. */
@@ -145,6 +147,28 @@ function limitFor(limits: BodyLimits, path: string): number {
   return limits.rules.find((r) => path === r.prefix || path.startsWith(r.prefix))?.maxBytes ?? limits.fallback;
 }
 
+/** How long a connection whose body was refused is drained (bytes discarded) before it is closed. */
+const LINGER_MS = 2_000; // 2 s
+
+/**
+ * A lingering close for a refused body, so a client still sending reads the 413. Node closes a
+ * connection whose request body was not read as soon as the answer is written; the bytes still
+ * arriving then meet a closed socket, the kernel answers with a reset, and the reset can discard
+ * the 413 before the client has read it. Here the socket half-closes after the answer (FIN), the
+ * bytes that still arrive are discarded (never buffered), and it is destroyed LINGER_MS later.
+ */
+function lingerThenClose(env: unknown): void {
+  const incoming = (env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (!incoming || incoming.destroyed) return;
+  const socket = incoming.socket;
+  incoming.on('data', () => {});
+  socket.on('data', () => {}); // after the parser lets go of the socket
+  socket.destroySoon = function lingeringClose(this: Socket) {
+    this.end();
+    setTimeout(() => this.destroy(), LINGER_MS).unref();
+  };
+}
+
 /**
  * Enforces the body limit of each path. A Content-Length over it gets 413 at once (the body is
  * never read, the connection is closed); a body without one (chunked) is read up to the limit
@@ -157,6 +181,7 @@ export function bodyLimits(limits: BodyLimits = DEFAULT_BODY_LIMITS): Middleware
     const max = limitFor(limits, c.req.path);
     const tooLarge = () => {
       c.header('Connection', 'close');
+      lingerThenClose(c.env);
       return c.json({ error: `request body: larger than the ${max}-byte limit of ${c.req.path}` }, 413);
     };
     const declared = c.req.header('content-length');

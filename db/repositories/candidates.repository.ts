@@ -236,25 +236,16 @@ export async function candidatesWithoutJudgment(
   return r.map((x) => Number(x.id));
 }
 
-/** Of `ids`, how many have a current judgment of the judge version (rejudge's progress). */
-export async function countJudgedBy(db: Db, ids: readonly number[], v: { rubric: string; model: string; promptHash: string }): Promise<number> {
+/**
+ * Of `ids`, how many are past the stage (recheck / rejudge progress): `check` — no longer
+ * generated; `judge` — their judging ended (judged_at set) or they failed for good.
+ */
+export async function countPastStage(db: Db, ids: readonly number[], stage: 'check' | 'judge'): Promise<number> {
   if (!ids.length) return 0;
+  const past = stage === 'check' ? sql`status <> 'generated'` : sql`(judged_at IS NOT NULL OR status = 'failed')`;
   const [r] = await rows<{ n: number }>(
     db,
-    sql`SELECT count(*)::int AS n FROM judgments j
-        WHERE j.candidate_id = ANY(${`{${ids.map((n) => Math.trunc(n)).join(',')}}`}::bigint[])
-          AND j.rubric = ${v.rubric} AND j.judge_model = ${v.model} AND j.prompt_hash = ${v.promptHash} AND j.superseded_at IS NULL`,
-  );
-  return Number(r?.n ?? 0);
-}
-
-/** Of `ids`, how many have a check of `checkVersion` (recheck's progress). */
-export async function countCheckedBy(db: Db, ids: readonly number[], checkVersion: string): Promise<number> {
-  if (!ids.length) return 0;
-  const [r] = await rows<{ n: number }>(
-    db,
-    sql`SELECT count(*)::int AS n FROM checks k
-        WHERE k.candidate_id = ANY(${`{${ids.map((n) => Math.trunc(n)).join(',')}}`}::bigint[]) AND k.rule_version = ${checkVersion}`,
+    sql`SELECT count(*)::int AS n FROM candidates WHERE id = ANY(${`{${ids.map((n) => Math.trunc(n)).join(',')}}`}::bigint[]) AND ${past}`,
   );
   return Number(r?.n ?? 0);
 }

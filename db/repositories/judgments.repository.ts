@@ -78,3 +78,13 @@ export async function supersedeFailedJudgments(db: Db, v: { rubric: string; mode
   );
   return r.map((x) => Number(x.candidate_id)).sort((a, b) => a - b);
 }
+
+/** The judge versions the ledger holds, with their judgment counts, the most recently used first (the dashboard's selector). */
+export async function listJudgeVersions(db: Db): Promise<{ rubric: string; model: string; promptHash: string; judgments: number }[]> {
+  const r = await rows<{ rubric: string; judge_model: string; prompt_hash: string; n: number }>(
+    db,
+    sql`SELECT rubric, judge_model, prompt_hash, count(*)::int AS n FROM judgments
+        WHERE superseded_at IS NULL GROUP BY rubric, judge_model, prompt_hash ORDER BY max(id) DESC LIMIT 50`,
+  );
+  return r.map((x) => ({ rubric: x.rubric, model: x.judge_model, promptHash: x.prompt_hash, judgments: Number(x.n) }));
+}

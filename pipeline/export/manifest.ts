@@ -25,6 +25,8 @@ export interface Manifest {
   tool: { name: 'vibe-curate'; version: string };
   rubric: string;
   rule_version: string;
+  /** The judge version whose judgments and selection were exported. */
+  judge: { rubric: string; model: string; prompt_hash: string };
   filters: Record<string, unknown>;
   totals: { samples: number; bytes: number; shards: number; splits: Record<string, { samples: number; bytes: number; shards: number }> };
   shardlist: ShardEntry[];

@@ -13,8 +13,7 @@ import type { Db } from '../../db/client.ts';
 import {
   candidatesWithoutCheck,
   candidatesWithoutJudgment,
-  countCheckedBy,
-  countJudgedBy,
+  countPastStage,
   reopenForChecking,
   reopenForJudging,
 } from '../../db/repositories/candidates.repository.ts';
@@ -72,12 +71,9 @@ export function rejudge(
   );
 }
 
-/** How many of `ids` are done under the version: checked by `checkVersion`, or judged by `judge`. */
-export async function reworkDone(db: Db, ids: readonly number[], v: { checkVersion: string } | { judge: JudgeVersion }): Promise<number> {
+/** How many of `ids` are past the stage (checked / judged, or failed for good): the progress of a recheck or rejudge. */
+export async function reworkDone(db: Db, ids: readonly number[], stage: 'check' | 'judge'): Promise<number> {
   let done = 0;
-  for (let i = 0; i < ids.length; i += 10_000) {
-    const page = ids.slice(i, i + 10_000);
-    done += 'checkVersion' in v ? await countCheckedBy(db, page, v.checkVersion) : await countJudgedBy(db, page, v.judge);
-  }
+  for (let i = 0; i < ids.length; i += 10_000) done += await countPastStage(db, ids.slice(i, i + 10_000), stage);
   return done;
 }

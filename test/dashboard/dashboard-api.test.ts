@@ -4,6 +4,7 @@
  * reviews write audit rows with before/after, bulk actions are confirmed and capped, the token
  * gate answers 401 / redirects, thumbnails are cached with ETags.
  */
+import { selectionSettings } from '../../pipeline/select/index.ts';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,7 +57,7 @@ describe('overview', () => {
   it('shows the funnel that getFunnel computes for the configured rubric', async () => {
     const { status, body } = await getJson<{ funnel: unknown; histograms: Record<string, { counts: number[] }> }>(app, '/api/overview');
     expect(status).toBe(200);
-    expect(body.funnel).toEqual(JSON.parse(JSON.stringify(await getFunnel(tdb.db, { rubric: cfg.judge.rubric }))));
+    expect(body.funnel).toEqual(JSON.parse(JSON.stringify(await getFunnel(tdb.db, selectionSettings(cfg, { rubric: cfg.judge.rubric })))));
     // K-1 judged candidates per request, one histogram entry each
     expect(body.histograms.instruction!.counts.reduce((a, b) => a + b, 0)).toBe(N * (K - 1));
     expect(body.histograms.face_iou!.counts.reduce((a, b) => a + b, 0)).toBe(N * K);

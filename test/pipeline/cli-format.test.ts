@@ -17,10 +17,12 @@ describe('worker --queues', () => {
 describe('status tables', () => {
   const funnel: Funnel = {
     rubric: 'metric-v1',
+    judge: { rubric: 'metric-v1', model: 'builtin-metric-v1', promptHash: '0123456789abcdef' },
+    checkVersion: 'face(iou=0.9)+change(px=40)',
     requests: { total: 50, pending: 1, generated: 2, settled: 46, selected: 45, failed: 1 },
     candidates: { generated: 196, failed: 3 },
     checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100 },
-    judgments: { judged: 118, ok: 117, failed: 1, aboveThresholds: 60 },
+    judgments: { judged: 118, ok: 117, failed: 1, aboveThresholds: 60, onRejected: 7 },
     selection: { requestsSelected: 45, sftPicks: 40, dpoPairs: 70 },
     failures: { total: 4, byStage: { generate: 1, judge: 3 } },
   };

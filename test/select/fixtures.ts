@@ -9,6 +9,8 @@ import * as t from '../../db/schema/index.ts';
 import type { CandidateFacts, Verdict } from '../../pipeline/select/index.ts';
 
 export const RUBRIC = 'test-rubric-v1';
+/** The judge version the fixtures' judgments belong to (unless a judgment names another model or rubric). */
+export const JUDGE = { rubric: RUBRIC, model: 'judge-a', promptHash: 'h' };
 
 export interface FixJudgment {
   rubric?: string; // default RUBRIC

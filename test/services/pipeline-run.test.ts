@@ -3,6 +3,7 @@
  * generate → check → judge → select in one process; every candidate checked, judged or
  * rejected, every request selected; a re-run adds nothing; `status --json` prints the funnel.
  */
+import { selectionSettings } from '../../pipeline/select/index.ts';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
@@ -124,7 +125,7 @@ describe('pipeline run: 50 requests × 4 candidates', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       const out = JSON.parse(r.stdout) as { funnel: unknown; queues: Record<string, { waiting: number; active: number; delayed: number; failed: number }>; prefix: string };
-      expect(out.funnel).toEqual(await getFunnel(t.db, { rubric: first.rubric }));
+      expect(out.funnel).toEqual(await getFunnel(t.db, selectionSettings(cfg)));
       expect(out.prefix).toBe(p.prefix);
       expect(Object.keys(out.queues).sort()).toEqual(['check', 'generate', 'judge', 'select']);
       expect(out.queues.generate).toMatchObject({ waiting: 0, active: 0, delayed: 0, failed: 0 });

@@ -282,17 +282,31 @@ export interface SelectionChange {
   b: number | null;
 }
 
+/** Per kind and category, how many changes a batch's dry run finds, with the first `limit` of them. */
+export interface SelectionChangeGroup {
+  kind: SelectionChange['kind'];
+  category: string;
+  n: number;
+  /** Changes with `a` set (pick: a stored pick was there). */
+  withA: number;
+  /** Changes with `b` set (pick: there is a new pick). */
+  withB: number;
+  /** The first `limit` changes, by request id. */
+  first: SelectionChange[];
+}
+
 /**
  * The differences one batch's selection would make, in one read-only statement: the same read
  * as selectBatch (so the prediction is exact), compared with the stored selection of the same
- * rule and judge version (pairs of rank 0 count as not selected). Writes nothing.
+ * rule and judge version (pairs of rank 0 count as not selected), counted in Postgres per kind
+ * and category with the first `limit` changes of each. Writes nothing.
  */
-export async function selectBatchDryRun(db: Db, o: SelectBatchInput): Promise<SelectionChange[]> {
+export async function selectBatchDryRun(db: Db, o: SelectBatchInput, limit: number): Promise<SelectionChangeGroup[]> {
   if (o.requestIds.length === 0) return [];
   const r = await db.transaction(async (tx) => {
     await tx.execute(sql`SET LOCAL jit = off`);
     await tx.execute(sql`SET LOCAL enable_nestloop = off`);
-    return rows<{ kind: SelectionChange['kind']; request_id: number; category: string; a: number | null; b: number | null }>(
+    return rows<{ kind: SelectionChange['kind']; category: string; n: number; with_a: number; with_b: number; first: (number | string | null)[][] | null }>(
       tx as unknown as Db,
       sql`${selectionCtes(o)},
 old_pick AS (
@@ -304,22 +318,34 @@ old_pairs AS (
   FROM batch b CROSS JOIN LATERAL (
     SELECT p.chosen_id, p.rejected_id FROM pairs p WHERE p.request_id = b.request_id AND ${sameVersion('p', o)} AND p.rank > 0 OFFSET 0
   ) op
+),
+changes AS (
+  SELECT 'pick' AS kind, b.request_id, b.category, op.candidate_id AS a, pk.id AS b
+  FROM batch b LEFT JOIN old_pick op ON op.request_id = b.request_id LEFT JOIN pick pk ON pk.request_id = b.request_id
+  WHERE op.candidate_id IS DISTINCT FROM pk.id
+  UNION ALL
+  SELECT 'pair_gained', k.request_id, b.category, k.chosen_id, k.rejected_id
+  FROM kept k JOIN batch b ON b.request_id = k.request_id
+  WHERE NOT EXISTS (SELECT 1 FROM old_pairs o WHERE o.chosen_id = k.chosen_id AND o.rejected_id = k.rejected_id)
+  UNION ALL
+  SELECT 'pair_lost', o.request_id, b.category, o.chosen_id, o.rejected_id
+  FROM old_pairs o JOIN batch b ON b.request_id = o.request_id
+  WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.chosen_id = o.chosen_id AND k.rejected_id = o.rejected_id)
 )
-SELECT 'pick' AS kind, b.request_id, b.category, op.candidate_id AS a, pk.id AS b
-FROM batch b LEFT JOIN old_pick op ON op.request_id = b.request_id LEFT JOIN pick pk ON pk.request_id = b.request_id
-WHERE op.candidate_id IS DISTINCT FROM pk.id
-UNION ALL
-SELECT 'pair_gained', k.request_id, b.category, k.chosen_id, k.rejected_id
-FROM kept k JOIN batch b ON b.request_id = k.request_id
-WHERE NOT EXISTS (SELECT 1 FROM old_pairs o WHERE o.chosen_id = k.chosen_id AND o.rejected_id = k.rejected_id)
-UNION ALL
-SELECT 'pair_lost', o.request_id, b.category, o.chosen_id, o.rejected_id
-FROM old_pairs o JOIN batch b ON b.request_id = o.request_id
-WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.chosen_id = o.chosen_id AND k.rejected_id = o.rejected_id)`,
+SELECT kind, category, count(*)::int AS n, count(a)::int AS with_a, count(b)::int AS with_b,
+       (array_agg(ARRAY[request_id, a, b] ORDER BY request_id, a, b))[1:${Math.max(0, Math.trunc(limit))}::int] AS first
+FROM changes GROUP BY kind, category`,
     );
   });
-  const id = (v: number | null) => (v === null ? null : Number(v));
-  return r.map((x) => ({ kind: x.kind, requestId: Number(x.request_id), category: x.category, a: id(x.a), b: id(x.b) }));
+  const id = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));
+  return r.map((x) => ({
+    kind: x.kind,
+    category: x.category,
+    n: Number(x.n),
+    withA: Number(x.with_a),
+    withB: Number(x.with_b),
+    first: (x.first ?? []).map((t) => ({ kind: x.kind, requestId: Number(t[0]), category: x.category, a: id(t[1]), b: id(t[2]) })),
+  }));
 }
 
 const PENDING = sql`status IN ('settled', 'selected') AND (selected_at IS NULL OR settled_at > selected_at OR reviewed_at > selected_at)`;

@@ -18,7 +18,7 @@ import {
   nextPendingSelection,
   selectBatch,
   selectBatchDryRun,
-  type SelectionChange,
+  type SelectionChangeGroup,
 } from '../../db/repositories/selection.repository.ts';
 import { SELECTION_RULE_VERSION, type SelectionParams } from './rules.ts';
 
@@ -91,23 +91,21 @@ export interface SelectionDiff {
 
 const zeroCounts = (): SelectionDiffCounts => ({ picksChanged: 0, picksGained: 0, picksLost: 0, pairsGained: 0, pairsLost: 0 });
 
-function addChange(d: SelectionDiff, c: SelectionChange, listLimit: number): void {
-  const cat = (d.byCategory[c.category] ??= zeroCounts());
+function addGroup(d: SelectionDiff, g: SelectionChangeGroup): void {
+  const cat = (d.byCategory[g.category] ??= zeroCounts());
   for (const n of [d.total, cat]) {
-    if (c.kind === 'pick') {
-      n.picksChanged++;
-      if (c.b !== null) n.picksGained++;
-      if (c.a !== null) n.picksLost++;
-    } else if (c.kind === 'pair_gained') n.pairsGained++;
-    else n.pairsLost++;
+    if (g.kind === 'pick') {
+      n.picksChanged += g.n;
+      n.picksGained += g.withB;
+      n.picksLost += g.withA;
+    } else if (g.kind === 'pair_gained') n.pairsGained += g.n;
+    else n.pairsLost += g.n;
   }
-  const list = c.kind === 'pick' ? d.picks : c.kind === 'pair_gained' ? d.pairsGained : d.pairsLost;
-  if (list.length >= listLimit) {
-    d.truncated = true;
-    return;
+  for (const c of g.first) {
+    if (c.kind === 'pick') d.picks.push({ requestId: c.requestId, category: c.category, before: c.a, after: c.b });
+    else (c.kind === 'pair_gained' ? d.pairsGained : d.pairsLost).push({ requestId: c.requestId, category: c.category, chosenId: c.a!, rejectedId: c.b! });
   }
-  if (c.kind === 'pick') d.picks.push({ requestId: c.requestId, category: c.category, before: c.a, after: c.b });
-  else (list as SelectionDiff['pairsGained']).push({ requestId: c.requestId, category: c.category, chosenId: c.a!, rejectedId: c.b! });
+  if (g.first.length < g.n) d.truncated = true;
 }
 
 export interface SelectionRunResult {
@@ -212,7 +210,7 @@ export async function runSelection(
       if (!ids) return;
       const input = { requestIds: ids, judge: opts.judge, ruleVersion: SELECTION_RULE_VERSION, params, thresholds: opts.thresholds, checkVersion: opts.checkVersion, storedParams };
       if (diff) {
-        for (const c of await selectBatchDryRun(db, input)) addChange(diff, c, opts.listLimit ?? 100);
+        for (const g of await selectBatchDryRun(db, input, opts.listLimit ?? 100)) addGroup(diff, g);
       } else {
         const r = await selectBatch(db, input);
         out.requests += r.requests;
@@ -228,7 +226,16 @@ export async function runSelection(
   if (diff) {
     out.requests = done;
     out.diff = diff;
-    for (const list of [diff.picks, diff.pairsGained, diff.pairsLost]) list.sort((a, b) => a.requestId - b.requestId);
+    // Each batch and category listed its first changes: keep the first listLimit of each kind overall.
+    const limit = opts.listLimit ?? 100;
+    const order = (a: { requestId: number; chosenId?: number }, b: { requestId: number; chosenId?: number }) => a.requestId - b.requestId || (a.chosenId ?? 0) - (b.chosenId ?? 0);
+    for (const key of ['picks', 'pairsGained', 'pairsLost'] as const) {
+      const list = (diff[key] as { requestId: number; chosenId?: number }[]).sort(order);
+      if (list.length > limit) {
+        list.length = limit;
+        diff.truncated = true;
+      }
+    }
   }
   out.ms = performance.now() - t0;
   return out;

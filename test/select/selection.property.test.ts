@@ -43,7 +43,7 @@ function arbRequest(axes: number): fc.Arbitrary<FixRequest> {
   const judgments = fc.oneof(
     { weight: 1, arbitrary: fc.constant<FixJudgment[]>([]) },
     { weight: 8, arbitrary: judgment.map((j) => [j]) },
-    // An older judgment by another judge model (the newest ok one counts) and one of another rubric.
+    // An older judgment by another judge model and one of another rubric: only the judge version read counts.
     { weight: 2, arbitrary: fc.tuple(judgment, judgment).map(([a, b]) => [{ ...a, model: 'judge-old' }, b]) },
     { weight: 1, arbitrary: fc.tuple(judgment, scores).map(([a, s]) => [a, { rubric: 'other-rubric', ok: true, scores: s, passes: true }]) },
   );

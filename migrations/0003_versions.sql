@@ -27,6 +27,11 @@ UPDATE "pairs" p SET ("judge_model", "prompt_hash") = (
   WHERE jj.candidate_id = p.chosen_id AND jj.rubric = p.rubric AND jj.ok ORDER BY jj.id DESC LIMIT 1)
 WHERE p.judge_model = '' AND EXISTS (
   SELECT 1 FROM "judgments" jj WHERE jj.candidate_id = p.chosen_id AND jj.rubric = p.rubric AND jj.ok);--> statement-breakpoint
+-- A selection row with no judgment in its request (nothing was judged) takes the judge version
+-- of the newest judgment of its rubric.
+UPDATE "selections" s SET ("judge_model", "prompt_hash") = (
+  SELECT jj.judge_model, jj.prompt_hash FROM "judgments" jj WHERE jj.rubric = s.rubric ORDER BY jj.id DESC LIMIT 1)
+WHERE s.judge_model = '' AND EXISTS (SELECT 1 FROM "judgments" jj WHERE jj.rubric = s.rubric);--> statement-breakpoint
 -- Checks name their full check version (pipeline/checks.ts checkVersion): the rules with the
 -- detector version and thresholds they ran with, all of which the row already records.
 UPDATE "checks" SET "rule_version" =

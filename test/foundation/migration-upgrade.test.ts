@@ -23,6 +23,8 @@ import { upsertSources } from '../../db/repositories/sources.repository.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import { checkVersion, hardCheckOptionsFromConfig, runHardChecks } from '../../pipeline/checks.ts';
 import { demoRequests } from '../../pipeline/cli/demo.ts';
+import { probeImage } from '../../pipeline/images.ts';
+import { baseSeedOf } from '../../pipeline/stages/enqueue.ts';
 import { loadConfig } from '../../pipeline/config.ts';
 import { runExport } from '../../pipeline/export/index.ts';
 import { variantForSeed, renderEdit } from '../../pipeline/inference/builtin-editor.ts';
@@ -34,7 +36,7 @@ import { readTarsWithPython } from '../export/fixture.ts';
 import { smallImages } from '../services/pipeline-helpers.ts';
 
 const MIGRATIONS = path.resolve('migrations');
-const R = 6; // requests
+const R = 8; // requests
 const K = 4; // candidates each
 
 describe('migrating a filled 0002 database to the current schema', () => {
@@ -99,20 +101,22 @@ describe('migrating a filled 0002 database to the current schema', () => {
     const c = cfg();
     const blobs = new BlobStore(c.blobDir);
     const imgDir = path.join(work, 'img');
-    const images = await smallImages(imgDir, 160);
+    const images = await smallImages(imgDir, 192);
     const judge = createMetricJudge();
     for (const req of demoRequests(R, images)) {
       const bytes = await readFile(path.join(imgDir, req.image));
       const stored = await blobs.put(bytes, req.image.endsWith('.png') ? 'png' : 'jpg');
-      const ids = await upsertSources(h.db, [{ sha256: stored.sha256, blob: stored.key, width: 160, height: 160, format: 'png', bytes: bytes.length, origin: req.image }]);
-      const [r] = await insertRequests(h.db, [{ sourceId: ids.get(stored.sha256)!, instruction: req.instruction, category: req.category ?? '', candidatesWanted: K, model: 'vibe-builtin-cpu', baseSeed: 100 }]);
+      const info = await probeImage(bytes, req.image, { maxPixels: c.checks.maxImagePixels });
+      const ids = await upsertSources(h.db, [{ sha256: stored.sha256, blob: stored.key, width: info.width, height: info.height, format: info.format, bytes: bytes.length, origin: req.image }]);
+      const base = baseSeedOf(stored.sha256, req.instruction);
+      const [r] = await insertRequests(h.db, [{ sourceId: ids.get(stored.sha256)!, instruction: req.instruction, category: req.category ?? '', candidatesWanted: K, model: 'vibe-builtin-cpu', baseSeed: base }]);
       const spec = parseInstruction(req.instruction)!;
-      const edits = await Promise.all(Array.from({ length: K }, (_, i) => renderEdit(bytes, spec, variantForSeed(100 + i))));
+      const edits = await Promise.all(Array.from({ length: K }, (_, i) => renderEdit(bytes, spec, variantForSeed(base + i))));
       const blobsOut = await Promise.all(edits.map((e) => blobs.put(e.bytes, 'jpg')));
       const cands = await storeCandidatesOfRequest(
         h.db,
         r!.id,
-        edits.map((e, i) => ({ requestId: r!.id, seed: 100 + i, sha256: blobsOut[i]!.sha256, blob: blobsOut[i]!.key, width: e.width, height: e.height, generator: 'vibe-builtin-cpu', latencyMs: 5 })),
+        edits.map((e, i) => ({ requestId: r!.id, seed: base + i, sha256: blobsOut[i]!.sha256, blob: blobsOut[i]!.key, width: e.width, height: e.height, generator: 'vibe-builtin-cpu', latencyMs: 5 })),
       );
       const facts: CandidateFacts[] = [];
       for (const [i, cand] of cands.entries()) {
@@ -134,7 +138,7 @@ describe('migrating a filled 0002 database to the current schema', () => {
           latencyMs: 1,
         });
         await moveCandidate(h.db, cand.id, ['generated'], rep.passed ? 'checked' : 'rejected');
-        let fact: CandidateFacts = { id: cand.id, seed: 100 + i, scores: null, passesThresholds: false, checkPassed: rep.passed, review: null };
+        let fact: CandidateFacts = { id: cand.id, seed: base + i, scores: null, passesThresholds: false, checkPassed: rep.passed, review: null };
         if (rep.passed) {
           // 0002 judged only candidates that passed, one row per (candidate, rubric, model).
           const j = await judge.judge({ source: bytes, edit: edits[i]!.bytes, instruction: req.instruction });

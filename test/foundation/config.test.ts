@@ -33,12 +33,15 @@ describe('configuration', () => {
       FACE_EXEMPT_CATEGORIES: 'style,background',
       JUDGE_URL: 'http://judge:8000',
       JUDGE_MODEL: 'qwen2.5-vl',
+      JUDGE_REJECTED: 'false',
     });
     expect(c.inference.urls).toEqual(['http://a:1', 'http://b:2']);
     expect(c.inference.gpuSlots).toBe(8);
     expect(c.selection.loserMayFailChecks).toBe(false);
     expect(c.checks.faceExemptCategories).toEqual(['style', 'background']);
     expect(c.judge.model).toBe('qwen2.5-vl');
+    expect(c.judge.judgeRejected).toBe(false);
+    expect(loadConfig({}).judge.judgeRejected).toBe(true);
   });
 
   it.each([
@@ -49,6 +52,7 @@ describe('configuration', () => {
     ['FACE_IOU_THRESHOLD', '1.5', /^FACE_IOU_THRESHOLD=1.5: /],
     ['JUDGE_RUBRIC', 'vibes', /^JUDGE_RUBRIC=vibes: /],
     ['REVIEW_ACCEPT_OVERRIDES_THRESHOLDS', 'perhaps', /^REVIEW_ACCEPT_OVERRIDES_THRESHOLDS=perhaps: expected true or false/],
+    ['JUDGE_REJECTED', 'sometimes', /^JUDGE_REJECTED=sometimes: expected true or false/],
   ])('a bad %s=%s names the key and the value', (key, value, re) => {
     const err = errorOf({ [key]: value });
     expect(err.code).toBe('BAD_CONFIG');

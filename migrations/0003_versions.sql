@@ -7,6 +7,7 @@ ALTER TABLE "pairs" ADD COLUMN "judge_model" text DEFAULT '' NOT NULL;--> statem
 ALTER TABLE "pairs" ADD COLUMN "prompt_hash" text DEFAULT '' NOT NULL;--> statement-breakpoint
 ALTER TABLE "selections" ADD COLUMN "judge_model" text DEFAULT '' NOT NULL;--> statement-breakpoint
 ALTER TABLE "selections" ADD COLUMN "prompt_hash" text DEFAULT '' NOT NULL;--> statement-breakpoint
+CREATE INDEX "checks_candidate_version_idx" ON "checks" USING btree ("candidate_id","rule_version","passed");--> statement-breakpoint
 CREATE UNIQUE INDEX "judgments_candidate_version_key" ON "judgments" USING btree ("candidate_id","rubric","judge_model","prompt_hash") WHERE superseded_at IS NULL;--> statement-breakpoint
 CREATE INDEX "judgments_candidate_version_idx" ON "judgments" USING btree ("candidate_id","rubric","judge_model","prompt_hash","id" DESC NULLS FIRST,"ok","scores");--> statement-breakpoint
 CREATE UNIQUE INDEX "pairs_chosen_rejected_version_key" ON "pairs" USING btree ("chosen_id","rejected_id","rule_version","rubric","judge_model","prompt_hash");--> statement-breakpoint

@@ -115,6 +115,8 @@ export const checks = pgTable(
     // A candidate's newest check in one index-only probe (selection reads it per candidate):
     // `passed` is a trailing key column because drizzle has no INCLUDE.
     index('checks_candidate_latest_idx').on(t.candidateId, t.id.desc().nullsFirst(), t.passed),
+    // A candidate's check of one check version in one index-only probe (selection reads the current version's).
+    index('checks_candidate_version_idx').on(t.candidateId, t.ruleVersion, t.passed),
   ],
 );
 

@@ -4,7 +4,8 @@
  * stand-in (a real HTTP server) that answers after 50 ms. The judge stage is I/O bound, so its
  * ceiling is JUDGE_CONCURRENCY / latency calls per second; the bench prints the calls per second
  * reached, the ratio to that ceiling (target ≥ 0.85), and as a measured baseline the same client
- * calling the stand-in directly at the same concurrency (no queue, no database).
+ * calling the stand-in directly at the same concurrency (no queue, no database). The stand-in
+ * (test/services/fake-vlm.ts) runs in its own process, as a remote VLM would.
  *
  *   npx tsx test/bench/rejudge.bench.ts [--candidates 10000] [--latency 50] [--concurrency 8]
  */
@@ -22,7 +23,8 @@ import { deletePrefixKeys, openQueues } from '../../pipeline/queues.ts';
 import { rejudge } from '../../pipeline/stages/rework.ts';
 import { startWorkers } from '../../workers/main.ts';
 import { createTestDb } from '../helpers/db.ts';
-import { startFakeVlm } from '../services/fake-vlm.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 
 function flag(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,7 +45,16 @@ const BASELINE_CALLS = Math.min(N, 2000);
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(tmpdir(), 'vc-rejudge-bench-'));
   const t = await createTestDb({ poolSize: 12 });
-  const vlm = await startFakeVlm({ latencyMs: LATENCY, constant: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/services/fake-vlm.ts'), String(LATENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const vlm = {
+    url: line.toString().trim(),
+    count: async (model: string) => ((await (await fetch(`${line.toString().trim()}/calls`)).json()) as Record<string, number>)[model] ?? 0,
+    close: async () => {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
   const prefix = `vibe-bench-rejudge-${process.pid}`;
   const queues = openQueues(REDIS_URL, prefix);
   try {
@@ -79,7 +90,7 @@ async function main(): Promise<void> {
       while (next++ < BASELINE_CALLS) await client.judge({ source: s, edit: e, instruction: 'make it warmer' });
     }));
     const baseRate = BASELINE_CALLS / ((performance.now() - b0) / 1000);
-    const before = vlm.count('judge-b');
+    const before = await vlm.count('judge-b');
 
     const running = await startWorkers({ db: t.db, blobs, config: cfgB, queues, redisUrl: REDIS_URL, which: ['judge', 'select'] });
     try {
@@ -97,7 +108,7 @@ async function main(): Promise<void> {
         }
       }
       const judgedMs = performance.now() - t0;
-      const calls = vlm.count('judge-b') - before;
+      const calls = (await vlm.count('judge-b')) - before;
       for (;;) {
         const [x] = await rows<{ n: number }>(t.db, sql`SELECT count(*)::int AS n FROM selections WHERE judge_model = 'judge-b'`);
         if (Number(x!.n) >= REQUESTS) break;

@@ -6,7 +6,10 @@
  * integers, so a face-shifted or noisy edit scores lower as it would with a real judge. Each model
  * name answers a little differently (a model-dependent ±1 on editing_success), so two judge
  * versions disagree somewhere. `latencyMs` delays every reply; `garble` makes chosen calls
- * answer text that is not a score.
+ * answer text that is not a score. `GET /calls` answers the replies so far per model.
+ *
+ * Run as a program (`tsx test/services/fake-vlm.ts LATENCY_MS`), it serves constant scores in
+ * its own process and prints its URL: the benchmarks' stand-in, off their event loop.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -63,6 +66,14 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
     });
   };
   const server: Server = createServer((req, res) => {
+    if (req.method === 'GET') {
+      // GET /calls: replies so far per model (for a stand-in running in another process).
+      const per: Record<string, number> = {};
+      for (const c of calls) per[c.model] = (per[c.model] ?? 0) + 1;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(per));
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -90,4 +101,10 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
       server.close(() => resolve());
     }),
   };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const vlm = await startFakeVlm({ latencyMs: Number(process.argv[2] ?? 50), constant: true });
+  process.stdout.write(`${vlm.url}\n`);
+  process.on('SIGTERM', () => void vlm.close().then(() => process.exit(0)));
 }

@@ -23,7 +23,7 @@ async function follow(label: string, total: number, done: () => Promise<number>,
     ? new cliProgress.SingleBar({ stream: process.stderr, format: `${label} [{bar}] {value}/{total} | {eta_formatted} left`, hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
   bar?.start(total, 0);
-  let n = 0;
+  let n: number;
   let tenth = -1;
   for (;;) {
     n = await done();

@@ -26,7 +26,7 @@ export function formatFunnel(f: Funnel): string {
     row('  passed checks', f.checks.passed),
     row('  failed checks', f.checks.failed, `face ${f.checks.faceFail}, no_change ${f.checks.noChange}, noise_only ${f.checks.noiseOnly}`),
     row('  judged', f.judgments.judged, `ok ${f.judgments.ok}, unscorable ${f.judgments.failed}${f.judge ? `, judge ${formatJudgeVersion(f.judge)}` : ''}`),
-    row('  judge calls on rejected', f.judgments.onRejected, 'candidates that failed a hard check (JUDGE_REJECTED)'),
+    row('  judged, rejected', f.judgments.onRejected, 'judge calls on candidates that failed a hard check (JUDGE_REJECTED)'),
     row('  above thresholds', f.judgments.aboveThresholds, f.rubric ? `rubric ${f.rubric}` : ''),
     row('SFT picks', f.selection.sftPicks, `of ${f.selection.requestsSelected} selected requests`),
     row('DPO pairs', f.selection.dpoPairs),

@@ -20,7 +20,7 @@ import { openQueues } from '../../pipeline/queues.ts';
 import { runLocalPipeline } from '../../pipeline/run-local.ts';
 import { dpoPairs, pickSft, runSelection, selectionSettings, type CandidateFacts, type SelectionSettings, type Verdict } from '../../pipeline/select/index.ts';
 import { retryFailed } from '../../pipeline/stages/retry-failed.ts';
-import { recheck, rejudge } from '../../pipeline/stages/rework.ts';
+import { rejudge } from '../../pipeline/stages/rework.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { readTarsWithPython } from '../export/fixture.ts';
 import { runCli } from './cli-run.ts';
@@ -225,6 +225,14 @@ describe('campaign versions through the real pipeline', () => {
       const axes = r.axes as Record<string, number>;
       expect([axes.instruction, axes.preservation, axes.quality]).toEqual(bAxes.get(Number(picked[i]!.id)));
     }
+    // --judge-model reads another version explicitly: model A's selection is still there (history).
+    const outA = `${tmp.dir}/export-a`;
+    await runCli(['export', '--kind', 'sft', '--out', outA, '--json', '--judge-model', 'judge-a'], cliEnv({ JUDGE_MODEL: 'judge-b' }));
+    const manifestA = JSON.parse(await readFile(path.join(outA, 'manifest.json'), 'utf8')) as { judge: { model: string }; totals: { samples: number } };
+    expect(manifestA.judge.model).toBe('judge-a');
+    expect(manifestA.totals.samples).toBe([...aPicks.values()].filter((x) => x !== null).length);
+    const st = await runCli(['status', '--json', '--judge-model', 'judge-a'], cliEnv({ JUDGE_MODEL: 'judge-b', QUEUE_PREFIX: freshPrefix('st').prefix }));
+    expect((JSON.parse(st.stdout) as { funnel: { judge: { model: string } } }).funnel.judge.model).toBe('judge-a');
   }, 240_000);
 
   it('select --dry-run after a threshold change predicts exactly what the following select --all writes', async () => {
@@ -242,6 +250,10 @@ describe('campaign versions through the real pipeline', () => {
     const pickChanges = [...after.picks].filter(([rid, c]) => (before.picks.get(rid) ?? null) !== c).map(([rid, c]) => ({ requestId: rid, before: before.picks.get(rid) ?? null, after: c }));
     const key = (p: { requestId: number; chosenId: number; rejectedId: number }) => `${p.requestId}:${p.chosenId}>${p.rejectedId}`;
     expect(d.truncated).toBe(false);
+    const short = JSON.parse((await runCli(['select', '--all', '--dry-run', '--json', '--list', '1'], cliEnv(extra))).stdout) as { diff: { picks: unknown[]; pairsLost: unknown[]; truncated: boolean } };
+    expect(short.diff.picks.length).toBeLessThanOrEqual(1);
+    expect(short.diff.pairsLost.length).toBeLessThanOrEqual(1);
+    expect(short.diff.truncated).toBe(d.picks.length > 1 || d.pairsLost.length > 1 || d.pairsGained.length > 1);
     expect(d.picks.map(({ requestId, before: b, after: a }) => ({ requestId, before: b, after: a }))).toEqual(pickChanges.sort((x, y) => x.requestId - y.requestId));
     expect(new Set(d.pairsGained.map(key))).toEqual(new Set([...after.pairs].filter((k) => !before.pairs.has(k))));
     expect(new Set(d.pairsLost.map(key))).toEqual(new Set([...before.pairs].filter((k) => !after.pairs.has(k))));
@@ -259,8 +271,26 @@ describe('campaign versions through the real pipeline', () => {
     const s = selectionSettings(cfg);
     const old = selectionSettings(cfgOf({ ...extra, FACE_IOU_THRESHOLD: '0.9' }));
     expect(s.checkVersion).not.toBe(old.checkVersion);
+    const failedCount = Number((await rows<{ n: number }>(t.db, sql`SELECT count(*)::int AS n FROM candidates WHERE status = 'failed'`))[0]!.n);
     const judgmentsBefore = Number((await rows<{ n: number }>(t.db, sql`SELECT count(*)::int AS n FROM judgments`))[0]!.n);
-    await reworkThenRun(cfg, (queues) => recheck({ db: t.db, queues }, s.checkVersion));
+    // `vibe-curate recheck` enqueues on the configured queues; the workers then run on them.
+    const p = freshPrefix('recheck');
+    try {
+      const r = await runCli(['recheck', '--json'], cliEnv({ ...extra, QUEUE_PREFIX: p.prefix }));
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toMatchObject({ version: s.checkVersion, enqueued: N * K - failedCount });
+      await work(cfg, p.prefix);
+    } finally {
+      await p.cleanup();
+    }
+    // Everything has a check of the new version now: a third run finds nothing.
+    const p3 = freshPrefix('recheck3');
+    try {
+      const third = await runCli(['recheck', '--json'], cliEnv({ ...extra, QUEUE_PREFIX: p3.prefix }));
+      expect(JSON.parse(third.stdout)).toMatchObject({ enqueued: 0 });
+    } finally {
+      await p3.cleanup();
+    }
 
     const c = await rows<{ id: number; status: string; passed: boolean | null; was: boolean | null }>(
       t.db,

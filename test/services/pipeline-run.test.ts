@@ -73,7 +73,9 @@ describe('pipeline run: 50 requests × 4 candidates', () => {
     const f = first.funnel;
     expect(f.requests).toMatchObject({ total: 50, selected: 50, settled: 50, failed: 0 });
     expect(f.checks.passed + f.checks.failed).toBe(200);
-    expect(f.judgments.judged).toBe(f.checks.passed);
+    // JUDGE_REJECTED (default true): the candidates that failed a check are judged too.
+    expect(f.judgments.judged).toBe(f.checks.passed + f.checks.failed);
+    expect(f.judgments.onRejected).toBe(f.checks.failed);
     // The built-in core's defects make both outcomes happen: the checks really decide.
     expect(f.checks.passed).toBeGreaterThan(0);
     expect(f.checks.failed).toBeGreaterThan(0);

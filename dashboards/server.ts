@@ -12,7 +12,7 @@ import type { Config } from '../pipeline/config.ts';
 import type { BlobStore } from '../pipeline/blobs.ts';
 import { changeMapPng } from '../pipeline/change-check.ts';
 import { decodeImage } from '../pipeline/images.ts';
-import { configuredRubric } from '../pipeline/cli/select.ts';
+import { selectionSettings } from '../pipeline/select/index.ts';
 import { metricsText } from '../pipeline/metrics.ts';
 import { enqueueJobs, openQueues, type QueueSet } from '../pipeline/queues.ts';
 import { describeError } from '../pipeline/errors/index.ts';
@@ -45,6 +45,8 @@ export interface DashboardOptions {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** Rubric to show (default: the configured judge's, as `status` and `select` use). */
   rubric?: string;
+  /** Judge model to show (default: the configured judge's). */
+  judgeModel?: string;
   /** Most candidates one bulk review may touch (default 1 000). */
   bulkCap?: number;
   /** Request body limits by path (default DEFAULT_BODY_LIMITS: 64 KiB /login, 1 MiB /api). */
@@ -60,7 +62,8 @@ export type DashboardApp = Hono<{ Variables: AuthVars }> & { dispose(): Promise<
 export function createDashboardApp(opts: DashboardOptions): DashboardApp {
   const { db, config } = opts;
   const token = config.dashboard.token;
-  const rubric = opts.rubric ?? configuredRubric(config);
+  // The versions in force: what the overview shows and every page reads unless ?judge= picks another.
+  const settings = selectionSettings(config, { rubric: opts.rubric, model: opts.judgeModel });
   const app = new Hono<{ Variables: AuthVars }>();
 
   app.onError((err, c) => {
@@ -88,7 +91,19 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
   const enqueueSelection = queues
     ? (requestIds: number[]) => enqueueJobs(queues, 'select', requestIds.map((requestId) => ({ requestId })))
     : undefined;
-  app.route('/api', apiRoutes({ db, config, rubric, funnel: (rubric) => getFunnel(db, { rubric }), queues: sampler, bulkCap: opts.bulkCap, enqueueSelection }));
+  app.route(
+    '/api',
+    apiRoutes({
+      db,
+      config,
+      judge: settings.judge,
+      inForce: { thresholds: settings.thresholds, checkVersion: settings.checkVersion },
+      funnel: (judge) => getFunnel(db, { ...settings, judge, thresholds: judge.rubric === settings.judge.rubric ? settings.thresholds : undefined }),
+      queues: sampler,
+      bulkCap: opts.bulkCap,
+      enqueueSelection,
+    }),
+  );
   app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.route('/img', imageRoutes({ db, blobs: opts.blobs, thumbDir: path.join(config.dataDir, 'thumbs'), changeMap: opts.changeMap ?? defaultChangeMap(config) }));
   app.get('/metrics', async (c) => {

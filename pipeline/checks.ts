@@ -5,9 +5,9 @@
  */
 import type { Config } from './config.ts';
 import { createHash } from 'node:crypto';
-import { changeCheck, type ChangeCheckResult } from './change-check.ts';
-import { getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from './faces/blazeface.ts';
-import { boxIoU, faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
+import { CHANGE_RULE_VERSION, changeCheck, MIN_REGION_FRACTION, NO_CHANGE_FRACTION, type ChangeCheckResult } from './change-check.ts';
+import { DETECTOR_VERSION, getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from './faces/blazeface.ts';
+import { boxIoU, FACE_RULE_VERSION, faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
 import { decodeImage, type DecodedImage } from './images.ts';
 
 export interface HardCheckOptions {
@@ -42,6 +42,34 @@ export function hardCheckOptionsFromConfig(checks: Config['checks'], category?: 
     exemptFaceCheck: category !== undefined && category !== '' && checks.faceExemptCategories.includes(category),
     faceSearch: checks.faceSearch,
   };
+}
+
+/** One rule of the check version: its own version and every setting that can change its verdict. */
+export interface CheckVersionPart {
+  rule: string;
+  params: Record<string, string | number | boolean>;
+}
+
+/**
+ * The parts of the check version, in order: each hard check adds one entry here (its rule
+ * version plus the detector version and thresholds it runs with). A change to any of them is a
+ * new check version, which `vibe-curate recheck` applies to the existing candidates.
+ */
+export function checkVersionParts(opts: HardCheckOptions): CheckVersionPart[] {
+  return [
+    { rule: FACE_RULE_VERSION, params: { detector: `${DETECTOR_VERSION}/${opts.faceSearch ?? 'fine'}`, iou: opts.faceIoUThreshold } },
+    { rule: CHANGE_RULE_VERSION, params: { px: opts.changePixelThreshold, noChange: NO_CHANGE_FRACTION, minRegion: MIN_REGION_FRACTION } },
+  ];
+}
+
+/**
+ * The check version of `opts`: `rule(k=v,…)+rule(k=v,…)`, stored as every check row's
+ * rule_version. Reads of checks (candidate status, selection) follow the current one.
+ */
+export function checkVersion(opts: HardCheckOptions): string {
+  return checkVersionParts(opts)
+    .map((p) => `${p.rule}(${Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(',')})`)
+    .join('+');
 }
 
 export interface ReportFace {

@@ -102,6 +102,7 @@ export const envSchema = z.object({
   JUDGE_MAX_ATTEMPTS: int(3, 1),
   JUDGE_CONCURRENCY: int(8, 1),
   JUDGE_IMAGE_LONG_SIDE: int(768, 64), // pixels: images are resized before they are sent
+  JUDGE_REJECTED: bool(true), // judge candidates that failed a hard check too (rejected sides of DPO pairs)
   DASHBOARD_TOKEN: optStr, // unset: dashboard listens on 127.0.0.1 only
   PORT: port(3000), // dashboard
   FACE_IOU_THRESHOLD: num(0.9, (s) => s.min(0).max(1)),
@@ -155,6 +156,8 @@ export interface Config {
     maxAttempts: number;
     concurrency: number;
     imageLongSide: number;
+    /** Whether candidates that failed a hard check are judged too (JUDGE_REJECTED). */
+    judgeRejected: boolean;
   };
   checks: { faceIoUThreshold: number; faceExemptCategories: string[]; faceSearch: 'fine' | 'fast'; changePixelThreshold: number; maxImagePixels: number; concurrency: number };
   selection: { dpoMinMargin: number; dpoMaxPairs: number; dpoMaxUses: number; loserMayFailChecks: boolean; reviewAcceptOverridesThresholds: boolean };
@@ -201,6 +204,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxAttempts: e.JUDGE_MAX_ATTEMPTS,
       concurrency: e.JUDGE_CONCURRENCY,
       imageLongSide: e.JUDGE_IMAGE_LONG_SIDE,
+      judgeRejected: e.JUDGE_REJECTED,
     },
     checks: {
       faceIoUThreshold: e.FACE_IOU_THRESHOLD,

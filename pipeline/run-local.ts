@@ -13,7 +13,7 @@ import { QUEUE_NAMES } from './jobs.ts';
 import { deletePrefixKeys, openQueues, queueDepths } from './queues.ts';
 import { enqueueManifest, type EnqueueSummary } from './stages/enqueue.ts';
 import { reconcile } from './stages/reconcile.ts';
-import { selectionRubric } from './stages/select.ts';
+import { selectionSettings } from './select/index.ts';
 import type { Db } from '../db/client.ts';
 import { getFunnel, type Funnel } from '../db/repositories/funnel.repository.ts';
 import { runProgress, type RunProgress } from '../db/repositories/requests.repository.ts';
@@ -143,18 +143,18 @@ export async function runLocalPipeline(o: LocalPipelineOptions): Promise<LocalPi
         idleSince = busy ? undefined : (idleSince ?? Date.now());
         if (idleSince !== undefined && Date.now() - idleSince >= IDLE_MS_BEFORE_RECONCILE) {
           // Nothing queued yet unfinished work: a job was lost (e.g. Redis restarted). Postgres knows what is left.
-          await reconcile({ db: o.db, queues });
+          await reconcile({ db: o.db, queues, config: o.config });
           idleSince = undefined;
         }
       }
       progress = await read();
     }
-    const rubric = selectionRubric(running.deps);
+    const settings = selectionSettings(o.config);
     return {
       enqueue,
       progress,
-      funnel: await getFunnel(o.db, { rubric }),
-      rubric,
+      funnel: await getFunnel(o.db, settings),
+      rubric: settings.judge.rubric,
       inferenceUrl: running.builtinInferenceUrl,
       elapsedMs: performance.now() - t0,
     };

@@ -35,7 +35,7 @@ export interface StartWorkersOptions {
   queues: QueueSet;
   redisUrl: string;
   which: readonly QueueName[];
-  /** Overrides every queue's concurrency (else generate: GPU_SLOTS, check: CHECK_CONCURRENCY, judge: JUDGE_CONCURRENCY, select: 2). */
+  /** Overrides every queue's concurrency (else generate: GPU_SLOTS, check: CHECK_CONCURRENCY, judge: 2 × JUDGE_CONCURRENCY, select: 2). */
   concurrency?: number;
   onError?: (queue: QueueName, err: Error) => void;
 }
@@ -78,7 +78,10 @@ export async function startWorkers(o: StartWorkersOptions): Promise<RunningWorke
         workers.push(startCheckWorker(deps, o.redisUrl, conc(q, c.checks.concurrency)) as unknown as Worker);
         break;
       case 'judge':
-        workers.push(startJudgeWorker(deps, o.redisUrl, conc(q, c.judge.concurrency)) as unknown as Worker);
+        // Twice JUDGE_CONCURRENCY jobs: while JUDGE_CONCURRENCY requests wait on the VLM (the judge
+        // client's own limit), the others read blobs, resize and write their rows, so the VLM is
+        // never left idle by the per-job work around each call.
+        workers.push(startJudgeWorker(deps, o.redisUrl, conc(q, c.judge.concurrency * 2)) as unknown as Worker);
         break;
       case 'select':
         workers.push(startSelectWorker(deps, o.redisUrl, conc(q, 2)) as unknown as Worker);

@@ -7,6 +7,8 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Config } from '../../pipeline/config.ts';
 import type { Db } from '../../db/client.ts';
+import type { JudgeVersionKey } from '../../db/repositories/judge-version.sql.ts';
+import { listJudgeVersions } from '../../db/repositories/judgments.repository.ts';
 import {
   browseCandidates,
   listCategories,
@@ -27,10 +29,12 @@ export const BULK_CAP = 1000;
 export interface ApiDeps {
   db: Db;
   config: Config;
-  /** The rubric whose judgments, picks and pairs are shown (the configured judge's). */
-  rubric: string;
-  /** The funnel `vibe-curate status --json` prints. */
-  funnel: (rubric: string) => Promise<unknown>;
+  /** The judge version whose judgments, picks and pairs are shown unless `?judge=` names another (the configured judge's). */
+  judge: JudgeVersionKey;
+  /** The versions in force, shown on the overview: thresholds and check version. */
+  inForce: { thresholds: Record<string, number>; checkVersion: string };
+  /** The funnel `vibe-curate status --json` prints, under one judge version. */
+  funnel: (judge: JudgeVersionKey) => Promise<unknown>;
   queues?: QueueSampler;
   /** Most candidates one bulk action may touch (default BULK_CAP). */
   bulkCap?: number;
@@ -63,12 +67,31 @@ const bulkBody = z
   })
   .strict();
 
+/** `?judge=rubric|model|promptHash`: another judge version of the ledger to show (the selector on the overview). */
+const judgeParam = z
+  .string()
+  .max(500)
+  .transform((v) => v.split('|'))
+  .refine((p) => p.length === 3 && p.every((x) => x.length > 0), { message: 'expected rubric|model|promptHash' })
+  .transform(([rubric, model, promptHash]) => ({ rubric: rubric!, model: model!, promptHash: promptHash! }));
+
 /** The /api sub-app. */
-export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars }> {
+export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars & { judge: JudgeVersionKey } }> {
   const { db, config } = deps;
-  const rubric = deps.rubric;
   const cap = deps.bulkCap ?? BULK_CAP;
-  const app = new Hono<{ Variables: AuthVars }>();
+  const app = new Hono<{ Variables: AuthVars & { judge: JudgeVersionKey } }>();
+
+  // Every route reads exactly one judge version: the configured one, or the one `?judge=` names.
+  app.use('*', async (c, next) => {
+    const q = c.req.query('judge');
+    if (q === undefined || q === '') c.set('judge', deps.judge);
+    else {
+      const j = judgeParam.safeParse(q);
+      if (!j.success) return c.json({ error: `judge: ${j.error.issues[0]!.message}` }, 400);
+      c.set('judge', j.data);
+    }
+    await next();
+  });
 
   /** Enqueues the selection of the reviewed requests; the review stands even if Redis is down (reconcile recovers). */
   const reselect = async (requestIds: number[]): Promise<{ enqueued: number } | { error: string }> => {
@@ -80,12 +103,17 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars }> {
     }
   };
 
-  app.get('/whoami', (c) => c.json({ reviewer: c.get('reviewer'), tokenRequired: Boolean(config.dashboard.token), rubric }));
+  app.get('/whoami', (c) => c.json({ reviewer: c.get('reviewer'), tokenRequired: Boolean(config.dashboard.token), rubric: c.get('judge').rubric }));
 
   app.get('/overview', async (c) => {
-    const [funnel, histograms] = await Promise.all([deps.funnel(rubric), scoreHistograms(db, rubric)]);
-    return c.json({ rubric, funnel, histograms });
+    const judge = c.get('judge');
+    const [funnel, histograms] = await Promise.all([deps.funnel(judge), scoreHistograms(db, judge)]);
+    return c.json({ rubric: judge.rubric, judge, funnel, histograms });
   });
+
+  app.get('/versions', async (c) =>
+    c.json({ inForce: { judge: deps.judge, ...deps.inForce }, showing: c.get('judge'), judgeVersions: await listJudgeVersions(db) }),
+  );
 
   app.get('/throughput', async (c) => {
     const m = z.coerce.number().int().min(1).max(1440).default(60).safeParse(c.req.query('minutes') ?? undefined);
@@ -103,16 +131,17 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars }> {
     if (!f.success) return c.json({ error: firstIssue(f.error) }, 400);
     const p = pageSchema.safeParse({ cursor: q.cursor, limit: q.limit });
     if (!p.success) return c.json({ error: firstIssue(p.error) }, 400);
-    const page = await browseCandidates(db, toBrowseFilter(f.data, rubric), { cursor: p.data.cursor, limit: p.data.limit });
+    const page = await browseCandidates(db, toBrowseFilter(f.data, c.get('judge')), { cursor: p.data.cursor, limit: p.data.limit });
     return c.json(page);
   });
 
   app.get('/requests/:id', async (c) => {
     const rid = id.safeParse(Number(c.req.param('id')));
     if (!rid.success) return c.json({ error: 'id: expected a positive integer' }, 400);
-    const view = await getRequestView(db, rid.data, rubric);
+    const judge = c.get('judge');
+    const view = await getRequestView(db, rid.data, judge);
     if (!view) return c.json({ error: `request ${rid.data}: not found` }, 404);
-    return c.json({ rubric, ...view });
+    return c.json({ rubric: judge.rubric, judge, ...view });
   });
 
   app.post('/reviews', async (c) => {
@@ -121,7 +150,7 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars }> {
     const reviewer = c.get('reviewer');
     const b = body.data;
     if (b.candidateId !== undefined) {
-      const [row] = await reviewCandidates(db, { candidateIds: [b.candidateId], reviewer, verdict: b.verdict, note: b.note, rubric });
+      const [row] = await reviewCandidates(db, { candidateIds: [b.candidateId], reviewer, verdict: b.verdict, note: b.note, judge: c.get('judge') });
       if (!row) return c.json({ error: `candidate ${b.candidateId}: not found` }, 404);
       return c.json({ review: row, selection: await reselect([row.request_id]) }, 201);
     }
@@ -135,7 +164,7 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars }> {
     const body = bulkBody.safeParse(await c.req.json().catch(() => null));
     if (!body.success) return c.json({ error: firstIssue(body.error) }, 400);
     const b = body.data;
-    const ids = await matchingCandidateIds(db, toBrowseFilter(b.filter, rubric), cap);
+    const ids = await matchingCandidateIds(db, toBrowseFilter(b.filter, c.get('judge')), cap);
     if (ids.length > cap) {
       return c.json({ error: `filter: more than ${cap} candidates match; narrow the filter`, count: ids.length, cap }, 409);
     }
@@ -143,7 +172,7 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars }> {
     if (b.expected !== undefined && b.expected !== ids.length) {
       return c.json({ error: `filter: ${ids.length} candidates match now, ${b.expected} were confirmed; confirm again`, count: ids.length }, 409);
     }
-    const written = await reviewCandidates(db, { candidateIds: ids, reviewer: c.get('reviewer'), verdict: b.verdict, note: b.note, rubric });
+    const written = await reviewCandidates(db, { candidateIds: ids, reviewer: c.get('reviewer'), verdict: b.verdict, note: b.note, judge: c.get('judge') });
     return c.json({ count: ids.length, cap, applied: written.length, selection: await reselect(written.map((w) => w.request_id)) });
   });
 

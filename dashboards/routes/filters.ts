@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { BrowseFilter } from '../../db/repositories/browse.repository.ts';
+import type { JudgeVersionKey } from '../../db/repositories/judge-version.sql.ts';
 
 const CANDIDATE_STATUS = ['generated', 'checked', 'judged', 'rejected', 'failed'] as const;
 const FACE_STATUS = ['pass', 'fail', 'no_faces', 'exempt'] as const;
@@ -60,7 +61,7 @@ export function firstIssue(err: z.ZodError): string {
 }
 
 /** Converts the parsed query fields into the repository's filter. */
-export function toBrowseFilter(f: z.output<typeof filterSchema>, rubric: string): BrowseFilter {
+export function toBrowseFilter(f: z.output<typeof filterSchema>, judge: JudgeVersionKey): BrowseFilter {
   const axisMin: BrowseFilter['axisMin'] = {};
   const axisMax: BrowseFilter['axisMax'] = {};
   if (f.instruction_min !== undefined) axisMin.instruction = f.instruction_min;
@@ -70,7 +71,7 @@ export function toBrowseFilter(f: z.output<typeof filterSchema>, rubric: string)
   if (f.preservation_max !== undefined) axisMax.preservation = f.preservation_max;
   if (f.quality_max !== undefined) axisMax.quality = f.quality_max;
   return {
-    rubric,
+    judge,
     status: f.status,
     faceStatus: f.face,
     changeStatus: f.change,

@@ -34,6 +34,9 @@ export function svg(tag, attrs = {}, ...children) {
 
 /** Calls the JSON API. Throws Error(message from the server) on a non-2xx answer. */
 export async function api(path, opts = {}) {
+  // The judge version the page shows (the overview's selector sets ?judge=): every API call reads it.
+  const judge = new URLSearchParams(location.search).get('judge');
+  if (judge && path.startsWith('/api/')) path += `${path.includes('?') ? '&' : '?'}judge=${encodeURIComponent(judge)}`;
   const init = { headers: { accept: 'application/json' }, credentials: 'same-origin', ...opts };
   if (opts.body !== undefined && typeof opts.body !== 'string') {
     init.body = JSON.stringify(opts.body);

@@ -86,6 +86,38 @@ function queueSeries(q) {
   return { depth, failed };
 }
 
+/** `rubric|model|promptHash`: the `?judge=` value every API call carries (common.js). */
+const versionKey = (v) => `${v.rubric}|${v.model}|${v.promptHash}`;
+const shortVersion = (v) => `${v.rubric} · ${v.model} · ${v.promptHash.slice(0, 8)}`;
+
+/** The versions in force (judge, thresholds, check version) and, with several judge versions in the ledger, a selector. */
+async function renderVersions() {
+  const v = await api('/api/versions');
+  const j = v.inForce.judge;
+  const row = (k, val, attr) => [el('dt', {}, k), el('dd', { dataset: { version: attr } }, val)];
+  document.getElementById('versions').replaceChildren(
+    ...row('judge model', j.model, 'model'),
+    ...row('rubric', j.rubric, 'rubric'),
+    ...row('prompt hash', j.promptHash.slice(0, 8), 'prompt'),
+    ...row('thresholds', Object.entries(v.inForce.thresholds).map(([k, n]) => `${k} ≥ ${n}`).join(', ') || 'none', 'thresholds'),
+    ...row('check version', v.inForce.checkVersion, 'check'),
+  );
+  const known = v.judgeVersions;
+  if (!known.some((x) => versionKey(x) === versionKey(j))) known.unshift({ ...j, judgments: 0 });
+  const picker = document.getElementById('judge-picker');
+  picker.hidden = known.length < 2;
+  const select = document.getElementById('judge-select');
+  select.replaceChildren(
+    ...known.map((x) => el('option', { value: versionKey(x), selected: versionKey(x) === versionKey(v.showing) }, `${shortVersion(x)} (${fmt.int(x.judgments)} judgments)${versionKey(x) === versionKey(j) ? ' — in force' : ''}`)),
+  );
+  select.onchange = () => {
+    const u = new URL(location.href);
+    if (select.value === versionKey(j)) u.searchParams.delete('judge');
+    else u.searchParams.set('judge', select.value);
+    location.href = u.toString();
+  };
+}
+
 async function refresh() {
   const [ov, q, tp] = await Promise.all([api('/api/overview'), api('/api/queues'), api('/api/throughput?minutes=60')]);
   const f = ov.funnel;
@@ -122,5 +154,6 @@ keyboard((e) => {
   else if (e.key === 'e') location.href = '/exports';
   else if (e.key === 'q') location.href = '/queues';
 });
+await renderVersions().catch((err) => document.getElementById('versions').replaceChildren(el('p', { class: 'error' }, err.message)));
 await refresh().catch((err) => document.getElementById('funnel').replaceChildren(el('p', { class: 'error' }, err.message)));
 setInterval(() => refresh().catch(() => {}), 5000);

@@ -5,14 +5,16 @@
  * newest review of each candidate come from LATERAL lookups on their (candidate_id, …) indexes.
  */
 import { sql, type SQL } from 'drizzle-orm';
+import { sameJudgeVersion, type JudgeVersionKey } from './judge-version.sql.ts';
 import { rows, type Db } from '../client.ts';
 
 export const AXES = ['instruction', 'preservation', 'quality'] as const;
 export type Axis = (typeof AXES)[number];
 
-/** What the browse page can filter on. Every field optional except the rubric and page size. */
+/** What the browse page can filter on. Every field optional except the judge version and page size. */
 export interface BrowseFilter {
-  rubric: string;
+  /** The judge version whose judgments and picks are shown. */
+  judge: JudgeVersionKey;
   /** Candidate status: generated | checked | judged | rejected | failed. */
   status?: string[];
   faceStatus?: string[];
@@ -70,7 +72,7 @@ export function likePattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
 }
 
-const lateralJoins = (rubric: string) => sql`
+const lateralJoins = (judge: JudgeVersionKey) => sql`
   JOIN requests r ON r.id = c.request_id
   LEFT JOIN LATERAL (
     SELECT k.face_status, k.face_min_iou, k.change_status, k.passed
@@ -78,7 +80,7 @@ const lateralJoins = (rubric: string) => sql`
   ) ck ON true
   LEFT JOIN LATERAL (
     SELECT jj.ok, jj.axis_instruction, jj.axis_preservation, jj.axis_quality, jj.passes_thresholds
-    FROM judgments jj WHERE jj.candidate_id = c.id AND jj.rubric = ${rubric} ORDER BY jj.id DESC LIMIT 1
+    FROM judgments jj WHERE jj.candidate_id = c.id AND ${sameJudgeVersion('jj', judge)} ORDER BY jj.id DESC LIMIT 1
   ) j ON true
   LEFT JOIN LATERAL (
     SELECT v.verdict, v.reviewer, v.note FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1
@@ -134,9 +136,9 @@ export async function browseCandidates(db: Db, f: BrowseFilter, page: { cursor?:
                j.ok AS judged_ok, j.axis_instruction, j.axis_preservation, j.axis_quality, j.passes_thresholds,
                rv.verdict, rv.reviewer, rv.note,
                EXISTS (SELECT 1 FROM selections s
-                       WHERE s.request_id = c.request_id AND s.candidate_id = c.id AND s.rubric = ${f.rubric}) AS picked
+                       WHERE s.request_id = c.request_id AND s.candidate_id = c.id AND ${sameJudgeVersion('s', f.judge)}) AS picked
         FROM candidates c
-        ${lateralJoins(f.rubric)}
+        ${lateralJoins(f.judge)}
         WHERE ${cursor === null ? sql`true` : sql`c.id < ${cursor}`} AND ${conditions(f)}
         ORDER BY c.id DESC
         LIMIT ${limit + 1}`,
@@ -151,7 +153,7 @@ export async function matchingCandidateIds(db: Db, f: BrowseFilter, cap: number)
   const found = await withoutJit(db, (tx) =>
     rows<{ id: number }>(
       tx,
-      sql`SELECT c.id FROM candidates c ${lateralJoins(f.rubric)}
+      sql`SELECT c.id FROM candidates c ${lateralJoins(f.judge)}
           WHERE ${conditions(f)} ORDER BY c.id DESC LIMIT ${Math.trunc(cap) + 1}`,
     ),
   );
@@ -177,13 +179,13 @@ export interface Histogram {
  * Histograms of the canonical axes (0–10, `bins` bins) over each candidate's newest successful
  * judgment of the rubric, and of the newest check's face IoU (0–1).
  */
-export async function scoreHistograms(db: Db, rubric: string, bins = 20): Promise<Record<Axis | 'face_iou', Histogram>> {
+export async function scoreHistograms(db: Db, judge: JudgeVersionKey, bins = 20): Promise<Record<Axis | 'face_iou', Histogram>> {
   const b = Math.max(1, Math.min(100, Math.trunc(bins)));
   const found = await rows<{ axis: string; bin: number; n: number }>(
     db,
     sql`WITH j AS (
           SELECT DISTINCT ON (candidate_id) axis_instruction, axis_preservation, axis_quality
-          FROM judgments WHERE rubric = ${rubric} AND ok ORDER BY candidate_id, id DESC
+          FROM judgments WHERE ${sameJudgeVersion(null, judge)} AND ok ORDER BY candidate_id, id DESC
         ), k AS (
           SELECT DISTINCT ON (candidate_id) face_min_iou FROM checks ORDER BY candidate_id, id DESC
         )

@@ -83,23 +83,34 @@ export async function getCandidateContext(db: Db, id: number): Promise<Candidate
   return getCandidateWork(db, id);
 }
 
-/** A candidate's context plus what decides its next step: its newest check and, for `judgment`, whether that judgment exists. */
+/** A candidate's context plus what decides its next step under the current versions. */
 export interface CandidateWork extends CandidateContext {
-  /** Passed flag of the newest check (any rule version); undefined when it has none. */
+  /** Passed flag of its check of `versions.checkVersion` (or of its newest check when not asked); undefined when it has none. */
   checkPassed?: boolean;
-  /** Whether a judgment by `judgment.rubric` and `judgment.model` exists (false when not asked). */
+  /** Whether a current judgment of `versions.judge` exists, scored or not (false when not asked). */
   judged: boolean;
 }
 
+/** The versions a stage works under: the check version and the judge version (rubric, model, prompt hash). */
+export interface WorkVersions {
+  checkVersion?: string;
+  judge?: { rubric: string; model: string; promptHash: string };
+}
+
 /** One query for what the check and judge stages read before working on a candidate. */
-export async function getCandidateWork(db: Db, id: number, judgment?: { rubric: string; model: string }): Promise<CandidateWork | undefined> {
-  const judged = judgment
-    ? sql`EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.rubric = ${judgment.rubric} AND j.judge_model = ${judgment.model})`
+export async function getCandidateWork(db: Db, id: number, versions: WorkVersions = {}): Promise<CandidateWork | undefined> {
+  const v = versions.judge;
+  const judged = v
+    ? sql`EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.rubric = ${v.rubric} AND j.judge_model = ${v.model}
+                  AND j.prompt_hash = ${v.promptHash} AND j.superseded_at IS NULL)`
     : sql`false`;
+  const check = versions.checkVersion === undefined
+    ? sql`(SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1)`
+    : sql`(SELECT k.passed FROM checks k WHERE k.candidate_id = c.id AND k.rule_version = ${versions.checkVersion})`;
   const [r] = await rows<Record<string, unknown>>(
     db,
     sql`SELECT c.id, c.request_id, c.seed, c.blob, c.sha256, c.status, r.instruction, r.category, s.blob AS source_blob,
-               (SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1) AS check_passed,
+               ${check} AS check_passed,
                ${judged} AS judged
         FROM candidates c JOIN requests r ON r.id = c.request_id JOIN sources s ON s.id = r.source_id
         WHERE c.id = ${id}`,
@@ -118,6 +129,125 @@ export async function getCandidateWork(db: Db, id: number, judgment?: { rubric: 
     checkPassed: r.check_passed == null ? undefined : Boolean(r.check_passed),
     judged: Boolean(r.judged),
   };
+}
+
+/**
+ * A candidate's status after a check of the current version: passed → `judged` when it already
+ * has a judgment of the current judge version, else `checked`; failed → `rejected`. `needsJudge`:
+ * a judgment is still to come (judged_at cleared, so a rejected one is not terminal yet). A failed
+ * candidate stays failed. Returns whether the candidate was updated.
+ */
+export async function setCheckOutcome(db: Db, id: number, passed: boolean, needsJudge: boolean): Promise<boolean> {
+  const status = passed ? (needsJudge ? 'checked' : 'judged') : 'rejected';
+  const r = await rows<{ id: number }>(
+    db,
+    sql`UPDATE candidates SET status = ${status}, checked_at = coalesce(checked_at, now()),
+               judged_at = CASE WHEN ${needsJudge}::boolean THEN NULL ELSE coalesce(judged_at, now()) END
+        WHERE id = ${id} AND status <> 'failed' RETURNING id`,
+  );
+  return r.length > 0;
+}
+
+/** The judge stage is over for a candidate (scored or not): checked → judged; a rejected one keeps its status and gets judged_at. */
+export async function finishJudging(db: Db, id: number): Promise<void> {
+  await db.execute(
+    sql`UPDATE candidates SET status = CASE WHEN status = 'checked' THEN 'judged' ELSE status END, judged_at = coalesce(judged_at, now())
+        WHERE id = ${id} AND status IN ('checked', 'judged', 'rejected')`,
+  );
+}
+
+/** The judge stage gave up: checked → failed; a rejected candidate stays rejected, its judging over (judged_at set). */
+export async function giveUpJudging(db: Db, id: number): Promise<void> {
+  await db.execute(
+    sql`UPDATE candidates SET status = CASE WHEN status = 'checked' THEN 'failed' ELSE status END, judged_at = coalesce(judged_at, now())
+        WHERE id = ${id} AND status IN ('checked', 'rejected')`,
+  );
+}
+
+/**
+ * Sends candidates back to the judge (rejudge, retry-failed): judged or failed → checked, a
+ * rejected one's judged_at cleared, and their requests unsettled (their selection is not read
+ * until they settle again). Returns the candidates moved.
+ */
+export async function reopenForJudging(db: Db, ids: readonly number[]): Promise<number[]> {
+  if (!ids.length) return [];
+  const r = await rows<{ id: number }>(
+    db,
+    sql`WITH moved AS (
+          UPDATE candidates SET status = CASE WHEN status IN ('judged', 'failed') THEN 'checked' ELSE status END, judged_at = NULL
+          WHERE id = ANY(${`{${ids.map((n) => Math.trunc(n)).join(',')}}`}::bigint[]) AND status IN ('checked', 'judged', 'rejected', 'failed')
+          RETURNING id, request_id),
+        unsettled AS (
+          UPDATE requests SET status = 'generated', settled_at = NULL
+          WHERE id IN (SELECT request_id FROM moved) AND status IN ('settled', 'selected') RETURNING id)
+        SELECT id FROM moved`,
+  );
+  return r.map((x) => Number(x.id));
+}
+
+/** Sends candidates back to the checks (recheck): status generated, and their requests unsettled. */
+export async function reopenForChecking(db: Db, ids: readonly number[]): Promise<number[]> {
+  if (!ids.length) return [];
+  const r = await rows<{ id: number }>(
+    db,
+    sql`WITH moved AS (
+          UPDATE candidates SET status = 'generated'
+          WHERE id = ANY(${`{${ids.map((n) => Math.trunc(n)).join(',')}}`}::bigint[]) AND status <> 'failed'
+          RETURNING id, request_id),
+        unsettled AS (
+          UPDATE requests SET status = 'generated', settled_at = NULL
+          WHERE id IN (SELECT request_id FROM moved) AND status IN ('settled', 'selected') RETURNING id)
+        SELECT id FROM moved`,
+  );
+  return r.map((x) => Number(x.id));
+}
+
+/** The next `limit` candidates after `after` (by id) with no check of `checkVersion` (failed ones excepted). */
+export async function candidatesWithoutCheck(db: Db, checkVersion: string, after: number, limit: number): Promise<number[]> {
+  const r = await rows<{ id: number }>(
+    db,
+    sql`SELECT c.id FROM candidates c
+        WHERE c.id > ${after} AND c.status <> 'failed'
+          AND NOT EXISTS (SELECT 1 FROM checks k WHERE k.candidate_id = c.id AND k.rule_version = ${checkVersion})
+        ORDER BY c.id LIMIT ${limit}`,
+  );
+  return r.map((x) => Number(x.id));
+}
+
+/**
+ * The next `limit` candidates after `after` that the judge version should judge and has not:
+ * passed their checks (checked or judged), or failed them when `judgeRejected`.
+ */
+export async function candidatesWithoutJudgment(
+  db: Db,
+  v: { rubric: string; model: string; promptHash: string },
+  judgeRejected: boolean,
+  after: number,
+  limit: number,
+): Promise<number[]> {
+  const r = await rows<{ id: number }>(
+    db,
+    sql`SELECT c.id FROM candidates c
+        WHERE c.id > ${after} AND (c.status IN ('checked', 'judged') OR (c.status = 'rejected' AND ${judgeRejected}::boolean))
+          AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.rubric = ${v.rubric} AND j.judge_model = ${v.model}
+                            AND j.prompt_hash = ${v.promptHash} AND j.superseded_at IS NULL)
+        ORDER BY c.id LIMIT ${limit}`,
+  );
+  return r.map((x) => Number(x.id));
+}
+
+/**
+ * Of `ids`, how many are past the stage (recheck / rejudge progress): `check` — no longer
+ * generated; `judge` — their judging ended (judged_at set) or they failed for good.
+ */
+export async function countPastStage(db: Db, ids: readonly number[], stage: 'check' | 'judge'): Promise<number> {
+  if (!ids.length) return 0;
+  const past = stage === 'check' ? sql`status <> 'generated'` : sql`(judged_at IS NOT NULL OR status = 'failed')`;
+  const [r] = await rows<{ n: number }>(
+    db,
+    sql`SELECT count(*)::int AS n FROM candidates WHERE id = ANY(${`{${ids.map((n) => Math.trunc(n)).join(',')}}`}::bigint[]) AND ${past}`,
+  );
+  return Number(r?.n ?? 0);
 }
 
 const stamp = {
@@ -140,5 +270,14 @@ export async function moveCandidate(db: Db, id: number, from: readonly Candidate
 /** Ids of candidates in `status`, after `after`, at most `limit` (keyset pages for reconcile). */
 export async function candidateIdsByStatus(db: Db, status: CandidateStatus, after: number, limit: number): Promise<number[]> {
   const r = await rows<{ id: number }>(db, sql`SELECT id FROM candidates WHERE status = ${status} AND id > ${after} ORDER BY id LIMIT ${limit}`);
+  return r.map((x) => Number(x.id));
+}
+
+/** Rejected candidates whose judging has not ended (judged_at unset), after `after`, at most `limit` (reconcile with JUDGE_REJECTED). */
+export async function rejectedIdsToJudge(db: Db, after: number, limit: number): Promise<number[]> {
+  const r = await rows<{ id: number }>(
+    db,
+    sql`SELECT id FROM candidates WHERE status = 'rejected' AND judged_at IS NULL AND id > ${after} ORDER BY id LIMIT ${limit}`,
+  );
   return r.map((x) => Number(x.id));
 }

@@ -9,6 +9,11 @@
  *   review is `accept` always is; otherwise a pair whose chosen candidate's latest review is
  *   `reject` is dropped. With `reviewedOnly`, a pair needs its own `accept`, or (no pair review)
  *   an `accept` on the chosen candidate and any review on the rejected one.
+ *
+ * Versions: only the selection and pairs of one rule version and one judge version (rubric,
+ * judge model, prompt hash) are read, with the judgments of that judge version. A request that is
+ * not settled and selected (new candidates, a recheck or rejudge under way, or settled again
+ * since its selection) is left out: its selection is stale until it is selected again.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Db } from '../client.ts';
@@ -18,6 +23,8 @@ export type Axis = 'instruction' | 'preservation' | 'quality';
 
 export interface ExportFilter {
   rubric: string;
+  judgeModel: string;
+  promptHash: string;
   ruleVersion: string;
   reviewedOnly: boolean;
   /** Minimum canonical axis (0–10) of the SFT edit / the DPO chosen edit. */
@@ -44,6 +51,7 @@ interface Common extends Record<string, unknown> {
 
 export interface JudgedSide {
   judge_model: string;
+  prompt_hash: string;
   raw_scores: Record<string, unknown> | null;
   axis_instruction: number | null;
   axis_preservation: number | null;
@@ -86,22 +94,34 @@ export interface DpoRow extends Common {
 
 const PAGE = 500; // requests per keyset page
 
-/** The rule version of the newest SFT selection / DPO pair for `rubric`; null when there is none. */
-export async function latestRuleVersion(db: Db, kind: 'sft' | 'dpo', rubric: string): Promise<string | null> {
-  const q =
-    kind === 'sft'
-      ? sql`SELECT rule_version FROM selections WHERE rubric = ${rubric} ORDER BY created_at DESC, id DESC LIMIT 1`
-      : sql`SELECT rule_version FROM pairs WHERE rubric = ${rubric} ORDER BY created_at DESC, id DESC LIMIT 1`;
-  const r = await rows<{ rule_version: string }>(db, q);
-  return r[0]?.rule_version ?? null;
+/** The rule version of the newest SFT selection / DPO pair for `rubric` (and judge model and prompt hash when given); null when there is none. */
+export async function latestRuleVersion(
+  db: Db,
+  kind: 'sft' | 'dpo',
+  rubric: string,
+  judge: { model?: string; promptHash?: string } = {},
+): Promise<{ ruleVersion: string; judgeModel: string; promptHash: string } | null> {
+  const table = sql.raw(kind === 'sft' ? 'selections' : 'pairs');
+  const r = await rows<{ rule_version: string; judge_model: string; prompt_hash: string }>(
+    db,
+    sql`SELECT rule_version, judge_model, prompt_hash FROM ${table}
+        WHERE rubric = ${rubric} AND (${judge.model ?? null}::text IS NULL OR judge_model = ${judge.model ?? null})
+          AND (${judge.promptHash ?? null}::text IS NULL OR prompt_hash = ${judge.promptHash ?? null})
+        ORDER BY created_at DESC, id DESC LIMIT 1`,
+  );
+  return r[0] ? { ruleVersion: r[0].rule_version, judgeModel: r[0].judge_model, promptHash: r[0].prompt_hash } : null;
 }
 
-const judged = (alias: string, candidate: SQL, rubric: string) => sql`
+const judged = (alias: string, candidate: SQL, f: ExportFilter) => sql`
   JOIN LATERAL (
-    SELECT judge_model, raw_scores, axis_instruction, axis_preservation, axis_quality
-    FROM judgments WHERE candidate_id = ${candidate} AND rubric = ${rubric} AND ok
+    SELECT judge_model, prompt_hash, raw_scores, axis_instruction, axis_preservation, axis_quality
+    FROM judgments WHERE candidate_id = ${candidate} AND rubric = ${f.rubric} AND judge_model = ${f.judgeModel}
+      AND prompt_hash = ${f.promptHash} AND ok
     ORDER BY id DESC LIMIT 1
   ) ${sql.raw(alias)} ON true`;
+
+/** The request is settled and selected since (its selection is current). */
+const current = sql`r.status = 'selected' AND coalesce(r.settled_at <= r.selected_at, true)`;
 
 const checked = (candidate: SQL) => sql`
   LEFT JOIN LATERAL (
@@ -129,10 +149,11 @@ function sftFrom(f: ExportFilter): SQL {
     JOIN requests r ON r.id = sel.request_id
     JOIN sources s ON s.id = r.source_id
     JOIN candidates c ON c.id = sel.candidate_id
-    ${judged('j', sql`c.id`, f.rubric)}
+    ${judged('j', sql`c.id`, f)}
     ${checked(sql`c.id`)}
     ${reviewOf('rv', 'candidate_id', sql`c.id`)}
     WHERE sel.candidate_id IS NOT NULL AND sel.rubric = ${f.rubric} AND sel.rule_version = ${f.ruleVersion}
+      AND sel.judge_model = ${f.judgeModel} AND sel.prompt_hash = ${f.promptHash} AND ${current}
       AND rv.verdict IS DISTINCT FROM 'reject'
       ${f.reviewedOnly ? sql`AND rv.verdict = 'accept'` : sql``}
       ${minAxisSql('j', f.minAxis)}`;
@@ -148,13 +169,14 @@ function dpoFrom(f: ExportFilter): SQL {
     JOIN sources s ON s.id = r.source_id
     JOIN candidates cw ON cw.id = p.chosen_id
     JOIN candidates cl ON cl.id = p.rejected_id
-    ${judged('jw', sql`cw.id`, f.rubric)}
-    ${judged('jl', sql`cl.id`, f.rubric)}
+    ${judged('jw', sql`cw.id`, f)}
+    ${judged('jl', sql`cl.id`, f)}
     ${checked(sql`cw.id`)}
     ${reviewOf('rp', 'pair_id', sql`p.id`)}
     ${reviewOf('rw', 'candidate_id', sql`cw.id`)}
     ${reviewOf('rl', 'candidate_id', sql`cl.id`)}
     WHERE p.rubric = ${f.rubric} AND p.rule_version = ${f.ruleVersion}
+      AND p.judge_model = ${f.judgeModel} AND p.prompt_hash = ${f.promptHash} AND ${current}
       -- rank 0: a pair the rule no longer selects, kept only because a review points at it
       AND (p.rank > 0 OR rp.verdict = 'accept')
       AND rp.verdict IS DISTINCT FROM 'reject'
@@ -187,7 +209,8 @@ async function nextPageEnd(db: Db, table: 'selections' | 'pairs', f: ExportFilte
     db,
     sql`SELECT max(request_id) AS last FROM (
           SELECT request_id FROM ${sql.raw(table)}
-          WHERE rubric = ${f.rubric} AND rule_version = ${f.ruleVersion} AND request_id > ${after} ${extra}
+          WHERE rubric = ${f.rubric} AND rule_version = ${f.ruleVersion} AND judge_model = ${f.judgeModel} AND prompt_hash = ${f.promptHash}
+            AND request_id > ${after} ${extra}
           ORDER BY request_id LIMIT ${pageSize}) page`,
   );
   const last = r[0]?.last;
@@ -230,7 +253,7 @@ export function streamSftRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGe
     (after, last) => sql`SELECT ${COMMON_COLS}, sel.rule_version, sel.score,
             c.id AS candidate_id, c.seed, c.sha256 AS edit_sha256, c.blob AS edit_blob,
             c.width AS edit_width, c.height AS edit_height, c.generator,
-            j.judge_model, j.raw_scores, j.axis_instruction, j.axis_preservation, j.axis_quality,
+            j.judge_model, j.prompt_hash, j.raw_scores, j.axis_instruction, j.axis_preservation, j.axis_quality,
             rv.verdict AS review
           ${sftFrom(f)} AND sel.request_id > ${after} AND sel.request_id <= ${last} ${requestRange(after, last)}
           ORDER BY r.id`,
@@ -251,9 +274,9 @@ export function streamDpoRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGe
             cw.width AS chosen_width, cw.height AS chosen_height,
             cl.id AS rejected_id, cl.seed AS rejected_seed, cl.sha256 AS rejected_sha256, cl.blob AS rejected_blob,
             cl.width AS rejected_width, cl.height AS rejected_height,
-            jw.judge_model AS w_judge_model, jw.raw_scores AS w_raw_scores, jw.axis_instruction AS w_axis_instruction,
+            jw.judge_model AS w_judge_model, jw.prompt_hash AS w_prompt_hash, jw.raw_scores AS w_raw_scores, jw.axis_instruction AS w_axis_instruction,
             jw.axis_preservation AS w_axis_preservation, jw.axis_quality AS w_axis_quality,
-            jl.judge_model AS l_judge_model, jl.raw_scores AS l_raw_scores, jl.axis_instruction AS l_axis_instruction,
+            jl.judge_model AS l_judge_model, jl.prompt_hash AS l_prompt_hash, jl.raw_scores AS l_raw_scores, jl.axis_instruction AS l_axis_instruction,
             jl.axis_preservation AS l_axis_preservation, jl.axis_quality AS l_axis_quality,
             COALESCE(rp.verdict, rw.verdict) AS review
           ${dpoFrom(f)} AND p.request_id > ${after} AND p.request_id <= ${last} ${requestRange(after, last)}
@@ -265,6 +288,7 @@ export function streamDpoRows(db: Db, f: ExportFilter, pageSize = PAGE): AsyncGe
 function side(raw: Record<string, unknown>, p: 'w' | 'l'): JudgedSide {
   return {
     judge_model: raw[`${p}_judge_model`] as string,
+    prompt_hash: raw[`${p}_prompt_hash`] as string,
     raw_scores: raw[`${p}_raw_scores`] as Record<string, unknown> | null,
     axis_instruction: raw[`${p}_axis_instruction`] as number | null,
     axis_preservation: raw[`${p}_axis_preservation`] as number | null,

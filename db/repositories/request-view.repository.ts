@@ -6,6 +6,7 @@
  * request ids for j/k navigation.
  */
 import { sql } from 'drizzle-orm';
+import { sameJudgeVersion, type JudgeVersionKey } from './judge-version.sql.ts';
 import { rows, type Db } from '../client.ts';
 
 export interface RequestViewCandidate {
@@ -79,7 +80,7 @@ export interface RequestView {
 }
 
 /** The view of request `id` under `rubric`, or null when there is no such request. */
-export async function getRequestView(db: Db, id: number, rubric: string): Promise<RequestView | null> {
+export async function getRequestView(db: Db, id: number, judge: JudgeVersionKey): Promise<RequestView | null> {
   const head = await rows<Record<string, unknown>>(
     db,
     sql`SELECT r.id, r.instruction, r.category, r.status, r.model, r.candidates_wanted, r.created_at,
@@ -104,7 +105,7 @@ export async function getRequestView(db: Db, id: number, rubric: string): Promis
           LEFT JOIN LATERAL (
             SELECT jj.id, jj.judge_model, jj.rubric, jj.ok, jj.error, jj.raw_scores, jj.scores, jj.axis_instruction,
                    jj.axis_preservation, jj.axis_quality, jj.aggregate, jj.passes_thresholds, jj.raw_reply, jj.attempts
-            FROM judgments jj WHERE jj.candidate_id = c.id AND jj.rubric = ${rubric} ORDER BY jj.id DESC LIMIT 1
+            FROM judgments jj WHERE jj.candidate_id = c.id AND ${sameJudgeVersion('jj', judge)} ORDER BY jj.id DESC LIMIT 1
           ) j ON true
           LEFT JOIN LATERAL (
             SELECT v.verdict, v.note, v.reviewer, v.created_at FROM reviews v
@@ -116,7 +117,7 @@ export async function getRequestView(db: Db, id: number, rubric: string): Promis
     rows<Record<string, unknown>>(
       db,
       sql`SELECT candidate_id, score, rule_version FROM selections
-          WHERE request_id = ${id} AND rubric = ${rubric} ORDER BY id DESC LIMIT 1`,
+          WHERE request_id = ${id} AND ${sameJudgeVersion(null, judge)} ORDER BY id DESC LIMIT 1`,
     ),
     rows<Record<string, unknown>>(
       db,
@@ -125,9 +126,9 @@ export async function getRequestView(db: Db, id: number, rubric: string): Promis
           LEFT JOIN LATERAL (
             SELECT v.verdict, v.note, v.reviewer FROM reviews v WHERE v.pair_id = p.id ORDER BY v.id DESC LIMIT 1
           ) rv ON true
-          WHERE p.request_id = ${id} AND p.rubric = ${rubric}
+          WHERE p.request_id = ${id} AND ${sameJudgeVersion('p', judge)}
             AND p.rule_version = coalesce(
-              (SELECT s.rule_version FROM selections s WHERE s.request_id = ${id} AND s.rubric = ${rubric} ORDER BY s.id DESC LIMIT 1),
+              (SELECT s.rule_version FROM selections s WHERE s.request_id = ${id} AND ${sameJudgeVersion('s', judge)} ORDER BY s.id DESC LIMIT 1),
               p.rule_version)
           ORDER BY (p.rank = 0), p.rank, p.id`,
     ),

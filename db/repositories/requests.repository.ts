@@ -126,29 +126,39 @@ export async function markRequestFailed(db: Db, id: number): Promise<boolean> {
 }
 
 /**
- * generated → settled when every candidate is judged, rejected or failed. Returns true for the
- * one caller that made the transition (that caller enqueues select).
+ * generated → settled when every candidate is judged, rejected or failed (a rejected one, when
+ * JUDGE_REJECTED, once judged too). Returns true for the one caller that made the transition
+ * (that caller enqueues select).
  */
-export async function settleRequest(db: Db, id: number): Promise<boolean> {
+export async function settleRequest(db: Db, id: number, opts: SettleOptions = {}): Promise<boolean> {
   const r = await rows<{ id: number }>(
     db,
     sql`UPDATE requests r SET status = 'settled', settled_at = now()
         WHERE r.id = ${id} AND r.status = 'generated'
           AND EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id)
-          AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id AND c.status NOT IN ('judged', 'rejected', 'failed'))
+          AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id AND NOT ${terminal(opts)})
         RETURNING r.id`,
   );
   return r.length > 0;
 }
 
+export interface SettleOptions {
+  /** JUDGE_REJECTED: a rejected candidate is terminal only once its judging is over (judged_at set). Default true. */
+  judgeRejected?: boolean;
+}
+
+/** Whether candidate `c` is terminal: judged, failed, or rejected (and, when rejected ones are judged, judged). */
+const terminal = (opts: SettleOptions) =>
+  sql`(c.status IN ('judged', 'failed') OR (c.status = 'rejected' AND (c.judged_at IS NOT NULL OR NOT ${opts.judgeRejected ?? true}::boolean)))`;
+
 /** Settles every generated request whose candidates are all terminal (one statement); returns their ids. */
-export async function settleAllDone(db: Db): Promise<number[]> {
+export async function settleAllDone(db: Db, opts: SettleOptions = {}): Promise<number[]> {
   const r = await rows<{ id: number }>(
     db,
     sql`UPDATE requests r SET status = 'settled', settled_at = now()
         WHERE r.status = 'generated'
           AND EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id)
-          AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id AND c.status NOT IN ('judged', 'rejected', 'failed'))
+          AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id AND NOT ${terminal(opts)})
         RETURNING r.id`,
   );
   return r.map((x) => Number(x.id)).sort((a, b) => a - b);

@@ -5,6 +5,7 @@
  * previous review plus the automatic decision (check, thresholds, SFT pick or pair rank).
  */
 import { sql, type SQL } from 'drizzle-orm';
+import { sameJudgeVersion, type JudgeVersionKey } from './judge-version.sql.ts';
 import { rows, type Db } from '../client.ts';
 
 export type Verdict = 'accept' | 'reject' | 'flag';
@@ -51,7 +52,7 @@ async function stampReviewed(tx: Db, requestIds: SQL): Promise<void> {
  */
 export async function reviewCandidates(
   db: Db,
-  o: { candidateIds: readonly number[]; reviewer: string; verdict: Verdict; note: string; rubric: string },
+  o: { candidateIds: readonly number[]; reviewer: string; verdict: Verdict; note: string; judge: JudgeVersionKey },
 ): Promise<WrittenReview[]> {
   if (o.candidateIds.length === 0) return [];
   const ids = `{${o.candidateIds.map((n) => Math.trunc(n)).join(',')}}`;
@@ -66,14 +67,14 @@ export async function reviewCandidates(
                    'check_passed', ck.passed,
                    'passes_thresholds', j.passes_thresholds,
                    'sft_pick', EXISTS (SELECT 1 FROM selections s
-                                       WHERE s.request_id = c.request_id AND s.candidate_id = c.id AND s.rubric = ${o.rubric})
+                                       WHERE s.request_id = c.request_id AND s.candidate_id = c.id AND ${sameJudgeVersion('s', o.judge)})
                  ) AS auto,
                  prev.verdict, prev.note, prev.reviewer
           FROM candidates c
           LEFT JOIN LATERAL (SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1) ck ON true
           LEFT JOIN LATERAL (
             SELECT jj.passes_thresholds FROM judgments jj
-            WHERE jj.candidate_id = c.id AND jj.rubric = ${o.rubric} ORDER BY jj.id DESC LIMIT 1
+            WHERE jj.candidate_id = c.id AND ${sameJudgeVersion('jj', o.judge)} ORDER BY jj.id DESC LIMIT 1
           ) j ON true
           LEFT JOIN LATERAL (
             SELECT v.verdict, v.note, v.reviewer FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1

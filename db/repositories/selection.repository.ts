@@ -80,15 +80,53 @@ export async function selectBatch(db: Db, o: SelectBatchInput): Promise<SelectBa
 
 export interface SelectBatchInput {
   requestIds: readonly number[];
-  rubric: string;
+  /** The judge version read: only its judgments count, and the rows written name it. */
+  judge: { rubric: string; model: string; promptHash: string };
   ruleVersion: string;
   params: SelectionSqlParams;
+  /**
+   * Minimum per raw score or aggregate name, applied to the judgments' raw scores now. Omitted:
+   * the pass/fail each judgment stored when it was made.
+   */
+  thresholds?: Record<string, number>;
+  /** The check version whose check rows count; omitted: each candidate's newest check. */
+  checkVersion?: string;
+  /** Stored in the rows' params beside the rule parameters (thresholds, check version). */
+  storedParams?: Record<string, unknown>;
 }
 
 /** The statement selectBatch runs (exported for EXPLAIN in benchmarks). */
 export function selectBatchSql(o: SelectBatchInput): SQL {
+  return sql`${selectionCtes(o)}
+${writeSelection(o)}`;
+}
+
+/**
+ * Whether the values `vals` (a jsonb of the raw scores with the aggregates over them, e.g.
+ * viescore's SC, PQ, O) meet every threshold: the rubrics' meetsThresholds in SQL.
+ */
+export function thresholdsMetSql(vals: SQL, thresholds: Record<string, number>): SQL {
+  const parts = Object.entries(thresholds).map(
+    ([name, min]) => sql`coalesce(jsonb_typeof(${vals} -> ${name}::text) = 'number' AND (${vals} ->> ${name}::text)::float8 >= ${min}::float8, false)`,
+  );
+  return parts.length ? sql`(${sql.join(parts, sql` AND `)})` : sql`true`;
+}
+
+/** What a candidate's `passes` is: the thresholds applied now, or the judgment's stored verdict. */
+function passesSql(thresholds: Record<string, number> | undefined): SQL {
+  return thresholds ? thresholdsMetSql(sql`j.vals`, thresholds) : sql`coalesce(j.passes_thresholds, false)`;
+}
+
+/**
+ * The read half of a selection batch, shared by the real select and `select --dry-run`: the
+ * WITH clause through \`kept\` (batch, cand, q, pick, edge, ranked, greedy, kept).
+ */
+function selectionCtes(o: SelectBatchInput): SQL {
   const p = o.params;
-  const paramsJson = JSON.stringify(p);
+  const vals = o.thresholds ? sql`, jj.raw_scores || coalesce(jj.aggregate, '{}'::jsonb) AS vals` : sql``;
+  const check = o.checkVersion === undefined
+    ? sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1`
+    : sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id AND k.rule_version = ${o.checkVersion}`;
   // The ids go in as one array constant, unnested and joined: the planner knows the batch size
   // from the constant and probes the request_id indexes once per request. (A filter `= ANY(…)`
   // over thousands of ids made it scan whole tables every batch; a redundant id range shrank its
@@ -97,20 +135,21 @@ export function selectBatchSql(o: SelectBatchInput): SQL {
   return sql`
 WITH RECURSIVE
 batch AS MATERIALIZED (
-  SELECT r.id AS request_id, r.settled_at, r.reviewed_at
-  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.reviewed_at FROM requests r WHERE r.id = u.id OFFSET 0) r
+  SELECT r.id AS request_id, r.settled_at, r.reviewed_at, r.category
+  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.reviewed_at, r.category FROM requests r WHERE r.id = u.id OFFSET 0) r
 ),
 cand AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n, ${COLS},
-         coalesce(ck.passed, false) AS check_passed, coalesce(j.passes_thresholds, false) AS passes, rv.verdict
+         coalesce(ck.passed, false) AS check_passed, ${passesSql(o.thresholds)} AS passes, rv.verdict
   FROM batch b
   CROSS JOIN LATERAL (SELECT c.id, c.request_id, c.seed FROM candidates c WHERE c.request_id = b.request_id OFFSET 0) c
   JOIN LATERAL (
-    SELECT jj.scores::float8[] AS s, jj.passes_thresholds FROM judgments jj
-    WHERE jj.candidate_id = c.id AND jj.rubric = ${o.rubric} AND jj.ok AND jj.scores IS NOT NULL
+    SELECT jj.scores::float8[] AS s, jj.passes_thresholds${vals} FROM judgments jj
+    WHERE jj.candidate_id = c.id AND jj.rubric = ${o.judge.rubric} AND jj.judge_model = ${o.judge.model} AND jj.prompt_hash = ${o.judge.promptHash}
+      AND jj.ok AND jj.scores IS NOT NULL
     ORDER BY jj.id DESC LIMIT 1
   ) j ON cardinality(j.s) BETWEEN 1 AND ${AXES}
-  LEFT JOIN LATERAL (SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1) ck ON true
+  LEFT JOIN LATERAL (${check}) ck ON true
   LEFT JOIN LATERAL (SELECT v.verdict FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1) rv ON true
 ),
 q AS MATERIALIZED (
@@ -176,20 +215,33 @@ kept AS MATERIALIZED (
          row_number() OVER (PARTITION BY r.request_id ORDER BY r.rn)
   FROM greedy g JOIN ranked r ON r.request_id = g.request_id AND r.rn = g.step
   WHERE g.took
-),
+)`;
+}
+
+/** The version columns' values, in the order (rubric, judge_model, prompt_hash). */
+const versionValues = (o: SelectBatchInput) => sql`${o.judge.rubric}, ${o.judge.model}, ${o.judge.promptHash}`;
+const sameVersion = (alias: string, o: SelectBatchInput) =>
+  sql`${sql.raw(alias)}.rule_version = ${o.ruleVersion} AND ${sql.raw(alias)}.rubric = ${o.judge.rubric}
+      AND ${sql.raw(alias)}.judge_model = ${o.judge.model} AND ${sql.raw(alias)}.prompt_hash = ${o.judge.promptHash}`;
+
+/** The write half: upserts, stale pairs, request stamps, and the counts. */
+function writeSelection(o: SelectBatchInput): SQL {
+  const p = o.params;
+  const paramsJson = JSON.stringify({ ...p, ...o.storedParams });
+  return sql`,
 sel_up AS (
-  INSERT INTO selections AS t (request_id, candidate_id, rule_version, rubric, params, score)
-  SELECT b.request_id, pk.id, ${o.ruleVersion}, ${o.rubric}, ${paramsJson}::jsonb, pk.geo
+  INSERT INTO selections AS t (request_id, candidate_id, rule_version, rubric, judge_model, prompt_hash, params, score)
+  SELECT b.request_id, pk.id, ${o.ruleVersion}, ${versionValues(o)}, ${paramsJson}::jsonb, pk.geo
   FROM batch b LEFT JOIN pick pk ON pk.request_id = b.request_id
-  ON CONFLICT (request_id, rule_version, rubric) DO UPDATE
+  ON CONFLICT (request_id, rule_version, rubric, judge_model, prompt_hash) DO UPDATE
     SET candidate_id = EXCLUDED.candidate_id, params = EXCLUDED.params, score = EXCLUDED.score
     WHERE (t.candidate_id, t.params, t.score) IS DISTINCT FROM (EXCLUDED.candidate_id, EXCLUDED.params, EXCLUDED.score)
 ),
 pair_up AS (
-  INSERT INTO pairs AS t (request_id, chosen_id, rejected_id, rule_version, rubric, params, margins, total_margin, rank)
-  SELECT request_id, chosen_id, rejected_id, ${o.ruleVersion}, ${o.rubric}, ${paramsJson}::jsonb, margins::real[], total, rank
+  INSERT INTO pairs AS t (request_id, chosen_id, rejected_id, rule_version, rubric, judge_model, prompt_hash, params, margins, total_margin, rank)
+  SELECT request_id, chosen_id, rejected_id, ${o.ruleVersion}, ${versionValues(o)}, ${paramsJson}::jsonb, margins::real[], total, rank
   FROM kept
-  ON CONFLICT (chosen_id, rejected_id, rule_version, rubric) DO UPDATE
+  ON CONFLICT (chosen_id, rejected_id, rule_version, rubric, judge_model, prompt_hash) DO UPDATE
     SET request_id = EXCLUDED.request_id, params = EXCLUDED.params, margins = EXCLUDED.margins,
         total_margin = EXCLUDED.total_margin, rank = EXCLUDED.rank
     WHERE (t.request_id, t.params, t.margins, t.total_margin, t.rank)
@@ -202,7 +254,7 @@ stale AS (
   FROM batch b
   CROSS JOIN LATERAL (
     SELECT p.id, p.chosen_id, p.rejected_id FROM pairs p
-    WHERE p.request_id = b.request_id AND p.rule_version = ${o.ruleVersion} AND p.rubric = ${o.rubric} OFFSET 0
+    WHERE p.request_id = b.request_id AND ${sameVersion('p', o)} OFFSET 0
   ) pr
   WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.chosen_id = pr.chosen_id AND k.rejected_id = pr.rejected_id)
 ),
@@ -223,6 +275,83 @@ stamped AS (
 SELECT (SELECT count(*) FROM batch)::int AS requests,
        (SELECT count(*) FROM pick)::int AS picks,
        (SELECT count(*) FROM kept)::int AS pairs`;
+}
+
+/** One difference `select --dry-run` finds between the stored selection and what a select would write. */
+export interface SelectionChange {
+  kind: 'pick' | 'pair_gained' | 'pair_lost';
+  requestId: number;
+  category: string;
+  /** pick: the stored pick (null: none); pairs: the chosen candidate. */
+  a: number | null;
+  /** pick: the new pick (null: none); pairs: the rejected candidate. */
+  b: number | null;
+}
+
+/** Per kind and category, how many changes a batch's dry run finds, with the first `limit` of them. */
+export interface SelectionChangeGroup {
+  kind: SelectionChange['kind'];
+  category: string;
+  n: number;
+  /** Changes with `a` set (pick: a stored pick was there). */
+  withA: number;
+  /** Changes with `b` set (pick: there is a new pick). */
+  withB: number;
+  /** The first `limit` changes, by request id. */
+  first: SelectionChange[];
+}
+
+/**
+ * The differences one batch's selection would make, in one read-only statement: the same read
+ * as selectBatch (so the prediction is exact), compared with the stored selection of the same
+ * rule and judge version (pairs of rank 0 count as not selected), counted in Postgres per kind
+ * and category with the first `limit` changes of each. Writes nothing.
+ */
+export async function selectBatchDryRun(db: Db, o: SelectBatchInput, limit: number): Promise<SelectionChangeGroup[]> {
+  if (o.requestIds.length === 0) return [];
+  const r = await db.transaction(async (tx) => {
+    await tx.execute(sql`SET LOCAL jit = off`);
+    await tx.execute(sql`SET LOCAL enable_nestloop = off`);
+    return rows<{ kind: SelectionChange['kind']; category: string; n: number; with_a: number; with_b: number; first: (number | string | null)[][] | null }>(
+      tx as unknown as Db,
+      sql`${selectionCtes(o)},
+old_pick AS (
+  SELECT b.request_id, os.candidate_id
+  FROM batch b CROSS JOIN LATERAL (SELECT s.candidate_id FROM selections s WHERE s.request_id = b.request_id AND ${sameVersion('s', o)} OFFSET 0) os
+),
+old_pairs AS (
+  SELECT b.request_id, op.chosen_id, op.rejected_id
+  FROM batch b CROSS JOIN LATERAL (
+    SELECT p.chosen_id, p.rejected_id FROM pairs p WHERE p.request_id = b.request_id AND ${sameVersion('p', o)} AND p.rank > 0 OFFSET 0
+  ) op
+),
+changes AS (
+  SELECT 'pick' AS kind, b.request_id, b.category, op.candidate_id AS a, pk.id AS b
+  FROM batch b LEFT JOIN old_pick op ON op.request_id = b.request_id LEFT JOIN pick pk ON pk.request_id = b.request_id
+  WHERE op.candidate_id IS DISTINCT FROM pk.id
+  UNION ALL
+  SELECT 'pair_gained', k.request_id, b.category, k.chosen_id, k.rejected_id
+  FROM kept k JOIN batch b ON b.request_id = k.request_id
+  WHERE NOT EXISTS (SELECT 1 FROM old_pairs o WHERE o.chosen_id = k.chosen_id AND o.rejected_id = k.rejected_id)
+  UNION ALL
+  SELECT 'pair_lost', o.request_id, b.category, o.chosen_id, o.rejected_id
+  FROM old_pairs o JOIN batch b ON b.request_id = o.request_id
+  WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.chosen_id = o.chosen_id AND k.rejected_id = o.rejected_id)
+)
+SELECT kind, category, count(*)::int AS n, count(a)::int AS with_a, count(b)::int AS with_b,
+       (array_agg(ARRAY[request_id, a, b] ORDER BY request_id, a, b))[1:${Math.max(0, Math.trunc(limit))}::int] AS first
+FROM changes GROUP BY kind, category`,
+    );
+  });
+  const id = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));
+  return r.map((x) => ({
+    kind: x.kind,
+    category: x.category,
+    n: Number(x.n),
+    withA: Number(x.with_a),
+    withB: Number(x.with_b),
+    first: (x.first ?? []).map((t) => ({ kind: x.kind, requestId: Number(t[0]), category: x.category, a: id(t[1]), b: id(t[2]) })),
+  }));
 }
 
 const PENDING = sql`status IN ('settled', 'selected') AND (selected_at IS NULL OR settled_at > selected_at OR reviewed_at > selected_at)`;

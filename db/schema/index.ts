@@ -115,6 +115,8 @@ export const checks = pgTable(
     // A candidate's newest check in one index-only probe (selection reads it per candidate):
     // `passed` is a trailing key column because drizzle has no INCLUDE.
     index('checks_candidate_latest_idx').on(t.candidateId, t.id.desc().nullsFirst(), t.passed),
+    // A candidate's check of one check version in one index-only probe (selection reads the current version's).
+    index('checks_candidate_version_idx').on(t.candidateId, t.ruleVersion, t.passed),
   ],
 );
 
@@ -142,14 +144,22 @@ export const judgments = pgTable(
     latencyMs: integer('latency_ms').notNull(),
     promptTokens: integer('prompt_tokens'),
     completionTokens: integer('completion_tokens'),
+    /**
+     * Set when `retry-failed --stage judge` asked again: the row stays as history and a newer
+     * attempt of the same judge version becomes current. Only failed (ok = false) rows are superseded.
+     */
+    supersededAt: timestamp('superseded_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
   },
   (t) => [
-    uniqueIndex('judgments_candidate_rubric_model_key').on(t.candidateId, t.rubric, t.judgeModel),
+    // One current judgment per candidate and judge version (rubric, judge model, prompt hash).
+    uniqueIndex('judgments_candidate_version_key')
+      .on(t.candidateId, t.rubric, t.judgeModel, t.promptHash)
+      .where(sql`superseded_at IS NULL`),
     index('judgments_rubric_idx').on(t.rubric, t.candidateId),
-    // A candidate's newest judgment of a rubric in one index-only probe (selection and browse
-    // read it per candidate); the trailing key columns stand in for INCLUDE.
-    index('judgments_candidate_latest_idx').on(t.candidateId, t.rubric, t.id.desc().nullsFirst(), t.ok, t.passesThresholds, t.scores),
+    // A candidate's judgment of one judge version in one probe (selection and browse read it per
+    // candidate); the trailing key columns stand in for INCLUDE.
+    index('judgments_candidate_version_idx').on(t.candidateId, t.rubric, t.judgeModel, t.promptHash, t.id.desc().nullsFirst(), t.ok, t.scores),
   ],
 );
 
@@ -182,12 +192,16 @@ export const selections = pgTable(
     requestId: bigint('request_id', { mode: 'number' }).notNull(),
     candidateId: bigint('candidate_id', { mode: 'number' }),
     ruleVersion: text('rule_version').notNull(),
+    /** The judge version whose judgments it read: rubric, judge model, prompt hash. */
     rubric: text('rubric').notNull(),
+    judgeModel: text('judge_model').notNull().default(''),
+    promptHash: text('prompt_hash').notNull().default(''),
+    /** The rule parameters in force, thresholds and check version included. */
     params: jsonb('params').notNull(),
     score: doublePrecision('score'),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex('selections_request_rule_key').on(t.requestId, t.ruleVersion, t.rubric)],
+  (t) => [uniqueIndex('selections_request_version_key').on(t.requestId, t.ruleVersion, t.rubric, t.judgeModel, t.promptHash)],
 );
 
 /** Strict-dominance DPO pairs. Derived data like selections: no foreign keys on its ids. */
@@ -200,6 +214,8 @@ export const pairs = pgTable(
     rejectedId: bigint('rejected_id', { mode: 'number' }).notNull(),
     ruleVersion: text('rule_version').notNull(),
     rubric: text('rubric').notNull(),
+    judgeModel: text('judge_model').notNull().default(''),
+    promptHash: text('prompt_hash').notNull().default(''),
     params: jsonb('params').notNull(),
     margins: real('margins').array().notNull(),
     totalMargin: doublePrecision('total_margin').notNull(),
@@ -207,7 +223,7 @@ export const pairs = pgTable(
     createdAt: createdAt(),
   },
   (t) => [
-    uniqueIndex('pairs_chosen_rejected_rule_key').on(t.chosenId, t.rejectedId, t.ruleVersion, t.rubric),
+    uniqueIndex('pairs_chosen_rejected_version_key').on(t.chosenId, t.rejectedId, t.ruleVersion, t.rubric, t.judgeModel, t.promptHash),
     index('pairs_request_idx').on(t.requestId),
   ],
 );

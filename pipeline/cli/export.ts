@@ -4,7 +4,7 @@
  * (`--json`: the ExportResult). `VIBE_EXPORT_SAMPLE_DELAY_MS` throttles the writer (ms per
  * sample) so a test can interrupt an export halfway.
  */
-import { configuredRubricId } from '../judge/index.ts';
+import { judgeVersion, type JudgeVersion } from '../judge/index.ts';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { InputError } from '../errors/index.ts';
@@ -23,6 +23,7 @@ interface Flags {
   maxSide?: string;
   reencodeJpeg?: boolean;
   rubric?: string;
+  judgeModel?: string;
   ruleVersion?: string;
   force?: boolean;
   json?: boolean;
@@ -54,7 +55,7 @@ export function parseMinAxis(v: string): Partial<Record<'instruction' | 'preserv
 }
 
 /** Turns parsed flags into ExportOptions; a bad flag throws InputError naming it. */
-export function optionsFromFlags(f: Flags, defaultRubric: string): Omit<ExportOptions, 'onProgress'> {
+export function optionsFromFlags(f: Flags, judge: JudgeVersion): Omit<ExportOptions, 'onProgress'> {
   if (f.kind !== 'sft' && f.kind !== 'dpo') bad('--kind', `expected sft or dpo, got '${f.kind ?? ''}'`);
   if (!f.out) bad('--out', 'expected a directory');
   if (f.format !== 'webdataset' && f.format !== 'parquet') bad('--format', `expected webdataset or parquet, got '${f.format}'`);
@@ -72,7 +73,9 @@ export function optionsFromFlags(f: Flags, defaultRubric: string): Omit<ExportOp
     format: f.format as 'webdataset' | 'parquet',
     maxSide: f.maxSide === undefined ? undefined : positiveInt('--max-side', f.maxSide),
     reencodeJpeg: Boolean(f.reencodeJpeg),
-    rubric: f.rubric ?? defaultRubric,
+    rubric: judge.rubric,
+    judgeModel: judge.model,
+    promptHash: judge.promptHash,
     ruleVersion: f.ruleVersion,
     force: Boolean(f.force),
   };
@@ -95,11 +98,12 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--max-side <px>', 're-encode images to fit this longest side')
     .option('--reencode-jpeg', 're-encode every image as JPEG quality 95')
     .option('--rubric <rubric>', 'judge rubric (default: the configured judge\'s: metric-v1 without JUDGE_URL, else JUDGE_RUBRIC)')
+    .option('--judge-model <name>', "judge model whose judgments and selection to export (default: the configured judge's)")
     .option('--rule-version <v>', 'selection rule version (default: the newest present)')
     .option('--force', 'write into a non-empty --out that holds no export of this kind and format')
     .option('--json', 'print the result as JSON')
     .action(async (flags: Flags) => {
-      const opts = optionsFromFlags(flags, configuredRubricId(ctx.config().judge));
+      const opts = optionsFromFlags(flags, judgeVersion(ctx.config().judge, { rubric: flags.rubric, model: flags.judgeModel }));
       const delay = Number(process.env.VIBE_EXPORT_SAMPLE_DELAY_MS ?? 0);
       const h = await ctx.db();
       const bar = process.stderr.isTTY && !flags.json ? new SingleBar({ stream: process.stderr, format: 'export {bar} {value}/{total} samples | {eta}s' }, Presets.shades_classic) : null;

@@ -31,8 +31,8 @@ export interface InspectResult {
 }
 
 type JudgeSummary =
-  | { ok: true; rubric: string; model: string; axes: Record<string, number>; rawScores: Record<string, number>; aggregate: Record<string, number | boolean>; passesThresholds: boolean; latencyMs: number }
-  | { ok: false; rubric: string; model: string; error: string; latencyMs: number };
+  | { ok: true; rubric: string; model: string; promptHash: string; axes: Record<string, number>; rawScores: Record<string, number>; aggregate: Record<string, number | boolean>; passesThresholds: boolean; latencyMs: number }
+  | { ok: false; rubric: string; model: string; promptHash: string; error: string; latencyMs: number };
 
 /** Runs the checks (and the judge when asked) on one pair of files. Throws InputError/ImageError naming the file. */
 export async function inspectPair(opts: InspectOptions, cfg: Config): Promise<InspectResult> {
@@ -67,11 +67,12 @@ export async function inspectPair(opts: InspectOptions, cfg: Config): Promise<In
 }
 
 function summariseJudgment(j: Judgment): JudgeSummary {
-  if (!j.ok) return { ok: false, rubric: j.rubric, model: j.model, error: j.error, latencyMs: j.latencyMs };
+  if (!j.ok) return { ok: false, rubric: j.rubric, model: j.model, promptHash: j.promptHash, error: j.error, latencyMs: j.latencyMs };
   return {
     ok: true,
     rubric: j.rubric,
     model: j.model,
+    promptHash: j.promptHash,
     axes: j.axes,
     rawScores: j.rawScores,
     aggregate: j.aggregate,

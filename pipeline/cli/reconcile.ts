@@ -15,7 +15,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (flags: { json?: boolean }) => {
       const h = await ctx.db();
       const { set } = await commandQueues(ctx);
-      const r = await reconcile({ db: h.db, queues: set });
+      const r = await reconcile({ db: h.db, queues: set, config: ctx.config() });
       if (flags.json) console.log(JSON.stringify(r));
       else {
         const e = r.enqueued;

@@ -1,65 +1,92 @@
-import { configuredRubricId } from '../judge/index.ts';
+/**
+ * `vibe-curate select [--all] [--dry-run] [--rubric R] [--judge-model M] [--json]`: SFT picks
+ * and DPO pairs of settled requests under the settings in force (judge version, thresholds
+ * applied to the raw scores, check version, DPO parameters). `--dry-run` computes the same and
+ * prints what would change against the stored selection, writing nothing.
+ */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
-import { DEFAULT_SELECTION_BATCH, SELECTION_RULE_VERSION, runSelection, selectionParamsFromConfig } from '../select/index.ts';
+import { formatJudgeVersion } from '../judge/index.ts';
+import { DEFAULT_SELECTION_BATCH, SELECTION_RULE_VERSION, runSelection, selectionSettings, type SelectionDiff } from '../select/index.ts';
 import type { CliContext } from './context.ts';
 
-/**
- * The rubric the configured judge writes: the built-in metric judge without JUDGE_URL, else
- * JUDGE_RUBRIC (the same choice as createJudge(cfg.judge).rubric.id in pipeline/judge).
- */
-export function configuredRubric(cfg: Config): string {
-  return configuredRubricId(cfg.judge);
+/** The `--rubric` / `--judge-model` options of every command that reads judgments. */
+export function judgeVersionOptions(cmd: Command): Command {
+  return cmd
+    .option('--rubric <id>', "judge rubric whose judgments to read (default: the configured judge's)")
+    .option('--judge-model <name>', "judge model whose judgments to read (default: the configured judge's)");
 }
 
-/** `vibe-curate select`: SFT picks and DPO pairs for every request settled since its last selection. */
+/** The dry run's differences as lines for a person: totals, then one line per category. */
+export function formatDiff(d: SelectionDiff): string {
+  const line = (label: string, n: SelectionDiff['total']) =>
+    `${label.padEnd(20)} picks changed ${n.picksChanged} (+${n.picksGained} −${n.picksLost}), pairs +${n.pairsGained} −${n.pairsLost}`;
+  return [line('total', d.total), ...Object.keys(d.byCategory).sort().map((c) => line(`  ${c || '(no category)'}`, d.byCategory[c]!))].join('\n');
+}
+
 export function register(program: Command, ctx: CliContext): void {
-  program
-    .command('select')
-    .description('pick the SFT candidate and the strict-dominance DPO pairs of settled requests (incremental)')
-    .option('--rubric <id>', 'judge rubric whose scores to use (default: the configured judge\'s)')
+  judgeVersionOptions(
+    program
+      .command('select')
+      .description('pick the SFT candidate and the strict-dominance DPO pairs of settled requests (incremental)'),
+  )
     .option('--all', 're-select every settled or selected request, not only those settled since their last selection')
+    .option('--dry-run', 'compute under the current settings and print what would change; write nothing')
+    .option('--list <n>', 'with --dry-run: changes of each kind listed in --json (counts are complete)', (v) => Number(v), 100)
     .option('--batch <n>', 'requests per SQL statement', (v) => Number(v), DEFAULT_SELECTION_BATCH)
     .option('--concurrency <n>', 'batches in flight at once', (v) => Number(v), 2)
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { rubric?: string; all?: boolean; batch: number; concurrency: number; json?: boolean }) => {
-      if (!Number.isInteger(opts.batch) || opts.batch < 1) throw new InputError('expected a whole number ≥ 1', { subject: '--batch' });
-      if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
-        throw new InputError('expected a whole number ≥ 1', { subject: '--concurrency' });
-      }
-      const cfg = ctx.config();
-      const rubric = opts.rubric ?? configuredRubric(cfg);
-      const params = selectionParamsFromConfig(cfg);
-      const h = await ctx.db();
-      const bar = !opts.json && process.stderr.isTTY
-        ? new cliProgress.SingleBar(
-            { stream: process.stderr, format: 'select [{bar}] {value}/{total} requests | {eta_formatted} left', hideCursor: true },
-            cliProgress.Presets.shades_classic,
-          )
-        : null;
-      let started = false;
-      const r = await runSelection(h.db, {
-        rubric,
-        params,
-        all: opts.all,
-        batchSize: opts.batch,
-        concurrency: opts.concurrency,
-        onProgress: (done, total) => {
-          if (!bar || total < opts.batch) return; // one batch: nothing to watch
-          if (!started) bar.start(total, done);
-          started = true;
-          bar.setTotal(total);
-          bar.update(done);
-        },
-      });
-      if (started) bar?.stop();
-      const out = { ruleVersion: SELECTION_RULE_VERSION, rubric, params, ...r, ms: Math.round(r.ms) };
-      if (opts.json) console.log(JSON.stringify(out));
-      else
-        console.log(
-          `${SELECTION_RULE_VERSION} (${rubric}): ${r.requests} request(s) selected, ${r.picks} SFT pick(s), ${r.pairs} DPO pair(s) in ${(r.ms / 1000).toFixed(1)} s`,
-        );
-    });
+    .action(
+      async (opts: { rubric?: string; judgeModel?: string; all?: boolean; dryRun?: boolean; list: number; batch: number; concurrency: number; json?: boolean }) => {
+        if (!Number.isInteger(opts.batch) || opts.batch < 1) throw new InputError('expected a whole number ≥ 1', { subject: '--batch' });
+        if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
+          throw new InputError('expected a whole number ≥ 1', { subject: '--concurrency' });
+        }
+        if (!Number.isInteger(opts.list) || opts.list < 0) throw new InputError('expected a whole number ≥ 0', { subject: '--list' });
+        const cfg = ctx.config();
+        const settings = selectionSettings(cfg, { rubric: opts.rubric, model: opts.judgeModel });
+        const h = await ctx.db();
+        const bar = !opts.json && process.stderr.isTTY
+          ? new cliProgress.SingleBar(
+              { stream: process.stderr, format: 'select [{bar}] {value}/{total} requests | {eta_formatted} left', hideCursor: true },
+              cliProgress.Presets.shades_classic,
+            )
+          : null;
+        let started = false;
+        const r = await runSelection(h.db, {
+          ...settings,
+          all: opts.all,
+          dryRun: opts.dryRun,
+          listLimit: opts.list,
+          batchSize: opts.batch,
+          concurrency: opts.concurrency,
+          onProgress: (done, total) => {
+            if (!bar || total < opts.batch) return; // one batch: nothing to watch
+            if (!started) bar.start(total, done);
+            started = true;
+            bar.setTotal(total);
+            bar.update(done);
+          },
+        });
+        if (started) bar?.stop();
+        const { diff, ...counts } = r;
+        const out = {
+          ruleVersion: SELECTION_RULE_VERSION,
+          rubric: settings.judge.rubric,
+          judge: settings.judge,
+          checkVersion: settings.checkVersion,
+          thresholds: settings.thresholds,
+          params: settings.params,
+          dryRun: Boolean(opts.dryRun),
+          ...counts,
+          ms: Math.round(r.ms),
+          ...(diff ? { diff } : {}),
+        };
+        const head = `${SELECTION_RULE_VERSION} (${formatJudgeVersion(settings.judge)})`;
+        if (opts.json) console.log(JSON.stringify(out));
+        else if (diff) console.log(`${head} dry run over ${r.requests} request(s), nothing written:\n${formatDiff(diff)}`);
+        else console.log(`${head}: ${r.requests} request(s) selected, ${r.picks} SFT pick(s), ${r.pairs} DPO pair(s) in ${(r.ms / 1000).toFixed(1)} s`);
+      },
+    );
 }

@@ -10,7 +10,9 @@ import type { Funnel } from '../../db/repositories/funnel.repository.ts';
 import { getFunnel } from '../../db/repositories/funnel.repository.ts';
 import type { CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
-import { configuredRubric } from './select.ts';
+import { formatJudgeVersion } from '../judge/index.ts';
+import { selectionSettings } from '../select/index.ts';
+import { judgeVersionOptions } from './select.ts';
 
 /** The funnel as an aligned plain-text table. */
 export function formatFunnel(f: Funnel): string {
@@ -20,10 +22,11 @@ export function formatFunnel(f: Funnel): string {
   return [
     row('requests', r.total, `pending ${r.pending}, generated ${r.generated}, settled ${r.settled}, selected ${r.selected}, failed ${r.failed}`),
     row('candidates generated', f.candidates.generated, f.candidates.failed ? `${f.candidates.failed} failed for good` : ''),
-    row('  checked', f.checks.checked),
+    row('  checked', f.checks.checked, f.checkVersion ? `check version ${f.checkVersion}` : ''),
     row('  passed checks', f.checks.passed),
     row('  failed checks', f.checks.failed, `face ${f.checks.faceFail}, no_change ${f.checks.noChange}, noise_only ${f.checks.noiseOnly}`),
-    row('  judged', f.judgments.judged, `ok ${f.judgments.ok}, unscorable ${f.judgments.failed}`),
+    row('  judged', f.judgments.judged, `ok ${f.judgments.ok}, unscorable ${f.judgments.failed}${f.judge ? `, judge ${formatJudgeVersion(f.judge)}` : ''}`),
+    row('  judged, rejected', f.judgments.onRejected, 'judge calls on candidates that failed a hard check (JUDGE_REJECTED)'),
     row('  above thresholds', f.judgments.aboveThresholds, f.rubric ? `rubric ${f.rubric}` : ''),
     row('SFT picks', f.selection.sftPicks, `of ${f.selection.requestsSelected} selected requests`),
     row('DPO pairs', f.selection.dpoPairs),
@@ -39,15 +42,14 @@ export function formatDepths(d: QueueDepths): string {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
-    .command('status')
-    .description('the funnel (requests → candidates → checks → judgments → picks and pairs) and queue depths')
-    .option('--rubric <id>', "judge rubric to count (default: the configured judge's)")
+  judgeVersionOptions(
+    program.command('status').description('the funnel (requests → candidates → checks → judgments → picks and pairs) and queue depths'),
+  )
     .option('--json', 'print {funnel, queues} as JSON')
-    .action(async (flags: { rubric?: string; json?: boolean }) => {
+    .action(async (flags: { rubric?: string; judgeModel?: string; json?: boolean }) => {
       const cfg = ctx.config();
       const h = await ctx.db();
-      const funnel = await getFunnel(h.db, { rubric: flags.rubric ?? configuredRubric(cfg) });
+      const funnel = await getFunnel(h.db, selectionSettings(cfg, { rubric: flags.rubric, model: flags.judgeModel }));
       // The funnel is Postgres alone: without Redis it is still printed, queue depths as null.
       let queues: QueueDepths | null = null;
       let queueError: string | undefined;

@@ -27,7 +27,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command('worker')
     .description('process jobs of the chosen queues until SIGTERM/SIGINT')
     .option('--queues <list>', 'comma-separated queues', QUEUE_NAMES.join(','))
-    .option('--concurrency <n>', 'jobs at once per queue (default: GPU_SLOTS, CHECK_CONCURRENCY, JUDGE_CONCURRENCY, 2)')
+    .option('--concurrency <n>', 'jobs at once per queue (default: GPU_SLOTS, CHECK_CONCURRENCY, 2 × JUDGE_CONCURRENCY, 2)')
     .action(async (flags: { queues: string; concurrency?: string }) => {
       const which = parseQueueList(flags.queues);
       let concurrency: number | undefined;

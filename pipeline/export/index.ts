@@ -66,7 +66,10 @@ export interface ExportOptions {
   /** Re-encode JPEGs as well (non-JPEG blobs are always re-encoded to JPEG). */
   reencodeJpeg?: boolean;
   rubric: string;
-  /** Default: the rule version of the newest selection / pair for the rubric. */
+  /** The judge model and prompt hash of the judge version read; default: those of the newest selection / pair of the rubric. */
+  judgeModel?: string;
+  promptHash?: string;
+  /** Default: the rule version of the newest selection / pair for the rubric (and judge version). */
   ruleVersion?: string;
   onProgress?: (samples: number, total: number) => void;
   /** Milliseconds to wait after each written sample (a throttle; tests use it to interrupt). */
@@ -197,8 +200,18 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
   const outDir = path.resolve(opts.outDir);
   const name = path.basename(outDir);
   const { kind, format } = opts;
-  const ruleVersion = opts.ruleVersion ?? (await latestRuleVersion(db, kind, opts.rubric)) ?? 'none';
-  const filter: ExportFilter = { rubric: opts.rubric, ruleVersion, reviewedOnly: Boolean(opts.reviewedOnly), minAxis: opts.minAxis ?? {} };
+  // One judge version and one rule version: the ones asked for, else the newest selection's.
+  const latest = await latestRuleVersion(db, kind, opts.rubric, { model: opts.judgeModel, promptHash: opts.promptHash });
+  const ruleVersion = opts.ruleVersion ?? latest?.ruleVersion ?? 'none';
+  const judge = { rubric: opts.rubric, model: opts.judgeModel ?? latest?.judgeModel ?? 'none', prompt_hash: opts.promptHash ?? latest?.promptHash ?? 'none' };
+  const filter: ExportFilter = {
+    rubric: opts.rubric,
+    judgeModel: judge.model,
+    promptHash: judge.prompt_hash,
+    ruleVersion,
+    reviewedOnly: Boolean(opts.reviewedOnly),
+    minAxis: opts.minAxis ?? {},
+  };
   const enc: EncodeOptions = { maxSide: opts.maxSide, reencodeJpeg: Boolean(opts.reencodeJpeg) };
   const filters = {
     min_axis: filter.minAxis,
@@ -213,7 +226,7 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
   await guardOutDir(outDir, kind, format, Boolean(opts.force));
   await mkdir(outDir, { recursive: true });
   await rm(path.join(outDir, MANIFEST_FILE), { force: true }); // incomplete until written again
-  const exportId = await beginExport(db, { name, kind, format, outDir, params: { rubric: opts.rubric, ruleVersion, ...filters } });
+  const exportId = await beginExport(db, { name, kind, format, outDir, params: { rubric: opts.rubric, judge, ruleVersion, ...filters } });
   // A shard's last bytes are written, its state saved and its file renamed (its "tail") while
   // the next shard fills: at most one tail runs at a time, in shard order
   let tail: Promise<void> = Promise.resolve();
@@ -340,11 +353,11 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
       tool: { name: 'vibe-curate', version: TOOL_VERSION },
       rubric: opts.rubric,
       rule_version: ruleVersion,
+      judge,
       snapshot: { at: snap.at, high_water: snap.highWater },
       versions: {
         selection: { rule_version: ruleVersion, params: selectionParams },
-        judge: { rubric: opts.rubric, models: [...judgeModels].sort() },
-        // the check version is stamped here once checks carry one (campaign versions)
+        judge: { rubric: judge.rubric, model: judge.model, prompt_hash: judge.prompt_hash, models: [...judgeModels].sort() },
       },
       filters,
       totals: totalsOf(shards),

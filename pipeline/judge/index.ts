@@ -21,6 +21,47 @@ export function configuredRubricId(cfg: Config['judge']): string {
   return cfg.url ? cfg.rubric : 'metric-v1';
 }
 
+/**
+ * A judge version: judgments of two versions never mix in one read (selection, export, status,
+ * the dashboard). `promptHash` is the sha256 of the rubric's prompt (metric-v1: of its method).
+ */
+export interface JudgeVersion {
+  rubric: string;
+  model: string;
+  promptHash: string;
+}
+
+/**
+ * The judge version a command reads: the configured judge's (JUDGE_URL, JUDGE_MODEL,
+ * JUDGE_RUBRIC), or another one named by `--rubric` / `--judge-model`. The prompt hash is the
+ * rubric's current prompt's.
+ */
+export function judgeVersion(cfg: Config['judge'], pick: { rubric?: string; model?: string } = {}): JudgeVersion {
+  const rubric = pick.rubric ?? configuredRubricId(cfg);
+  let promptHash: string;
+  try {
+    promptHash = getRubric(rubric).promptHash;
+  } catch (err) {
+    throw new ConfigError(`no rubric ${JSON.stringify(rubric)} (expected one of viescore-v1, nhr-v1, metric-v1)`, { subject: '--rubric', cause: err });
+  }
+  return { rubric, model: pick.model ?? cfg.model, promptHash };
+}
+
+/** `rubric/model@hash8`, for people. */
+export function formatJudgeVersion(v: JudgeVersion): string {
+  return `${v.rubric}/${v.model}@${v.promptHash.slice(0, 8)}`;
+}
+
+/**
+ * The thresholds in force for `rubric`: JUDGE_THRESHOLDS when it is the configured rubric and
+ * they are set, else the rubric's defaults. Selection applies them to the raw scores.
+ */
+export function thresholdsInForce(cfg: Config['judge'], rubric: string): Record<string, number> {
+  const own = rubric === configuredRubricId(cfg) ? cfg.thresholds : undefined;
+  if (own) checkThresholdNames(rubric, own);
+  return { ...getRubric(rubric, own).thresholds };
+}
+
 /** The configured judge: the VLM client with `cfg.rubric` when `cfg.url` is set, else the metric judge. */
 export function createJudge(cfg: Config['judge']): Judge {
   const id = configuredRubricId(cfg);

@@ -5,6 +5,7 @@
  * validates the reply. A bad reply is retried and finally returned as a failed judgment with the
  * raw text; transport failures are retried and finally thrown as RemoteError. Never a made-up score.
  */
+import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
@@ -58,6 +59,9 @@ export async function toDataUrl(bytes: Buffer, longSide: number, what: string, o
     throw new ImageError(`not a decodable image (${describeError(err)})`, { subject: what, cause: err });
   }
 }
+
+/** Source data URLs a judge keeps (each a few hundred KB at the default long side). */
+const SOURCE_URLS_KEPT = 8;
 
 /** The JSON schema sent as `response_format.json_schema.schema`, generated from the reply's zod schema. */
 export function replyJsonSchema(rubric: VlmRubric): Record<string, unknown> {
@@ -176,13 +180,26 @@ export function createVlmJudge(cfg: JudgeCfg, rubric: VlmRubric, opts: VlmClient
     };
   }
 
+  // The K candidates of a request share one source, usually judged back to back: its data URL is
+  // kept for the last few sources (by content hash), so it is resized and encoded once, not K times.
+  const sources = new Map<string, Promise<string>>();
+  const sourceUrl = (bytes: Buffer, imgOpts: { quality?: number; maxPixels?: number }) => {
+    const key = createHash('sha256').update(bytes).digest('hex');
+    let url = sources.get(key);
+    if (url) sources.delete(key);
+    else {
+      url = toDataUrl(bytes, cfg.imageLongSide, 'source', imgOpts);
+      url.catch(() => sources.delete(key));
+    }
+    sources.set(key, url); // most recently used last
+    while (sources.size > SOURCE_URLS_KEPT) sources.delete(sources.keys().next().value!);
+    return url;
+  };
+
   async function judge(input: JudgeInput): Promise<Judgment> {
     const t0 = performance.now();
     const imgOpts = { quality: opts.jpegQuality, maxPixels: opts.maxImagePixels };
-    const [src, edit] = await Promise.all([
-      toDataUrl(input.source, cfg.imageLongSide, 'source', imgOpts),
-      toDataUrl(input.edit, cfg.imageLongSide, 'edit', imgOpts),
-    ]);
+    const [src, edit] = await Promise.all([sourceUrl(input.source, imgOpts), toDataUrl(input.edit, cfg.imageLongSide, 'edit', imgOpts)]);
     const body = JSON.stringify({
       model: cfg.model,
       temperature: 0,

@@ -8,10 +8,18 @@
  * qualified) and the kept pairs, rank 1 = largest margin. A pair that a later run no longer
  * selects is deleted, unless a review refers to it: then it stays with rank 0 (not selected).
  */
+import { checkVersion, hardCheckOptionsFromConfig } from '../checks.ts';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
+import { judgeVersion, thresholdsInForce, type JudgeVersion } from '../judge/index.ts';
 import type { Db } from '../../db/client.ts';
-import { countPendingSelection, nextPendingSelection, selectBatch } from '../../db/repositories/selection.repository.ts';
+import {
+  countPendingSelection,
+  nextPendingSelection,
+  selectBatch,
+  selectBatchDryRun,
+  type SelectionChangeGroup,
+} from '../../db/repositories/selection.repository.ts';
 import { SELECTION_RULE_VERSION, type SelectionParams } from './rules.ts';
 
 export { SELECTION_RULE_VERSION, MAX_AXES, geometricMean, mayLose, qualifies, usable } from './rules.ts';
@@ -34,6 +42,72 @@ export function selectionParamsFromConfig(cfg: Config): SelectionParams {
   };
 }
 
+/** Everything a selection run reads besides the ledger: the versions and the settings in force. */
+export interface SelectionSettings {
+  judge: JudgeVersion;
+  params: SelectionParams;
+  /** Applied to the raw scores at selection time (stored in the rows' params). */
+  thresholds: Record<string, number>;
+  /** The check version whose checks count. */
+  checkVersion: string;
+}
+
+/**
+ * The settings of the configuration: the configured judge version (or the one `pick` names),
+ * its thresholds in force, the DPO parameters and the current check version.
+ */
+export function selectionSettings(cfg: Config, pick: { rubric?: string; model?: string } = {}): SelectionSettings {
+  const judge = judgeVersion(cfg.judge, pick);
+  return {
+    judge,
+    params: selectionParamsFromConfig(cfg),
+    thresholds: thresholdsInForce(cfg.judge, judge.rubric),
+    checkVersion: checkVersion(hardCheckOptionsFromConfig(cfg.checks)),
+  };
+}
+
+/** Per category (and in total under ''), what `select --dry-run` predicts. */
+export interface SelectionDiffCounts {
+  /** Requests whose SFT pick changes (gained, lost or replaced). */
+  picksChanged: number;
+  /** Requests that get a pick where they had none or another one. */
+  picksGained: number;
+  /** Requests that lose their pick or have it replaced. */
+  picksLost: number;
+  pairsGained: number;
+  pairsLost: number;
+}
+
+export interface SelectionDiff {
+  total: SelectionDiffCounts;
+  byCategory: Record<string, SelectionDiffCounts>;
+  /** The first `listLimit` changes of each kind, by request id. */
+  picks: { requestId: number; category: string; before: number | null; after: number | null }[];
+  pairsGained: { requestId: number; category: string; chosenId: number; rejectedId: number }[];
+  pairsLost: { requestId: number; category: string; chosenId: number; rejectedId: number }[];
+  /** Whether a list was cut at listLimit. */
+  truncated: boolean;
+}
+
+const zeroCounts = (): SelectionDiffCounts => ({ picksChanged: 0, picksGained: 0, picksLost: 0, pairsGained: 0, pairsLost: 0 });
+
+function addGroup(d: SelectionDiff, g: SelectionChangeGroup): void {
+  const cat = (d.byCategory[g.category] ??= zeroCounts());
+  for (const n of [d.total, cat]) {
+    if (g.kind === 'pick') {
+      n.picksChanged += g.n;
+      n.picksGained += g.withB;
+      n.picksLost += g.withA;
+    } else if (g.kind === 'pair_gained') n.pairsGained += g.n;
+    else n.pairsLost += g.n;
+  }
+  for (const c of g.first) {
+    if (c.kind === 'pick') d.picks.push({ requestId: c.requestId, category: c.category, before: c.a, after: c.b });
+    else (c.kind === 'pair_gained' ? d.pairsGained : d.pairsLost).push({ requestId: c.requestId, category: c.category, chosenId: c.a!, rejectedId: c.b! });
+  }
+  if (g.first.length < g.n) d.truncated = true;
+}
+
 export interface SelectionRunResult {
   /** Requests selected (each now has a selections row for this rule version and rubric). */
   requests: number;
@@ -43,6 +117,8 @@ export interface SelectionRunResult {
   pairs: number;
   /** Wall time, milliseconds. */
   ms: number;
+  /** With dryRun: what the run would change; nothing was written. */
+  diff?: SelectionDiff;
 }
 
 function checkParams(p: SelectionParams): void {
@@ -65,8 +141,17 @@ function checkParams(p: SelectionParams): void {
 export async function runSelection(
   db: Db,
   opts: {
-    rubric: string;
+    /** The judge version whose judgments are read (and named by the rows written). */
+    judge: JudgeVersion;
     params: SelectionParams;
+    /** Thresholds applied to the raw scores now; omitted: each judgment's stored pass/fail. */
+    thresholds?: Record<string, number>;
+    /** The check version whose checks count; omitted: each candidate's newest check. */
+    checkVersion?: string;
+    /** Compute and compare with the stored selection, write nothing (requests stay due). */
+    dryRun?: boolean;
+    /** dryRun: the most changes of each kind listed (counts are always complete). Default 100. */
+    listLimit?: number;
     requestIds?: number[];
     /** Without requestIds: every settled or selected request, not only those settled since their last selection. */
     all?: boolean;
@@ -78,7 +163,7 @@ export async function runSelection(
 ): Promise<SelectionRunResult> {
   const t0 = performance.now();
   checkParams(opts.params);
-  if (!opts.rubric) throw new InputError('expected a rubric id', { subject: 'rubric' });
+  if (!opts.judge.rubric) throw new InputError('expected a rubric id', { subject: 'rubric' });
   const batchSize = opts.batchSize ?? DEFAULT_SELECTION_BATCH;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError('expected an integer ≥ 1', { subject: 'batchSize' });
   const concurrency = opts.concurrency ?? 1;
@@ -87,6 +172,12 @@ export async function runSelection(
   const { minMargin, maxPairs, maxUses, loserMayFailChecks, reviewAcceptOverridesThresholds } = opts.params;
   const params: SelectionParams = { minMargin, maxPairs, maxUses, loserMayFailChecks, reviewAcceptOverridesThresholds };
   const out: SelectionRunResult = { requests: 0, picks: 0, pairs: 0, ms: 0 };
+  const storedParams: Record<string, unknown> = {};
+  if (opts.thresholds) storedParams.thresholds = opts.thresholds;
+  if (opts.checkVersion !== undefined) storedParams.checkVersion = opts.checkVersion;
+  const diff: SelectionDiff | undefined = opts.dryRun
+    ? { total: zeroCounts(), byCategory: {}, picks: [], pairsGained: [], pairsLost: [], truncated: false }
+    : undefined;
   let total = 0;
   let done = 0;
 
@@ -117,16 +208,35 @@ export async function runSelection(
       // One fetch at a time: each lane waits for the previous fetch before starting its own.
       const ids = await (fetching = fetching.then(() => next()));
       if (!ids) return;
-      const r = await selectBatch(db, { requestIds: ids, rubric: opts.rubric, ruleVersion: SELECTION_RULE_VERSION, params });
-      out.requests += r.requests;
-      out.picks += r.picks;
-      out.pairs += r.pairs;
+      const input = { requestIds: ids, judge: opts.judge, ruleVersion: SELECTION_RULE_VERSION, params, thresholds: opts.thresholds, checkVersion: opts.checkVersion, storedParams };
+      if (diff) {
+        for (const g of await selectBatchDryRun(db, input, opts.listLimit ?? 100)) addGroup(diff, g);
+      } else {
+        const r = await selectBatch(db, input);
+        out.requests += r.requests;
+        out.picks += r.picks;
+        out.pairs += r.pairs;
+      }
       done += ids.length;
       total = Math.max(total, done);
       opts.onProgress?.(done, total);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
+  if (diff) {
+    out.requests = done;
+    out.diff = diff;
+    // Each batch and category listed its first changes: keep the first listLimit of each kind overall.
+    const limit = opts.listLimit ?? 100;
+    const order = (a: { requestId: number; chosenId?: number }, b: { requestId: number; chosenId?: number }) => a.requestId - b.requestId || (a.chosenId ?? 0) - (b.chosenId ?? 0);
+    for (const key of ['picks', 'pairsGained', 'pairsLost'] as const) {
+      const list = (diff[key] as { requestId: number; chosenId?: number }[]).sort(order);
+      if (list.length > limit) {
+        list.length = limit;
+        diff.truncated = true;
+      }
+    }
+  }
   out.ms = performance.now() - t0;
   return out;
 }

@@ -1,29 +1,40 @@
 /**
- * Check: the hard checks (faces kept, something sizeable changed) of one candidate. The result
- * is a `checks` row; a pass moves the candidate to `checked` and enqueues its judgment, a fail
- * moves it to `rejected` and may settle its request. A retry finds the row and only moves on.
+ * Check: the hard checks (faces kept, something sizeable changed) of one candidate under the
+ * current check version (pipeline/checks.ts checkVersion). The result is a `checks` row; the
+ * candidate's status follows it (passed → checked, or judged when the current judge version has
+ * already judged it; failed → rejected). A candidate still to be judged gets its judge job
+ * (rejected ones too with JUDGE_REJECTED); otherwise its request may settle. A retry finds the
+ * row and only moves on; a candidate rechecked under a new version gets a second row.
  */
-import { hardCheckOptionsFromConfig, runHardChecks } from '../checks.ts';
+import { checkVersion, hardCheckOptionsFromConfig, runHardChecks } from '../checks.ts';
 import { InputError } from '../errors/index.ts';
+import { judgeVersion } from '../judge/index.ts';
 import { enqueueJobs } from '../queues.ts';
-import { getCandidateContext, getCandidateWork, moveCandidate } from '../../db/repositories/candidates.repository.ts';
-import { insertCheckAndMove, latestCheck } from '../../db/repositories/checks.repository.ts';
+import { getCandidateContext, getCandidateWork, moveCandidate, setCheckOutcome } from '../../db/repositories/candidates.repository.ts';
+import { insertCheck } from '../../db/repositories/checks.repository.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
 import { settleIfDone } from './settle.ts';
-import type { Stage } from './types.ts';
+import type { Stage, StageDeps } from './types.ts';
+
+/** The judge version the judge stage writes: the running judge's, else the configured one. */
+export function stageJudgeVersion(deps: Pick<StageDeps, 'judge' | 'config'>): { rubric: string; model: string; promptHash: string } {
+  const j = deps.judge;
+  return j ? { rubric: j.rubric.id, model: j.model, promptHash: j.rubric.promptHash } : judgeVersion(deps.config.judge);
+}
 
 export const checkStage: Stage<'check'> = {
   name: 'check',
   subject: (p) => `candidate:${p.candidateId}`,
 
   async run(deps, { candidateId }) {
-    // One query: the candidate, its request and source, and its newest check.
-    const cand = await getCandidateWork(deps.db, candidateId);
+    const version = checkVersion(hardCheckOptionsFromConfig(deps.config.checks));
+    // One query: the candidate, its request and source, its check of this version and whether the judge version judged it.
+    const cand = await getCandidateWork(deps.db, candidateId, { checkVersion: version, judge: stageJudgeVersion(deps) });
     if (!cand) throw new InputError('no such candidate', { subject: `candidate:${candidateId}` });
+    if (cand.status === 'failed') return { outcome: 'skipped', detail: 'candidate is failed' };
     let outcome: 'done' | 'skipped' = 'skipped';
     let passed = cand.checkPassed;
-    let moved: boolean | undefined; // known when this attempt's check row moved the candidate too
-    if (passed === undefined && cand.status === 'generated') {
+    if (passed === undefined) {
       const t0 = performance.now();
       const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
       const r = await runHardChecks(
@@ -32,10 +43,9 @@ export const checkStage: Stage<'check'> = {
         hardCheckOptionsFromConfig(deps.config.checks, cand.category),
         { source: `source of candidate:${candidateId}`, edit: `candidate:${candidateId}` },
       );
-      // One statement: the check row and, when it is new, the candidate's move.
-      const stored = await insertCheckAndMove(deps.db, {
+      await insertCheck(deps.db, {
         candidateId,
-        ruleVersion: `${r.faceCheck.ruleVersion}+${r.changeCheck.ruleVersion}`,
+        ruleVersion: version,
         faceStatus: r.faceCheckExempt ? 'exempt' : r.faceCheck.status,
         faceMinIou: r.faceCheck.minIoU,
         faceThreshold: r.faceCheck.threshold,
@@ -49,24 +59,15 @@ export const checkStage: Stage<'check'> = {
         passed: r.passed,
         latencyMs: performance.now() - t0,
       });
-      if (stored.inserted) {
-        passed = r.passed;
-        moved = stored.moved;
-      } else {
-        // A concurrent duplicate stored its row first: the stored row decides, and the move is done below.
-        passed = (await latestCheck(deps.db, candidateId))?.passed;
-      }
+      // A concurrent duplicate may have stored its row first: the same inputs give the same verdict.
+      passed = r.passed;
       outcome = 'done';
     }
-    if (passed === undefined) return { outcome: 'skipped', detail: `candidate is ${cand.status}` };
-    if (passed) {
-      moved ??= await moveCandidate(deps.db, candidateId, ['generated'], 'checked');
-      // Moved now, or moved by an earlier attempt that died before enqueuing its judgment.
-      if (moved || cand.status === 'checked') await enqueueJobs(deps.queues, 'judge', [{ candidateId }]);
-    } else {
-      if (moved === undefined) await moveCandidate(deps.db, candidateId, ['generated'], 'rejected');
-      await settleIfDone(deps, cand.requestId);
-    }
+    const needsJudge = !cand.judged && (passed || deps.config.judge.judgeRejected);
+    await setCheckOutcome(deps.db, candidateId, passed, needsJudge);
+    // A judge job that finished before (another version) is replaced so this one runs.
+    if (needsJudge) await enqueueJobs(deps.queues, 'judge', [{ candidateId }], { replaceFinished: true });
+    else await settleIfDone(deps, cand.requestId);
     return { outcome, detail: passed ? 'passed' : 'rejected' };
   },
 

@@ -1,13 +1,17 @@
 /**
- * Judge: scores one candidate that passed the hard checks. The judgment (scored, or failed with
- * the raw reply when the judge's answer could not be scored) is a row; the candidate moves to
- * `judged` and its request may settle. Transport errors are thrown for the queue to retry.
+ * Judge: scores one candidate under the running judge's version (rubric, model, prompt hash):
+ * those that passed the hard checks, and with JUDGE_REJECTED those that failed them (rejected
+ * sides of DPO pairs; a reviewer's accept can rescue them). The judgment (scored, or failed with
+ * the raw reply when the judge's answer could not be scored) is a row; the candidate's judging
+ * ends (checked → judged; a rejected one stays rejected) and its request may settle. Transport
+ * errors are thrown for the queue to retry.
  */
 import { InputError, VibeError } from '../errors/index.ts';
 import { judgeErrors } from '../metrics.ts';
-import { getCandidateContext, getCandidateWork, moveCandidate } from '../../db/repositories/candidates.repository.ts';
+import { finishJudging, getCandidateContext, getCandidateWork, giveUpJudging } from '../../db/repositories/candidates.repository.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
-import { insertJudgmentAndMove } from '../../db/repositories/judgments.repository.ts';
+import { insertJudgmentAndFinish } from '../../db/repositories/judgments.repository.ts';
+import { stageJudgeVersion } from './check.ts';
 import { settleIfDone } from './settle.ts';
 import type { Stage } from './types.ts';
 
@@ -18,10 +22,11 @@ export const judgeStage: Stage<'judge'> = {
   async run(deps, { candidateId }, signal) {
     const judge = deps.judge;
     if (!judge) throw new VibeError('BAD_CONFIG', 'judge stage started without a judge', { subject: 'JUDGE_URL' });
-    // One query: the candidate, its request and source, and whether this judge's judgment exists.
-    const cand = await getCandidateWork(deps.db, candidateId, { rubric: judge.rubric.id, model: judge.model });
+    // One query: the candidate, its request and source, and whether this judge version's judgment exists.
+    const cand = await getCandidateWork(deps.db, candidateId, { judge: stageJudgeVersion(deps) });
     if (!cand) throw new InputError('no such candidate', { subject: `candidate:${candidateId}` });
-    if (cand.status !== 'checked' && cand.status !== 'judged') return { outcome: 'skipped', detail: `candidate is ${cand.status}` };
+    const eligible = cand.status === 'checked' || cand.status === 'judged' || (cand.status === 'rejected' && deps.config.judge.judgeRejected);
+    if (!eligible) return { outcome: 'skipped', detail: `candidate is ${cand.status}` };
     let outcome: 'done' | 'skipped' = 'skipped';
     if (!cand.judged) {
       const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
@@ -33,8 +38,8 @@ export const judgeStage: Stage<'judge'> = {
         throw err;
       }
       if (!j.ok) judgeErrors.inc({ code: 'JUDGE_REPLY' });
-      // One statement: the judgment row and the candidate's move to judged.
-      await insertJudgmentAndMove(deps.db, {
+      // One statement: the judgment row and the end of the candidate's judging.
+      await insertJudgmentAndFinish(deps.db, {
         candidateId,
         judgeModel: j.model,
         rubric: j.rubric,
@@ -57,7 +62,7 @@ export const judgeStage: Stage<'judge'> = {
       outcome = 'done';
     } else {
       // An earlier attempt stored the judgment and may have died before the move.
-      await moveCandidate(deps.db, candidateId, ['checked'], 'judged');
+      await finishJudging(deps.db, candidateId);
     }
     await settleIfDone(deps, cand.requestId);
     return { outcome };
@@ -67,7 +72,7 @@ export const judgeStage: Stage<'judge'> = {
     const cand = await getCandidateContext(deps.db, candidateId);
     await recordFailure(deps.db, { stage: 'judge', subject: `candidate:${candidateId}`, candidateId, requestId: cand?.requestId, attempts, error });
     if (!cand) return;
-    await moveCandidate(deps.db, candidateId, ['checked'], 'failed');
+    await giveUpJudging(deps.db, candidateId);
     await settleIfDone(deps, cand.requestId);
   },
 };

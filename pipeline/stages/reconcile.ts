@@ -4,10 +4,11 @@
  * job with the same id is removed first so the work can run). After Redis lost everything,
  * this is what makes the run complete.
  */
+import type { Config } from '../config.ts';
 import type { JobPayloads, QueueName } from '../jobs.ts';
 import { enqueueJobs, type QueueSet } from '../queues.ts';
 import type { Db } from '../../db/client.ts';
-import { candidateIdsByStatus } from '../../db/repositories/candidates.repository.ts';
+import { candidateIdsByStatus, rejectedIdsToJudge } from '../../db/repositories/candidates.repository.ts';
 import { requestIdsByStatus, requestIdsToSelect, settleAllDone } from '../../db/repositories/requests.repository.ts';
 
 export interface ReconcileSummary {
@@ -20,7 +21,8 @@ export interface ReconcileSummary {
 const PAGE = 1000; // ids per query and per enqueue call
 
 /** Re-enqueues every unfinished subject's next stage, page by page. */
-export async function reconcile(deps: { db: Db; queues: QueueSet }, opts: { signal?: AbortSignal } = {}): Promise<ReconcileSummary> {
+export async function reconcile(deps: { db: Db; queues: QueueSet; config: Pick<Config, 'judge'> }, opts: { signal?: AbortSignal } = {}): Promise<ReconcileSummary> {
+  const judgeRejected = deps.config.judge.judgeRejected;
   const out: ReconcileSummary = { enqueued: { generate: 0, check: 0, judge: 0, select: 0 }, settled: 0 };
   const pages = async <Q extends QueueName>(q: Q, next: (after: number) => Promise<number[]>, payload: (id: number) => JobPayloads[Q]) => {
     let after = 0;
@@ -35,7 +37,9 @@ export async function reconcile(deps: { db: Db; queues: QueueSet }, opts: { sign
   await pages('generate', (after) => requestIdsByStatus(deps.db, 'pending', after, PAGE), (requestId) => ({ requestId }));
   await pages('check', (after) => candidateIdsByStatus(deps.db, 'generated', after, PAGE), (candidateId) => ({ candidateId }));
   await pages('judge', (after) => candidateIdsByStatus(deps.db, 'checked', after, PAGE), (candidateId) => ({ candidateId }));
-  out.settled = (await settleAllDone(deps.db)).length;
+  // Rejected candidates whose judging has not ended (JUDGE_REJECTED).
+  if (judgeRejected) await pages('judge', (after) => rejectedIdsToJudge(deps.db, after, PAGE), (candidateId) => ({ candidateId }));
+  out.settled = (await settleAllDone(deps.db, { judgeRejected })).length;
   await pages('select', (after) => requestIdsToSelect(deps.db, after, PAGE), (requestId) => ({ requestId }));
   return out;
 }

@@ -15,7 +15,7 @@ import { runHardChecks } from '../../pipeline/checks.ts';
 import { createInferenceClient } from '../../pipeline/inference/inference.client.ts';
 import { startInferenceServer } from '../../pipeline/inference/server.ts';
 import { createJudge } from '../../pipeline/judge/index.ts';
-import { runSelection, selectionParamsFromConfig } from '../../pipeline/select/index.ts';
+import { runSelection, selectionSettings } from '../../pipeline/select/index.ts';
 import { runLocalPipeline } from '../../pipeline/run-local.ts';
 import { baseSeedOf } from '../../pipeline/stages/enqueue.ts';
 import { createTestDb } from '../helpers/db.ts';
@@ -85,7 +85,7 @@ async function main() {
       if (run.progress.selected !== N) throw new Error(`pipeline selected ${run.progress.selected} of ${N}`);
       // Selection's bare cost: the same statement over the same requests, straight on the database.
       const s0 = performance.now();
-      await runSelection(db.db, { rubric: run.rubric, params: selectionParamsFromConfig(cfg), requestIds: run.enqueue.requestIds });
+      await runSelection(db.db, { ...selectionSettings(cfg), requestIds: run.enqueue.requestIds });
       return { ms, select: performance.now() - s0, passed: run.funnel.checks.passed };
     } finally {
       await db.cleanup();

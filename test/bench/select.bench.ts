@@ -2,8 +2,12 @@
  * Selection benchmark: N requests × 4 judged candidates (default 250 000 × 4 = 1 000 000)
  * bulk-inserted into a fresh Postgres database with generate_series, then
  *   baseline: one `CREATE TABLE … AS SELECT` over the candidates joined with their judgments;
- *   measured: the full incremental selection (SFT picks + DPO pairs, written), batch by batch.
- * Prints both times, their ratio (target ≤ 4×) and the Node process RSS sampled during the run.
+ *   measured: the full incremental selection (SFT picks + DPO pairs, written), batch by batch,
+ *   under one judge version, one check version and thresholds applied to the raw scores;
+ *   and `select --dry-run` over the same requests, before the real select (everything new) and
+ *   after it with other thresholds (a threshold change previewed), each against the real select.
+ * Prints the times, the ratios (selection ≤ 4× the baseline; dry run ≤ 1× the real select) and
+ * the Node process RSS sampled during the run.
  *
  *   npx tsx test/bench/select.bench.ts [--requests 250000] [--batch 5000] [--concurrency 2]
  */
@@ -25,6 +29,10 @@ const BATCH = flag('batch', 5000);
 const CONCURRENCY = flag('concurrency', 2);
 const K = 4;
 const RUBRIC = 'bench-v1';
+const JUDGE = { rubric: RUBRIC, model: 'judge', promptHash: 'h' };
+const CHECK_VERSION = 'bench-check-v1';
+const THRESHOLDS = { a: 4, b: 4 };
+const OTHER_THRESHOLDS = { a: 5, b: 3, q: 2 };
 const PARAMS: SelectionParams = { minMargin: 1, maxPairs: 4, maxUses: 2, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
 
 const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
@@ -50,11 +58,12 @@ async function main(): Promise<void> {
     await db.execute(sql`
       INSERT INTO checks (candidate_id, rule_version, face_status, face_threshold, face_count, faces, detector_version,
                           change_status, changed_fraction, largest_component_share, change, passed, latency_ms)
-      SELECT id, 'check-v1', 'no_faces', 0.9, 0, '{}', 'd', 'pass', 0.2, 0.9, '{}', abs(hashint8(-id)) % 10 < 9, 10 FROM candidates`);
+      SELECT id, ${CHECK_VERSION}, 'no_faces', 0.9, 0, '{}', 'd', 'pass', 0.2, 0.9, '{}', abs(hashint8(-id)) % 10 < 9, 10 FROM candidates`);
     await db.execute(sql`
-      INSERT INTO judgments (candidate_id, judge_model, rubric, prompt_hash, ok, scores, axis_instruction, axis_preservation,
-                             axis_quality, passes_thresholds, attempts, latency_ms)
-      SELECT id, 'judge', ${RUBRIC}, 'h', true, ARRAY[a, b, q]::real[], a, b, q, a >= 4 AND b >= 4, 1, 10
+      INSERT INTO judgments (candidate_id, judge_model, rubric, prompt_hash, ok, raw_scores, aggregate, scores, axis_instruction,
+                             axis_preservation, axis_quality, passes_thresholds, attempts, latency_ms)
+      SELECT id, ${JUDGE.model}, ${RUBRIC}, ${JUDGE.promptHash}, true, jsonb_build_object('a', a, 'b', b, 'q', q), '{}'::jsonb,
+             ARRAY[a, b, q]::real[], a, b, q, a >= 4 AND b >= 4, 1, 10
       FROM (SELECT id, abs(hashint8(id)) % 11 AS a, abs(hashint8(id + 1000003)) % 11 AS b, abs(hashint8(id + 2000003)) % 11 AS q
             FROM candidates) x`);
     // A reviewer went through 1 % of the candidates.
@@ -73,15 +82,17 @@ async function main(): Promise<void> {
       FROM candidates c JOIN judgments j ON j.candidate_id = c.id AND j.rubric = ${RUBRIC} AND j.ok`);
     const baseMs = performance.now() - b0;
 
+    const settings = { judge: JUDGE, params: PARAMS, checkVersion: CHECK_VERSION, batchSize: BATCH, concurrency: CONCURRENCY };
+    // The dry run before anything is stored: every pick and pair is new.
+    const dry = await runSelection(db, { ...settings, thresholds: THRESHOLDS, dryRun: true, listLimit: 0 });
+
     const rss: number[] = [];
     const sample = setInterval(() => rss.push(process.memoryUsage().rss), 50);
     rss.push(process.memoryUsage().rss);
     let lastPct = -1;
     const r = await runSelection(db, {
-      rubric: RUBRIC,
-      params: PARAMS,
-      batchSize: BATCH,
-      concurrency: CONCURRENCY,
+      ...settings,
+      thresholds: THRESHOLDS,
       onProgress: (done, total) => {
         const pct = Math.floor((done / Math.max(total, 1)) * 10);
         if (pct !== lastPct) process.stderr.write(`  ${done}/${total}\n`);
@@ -96,11 +107,20 @@ async function main(): Promise<void> {
       sql`SELECT (SELECT count(*) FROM selections)::int AS sel, (SELECT count(*) FROM pairs)::int AS pairs`,
     );
     const checked = await compareWithReference(db, Math.max(1, Math.floor(REQUESTS / 200)));
+    // The dry run predicted exactly what the real select wrote (counts of picks and pairs).
+    if (dry.diff!.total.picksGained !== r.picks || dry.diff!.total.pairsGained !== chk!.pairs) {
+      throw new Error(`dry run predicted ${dry.diff!.total.picksGained} picks / ${dry.diff!.total.pairsGained} pairs, select wrote ${r.picks} / ${chk!.pairs}`);
+    }
+    // A threshold change previewed against the stored selection.
+    const dry2 = await runSelection(db, { ...settings, thresholds: OTHER_THRESHOLDS, all: true, dryRun: true, listLimit: 0 });
     console.log(`baseline CREATE TABLE AS (candidates ⋈ judgments): ${secs(baseMs)} s`);
     console.log(
       `selection (batch ${BATCH}, ${CONCURRENCY} in flight): ${secs(r.ms)} s — ${r.requests} requests, ${r.picks} picks, ${r.pairs} pairs (rows: ${chk!.sel} selections, ${chk!.pairs} pairs)`,
     );
     console.log(`ratio selection / baseline: ${(r.ms / baseMs).toFixed(2)}× (target ≤ 4×)`);
+    console.log(`select --dry-run before any selection: ${secs(dry.ms)} s — predicts ${dry.diff!.total.picksGained} picks, ${dry.diff!.total.pairsGained} pairs (what select wrote)`);
+    console.log(`select --all --dry-run with other thresholds: ${secs(dry2.ms)} s — picks changed ${dry2.diff!.total.picksChanged}, pairs +${dry2.diff!.total.pairsGained} −${dry2.diff!.total.pairsLost}`);
+    console.log(`ratio dry run / real select: ${(dry.ms / r.ms).toFixed(2)}× and ${(dry2.ms / r.ms).toFixed(2)}× (target ≤ 1×)`);
     console.log(`checked ${checked} requests (every ${Math.max(1, Math.floor(REQUESTS / 200))}th) against the TypeScript reference: same picks, same pairs`);
     console.log(`Node RSS during selection: min ${mb(Math.min(...rss))} MiB, max ${mb(Math.max(...rss))} MiB over ${rss.length} samples`);
   } finally {

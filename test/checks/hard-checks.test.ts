@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
+import { CHANGE_RULE_VERSION, MIN_REGION_FRACTION, NO_CHANGE_FRACTION } from '../../pipeline/change-check.ts';
+import { checkVersion, clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
+import { DETECTOR_VERSION } from '../../pipeline/faces/blazeface.ts';
+import { FACE_RULE_VERSION } from '../../pipeline/faces/face-check.ts';
 import { ImageError } from '../../pipeline/errors/index.ts';
 
 const fixtures = path.join(import.meta.dirname, '../fixtures/images');
@@ -223,5 +226,23 @@ describe('bad inputs', () => {
     const big = await sharp(astronaut).resize(2000).jpeg().toBuffer();
     const err = await runHardChecks(astronaut, big, { ...opts, maxImagePixels: 1_000_000 }, { edit: 'edit.jpg' }).catch((e: unknown) => e);
     expect((err as ImageError).oneLine()).toMatch(/^edit\.jpg: too many pixels/);
+  });
+});
+
+describe('check version', () => {
+  const base = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
+  it('names every rule with the detector version and the thresholds it runs with', () => {
+    const v = checkVersion(base);
+    expect(v).toBe(
+      `${FACE_RULE_VERSION}(detector=${DETECTOR_VERSION}/fine,iou=0.9)+${CHANGE_RULE_VERSION}(px=40,noChange=${NO_CHANGE_FRACTION},minRegion=${MIN_REGION_FRACTION})`,
+    );
+  });
+  it('changes with the face threshold, the face search, the change threshold; not with the pixel limit or the exemption', () => {
+    const v = checkVersion(base);
+    expect(checkVersion({ ...base, faceIoUThreshold: 0.95 })).not.toBe(v);
+    expect(checkVersion({ ...base, faceSearch: 'fast' })).not.toBe(v);
+    expect(checkVersion({ ...base, changePixelThreshold: 30 })).not.toBe(v);
+    expect(checkVersion({ ...base, maxImagePixels: 1000 })).toBe(v);
+    expect(checkVersion({ ...base, exemptFaceCheck: true })).toBe(v);
   });
 });

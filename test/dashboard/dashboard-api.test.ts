@@ -4,6 +4,7 @@
  * reviews write audit rows with before/after, bulk actions are confirmed and capped, the token
  * gate answers 401 / redirects, thumbnails are cached with ETags.
  */
+import { selectionSettings } from '../../pipeline/select/index.ts';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,10 +57,32 @@ describe('overview', () => {
   it('shows the funnel that getFunnel computes for the configured rubric', async () => {
     const { status, body } = await getJson<{ funnel: unknown; histograms: Record<string, { counts: number[] }> }>(app, '/api/overview');
     expect(status).toBe(200);
-    expect(body.funnel).toEqual(JSON.parse(JSON.stringify(await getFunnel(tdb.db, { rubric: cfg.judge.rubric }))));
+    expect(body.funnel).toEqual(JSON.parse(JSON.stringify(await getFunnel(tdb.db, selectionSettings(cfg, { rubric: cfg.judge.rubric })))));
     // K-1 judged candidates per request, one histogram entry each
     expect(body.histograms.instruction!.counts.reduce((a, b) => a + b, 0)).toBe(N * (K - 1));
     expect(body.histograms.face_iou!.counts.reduce((a, b) => a + b, 0)).toBe(N * K);
+  });
+
+  it('shows the versions in force and reads exactly the judge version ?judge= names', async () => {
+    const inForce = selectionSettings(cfg, { rubric: cfg.judge.rubric });
+    const { status, body } = await getJson<{ inForce: unknown; showing: unknown; judgeVersions: { model: string; judgments: number }[] }>(app, '/api/versions');
+    expect(status).toBe(200);
+    expect(body.inForce).toEqual({ judge: inForce.judge, thresholds: inForce.thresholds, checkVersion: inForce.checkVersion });
+    expect(body.showing).toEqual(inForce.judge);
+    expect(body.judgeVersions).toEqual([{ ...inForce.judge, judgments: N * (K - 1) }]);
+    // Another judge version (none of its judgments exist): its own empty funnel and histograms, not the configured one's.
+    const other = { ...inForce.judge, model: 'another-vlm' };
+    const q = encodeURIComponent(`${other.rubric}|${other.model}|${other.promptHash}`);
+    const ov = await getJson<{ judge: unknown; funnel: { judgments: { judged: number }; selection: { sftPicks: number } }; histograms: Record<string, { counts: number[] }> }>(app, `/api/overview?judge=${q}`);
+    expect(ov.body.judge).toEqual(other);
+    expect(ov.body.funnel.judgments.judged).toBe(0);
+    expect(ov.body.funnel.selection.sftPicks).toBe(0);
+    expect(ov.body.histograms.instruction!.counts.reduce((a, b) => a + b, 0)).toBe(0);
+    const page = await getJson<Page>(app, `/api/candidates?judge=${q}&limit=50`);
+    expect(page.body.rows.every((r) => r.axis_instruction === null && !r.picked)).toBe(true);
+    const bad = await getJson<{ error: string }>(app, '/api/overview?judge=only-a-rubric');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toBe('judge: expected rubric|model|promptHash');
   });
 
   it('reports throughput per minute from the ledger timestamps', async () => {

@@ -10,7 +10,7 @@ import { startDashboard } from '../../dashboards/server.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import { loadConfig } from '../../pipeline/config.ts';
 import { untilSignal } from '../../pipeline/cli/context.ts';
-import { runSelection, selectionParamsFromConfig } from '../../pipeline/select/index.ts';
+import { runSelection, selectionSettings } from '../../pipeline/select/index.ts';
 import { createTestDb } from '../helpers/db.ts';
 import { seedLedger } from './seed.ts';
 
@@ -20,7 +20,7 @@ try {
   const cfg = loadConfig({ DATA_DIR: dir });
   const blobs = new BlobStore(cfg.blobDir);
   const s = await seedLedger(tdb.db, blobs, { n: 8, k: 4 });
-  await runSelection(tdb.db, { rubric: cfg.judge.rubric, params: selectionParamsFromConfig(cfg), requestIds: s.requestIds });
+  await runSelection(tdb.db, { ...selectionSettings(cfg, { rubric: cfg.judge.rubric }), requestIds: s.requestIds });
   const dash = await startDashboard({ db: tdb.db, blobs, config: cfg, redisUrl: 'redis://127.0.0.1:6379', port: Number(process.env.PORT ?? 3999), host: '127.0.0.1' });
   console.log(`dev dashboard: ${dash.url}`);
   await untilSignal();

@@ -3,6 +3,7 @@
  * blobs, checks with face boxes, judgments, an SFT pick and a DPO pair per request. For the
  * API tests of the dashboard; the end-to-end tests use a real pipeline run instead.
  */
+import { getRubric } from '../../pipeline/judge/index.ts';
 import sharp from 'sharp';
 import type { BlobStore } from '../../pipeline/blobs.ts';
 import type { Db } from '../../db/client.ts';
@@ -21,6 +22,8 @@ async function png(w: number, h: number, rgb: [number, number, number]): Promise
 /** Seeds `n` requests of `k` candidates; categories alternate 'color' / 'object'. */
 export async function seedLedger(db: Db, blobs: BlobStore, o: { n: number; k: number; rubric?: string }): Promise<Seeded> {
   const rubric = o.rubric ?? 'viescore-v1';
+  // The judge version a dashboard configured with this rubric reads (no JUDGE_URL: the built-in model name).
+  const judge = { judgeModel: 'builtin-metric-v1', promptHash: getRubric(rubric).promptHash };
   const out: Seeded = { requestIds: [], candidateIds: [], pairIds: [] };
   for (let i = 0; i < o.n; i++) {
     const src = await blobs.put(await png(96, 64, [20 + i * 10, 80, 140]), 'png');
@@ -86,7 +89,7 @@ export async function seedLedger(db: Db, blobs: BlobStore, o: { n: number; k: nu
           candidateId: c!.id,
           judgeModel: 'builtin-metric-v1',
           rubric,
-          promptHash: 'x',
+          promptHash: judge.promptHash,
           ok: true,
           rawScores: { editing_success: a, over_editing: a, naturalness: a, artifacts: a },
           scores: [a, a],
@@ -102,10 +105,10 @@ export async function seedLedger(db: Db, blobs: BlobStore, o: { n: number; k: nu
       }
     }
     out.candidateIds.push(...ids);
-    await db.insert(selections).values({ requestId: r!.id, candidateId: ids[0]!, ruleVersion: 'sel-v1', rubric, params: {}, score: 8 });
+    await db.insert(selections).values({ requestId: r!.id, candidateId: ids[0]!, ruleVersion: 'sel-v1', rubric, ...judge, params: {}, score: 8 });
     const [p] = await db
       .insert(pairs)
-      .values({ requestId: r!.id, chosenId: ids[0]!, rejectedId: ids[1]!, ruleVersion: 'sel-v1', rubric, params: {}, margins: [1, 1], totalMargin: 2, rank: 1 })
+      .values({ requestId: r!.id, chosenId: ids[0]!, rejectedId: ids[1]!, ruleVersion: 'sel-v1', rubric, ...judge, params: {}, margins: [1, 1], totalMargin: 2, rank: 1 })
       .returning({ id: pairs.id });
     out.pairIds.push(p!.id);
   }

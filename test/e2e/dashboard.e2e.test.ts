@@ -18,7 +18,7 @@ import { sql } from 'drizzle-orm';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import { loadConfig, type Config } from '../../pipeline/config.ts';
 import { runExport } from '../../pipeline/export/index.ts';
-import { runSelection, selectionParamsFromConfig } from '../../pipeline/select/index.ts';
+import { runSelection, selectionSettings } from '../../pipeline/select/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { fillByPipeline } from './pipeline-fixture.ts';
 
@@ -121,7 +121,7 @@ describe('dashboard in Chromium', () => {
     await page.goto(`${dash.url}/`);
     await page.waitForSelector('body[data-loaded=true]');
     const shown = await page.$$eval('[data-funnel]', (els) => els.map((e) => [e.getAttribute('data-funnel')!, e.textContent!]));
-    const funnel = await getFunnel(tdb.db, { rubric });
+    const funnel = await getFunnel(tdb.db, selectionSettings(cfg));
     const expected = leaves(funnel);
     expect(expected.length).toBeGreaterThan(15);
     const seen = new Map<string, string[]>();
@@ -146,7 +146,7 @@ describe('dashboard in Chromium', () => {
     await Promise.all([page.waitForResponse((r) => r.url().includes('/api/candidates') && r.url().includes('passed=false')), page.click('button[type=submit]')]);
     await page.waitForFunction((n) => document.querySelectorAll('.cand').length !== n, all);
     const narrowed = await page.locator('.cand').count();
-    const failedInDb = (await getFunnel(tdb.db, { rubric })).checks.failed;
+    const failedInDb = (await getFunnel(tdb.db, selectionSettings(cfg))).checks.failed;
     expect(narrowed).toBe(failedInDb);
     expect(narrowed).toBeLessThan(all);
     expect(new URL(page.url()).searchParams.get('passed')).toBe('false');
@@ -190,7 +190,7 @@ describe('dashboard in Chromium', () => {
     expect(audit[1]!.before).toMatchObject({ sft_pick: true, verdict: null });
     expect(audit[1]!.after).toMatchObject({ verdict: 'reject' });
 
-    await runSelection(tdb.db, { rubric, params: selectionParamsFromConfig(cfg), requestIds: [...picks.keys()] });
+    await runSelection(tdb.db, { ...selectionSettings(cfg), requestIds: [...picks.keys()] });
     const after = await sftPicks();
     expect(after.get(reqA)).toBe(pickA);
     expect(after.get(reqB)).not.toBe(pickB); // a rejected candidate is never the pick

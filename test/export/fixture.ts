@@ -3,6 +3,7 @@
  * and PNG blobs made with sharp), requests, candidates, checks, judgments, SFT selections, DPO
  * pairs and a few reviews. Also an independent tar reader: Python's `tarfile`.
  */
+import { getRubric } from '../../pipeline/judge/index.ts';
 import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,6 +17,9 @@ import { BlobStore } from '../../pipeline/blobs.ts';
 const run = promisify(execFile);
 
 export const RUBRIC = 'viescore-v1';
+/** The judge version of the fixture's judgments: what `export --rubric viescore-v1` reads without JUDGE_URL. */
+export const JUDGE_MODEL = 'builtin-metric-v1';
+export const PROMPT_HASH = getRubric(RUBRIC).promptHash;
 export const RULE = 'select-v1';
 
 export interface Ledger {
@@ -94,9 +98,9 @@ export async function fillLedger(db: Db, opts: { nSources?: number; perSource?: 
         const base = 9 - seed * 1.5; // seed 0 best, strictly dominating the next seeds
         await db.insert(judgments).values({
           candidateId: cand!.id,
-          judgeModel: 'builtin-metric-v1',
+          judgeModel: JUDGE_MODEL,
           rubric: RUBRIC,
-          promptHash: 'p',
+          promptHash: PROMPT_HASH,
           ok: true,
           rawScores: { editing_success: base, over_editing: base, naturalness: base, artifacts: base },
           scores: [base, base],
@@ -110,11 +114,11 @@ export async function fillLedger(db: Db, opts: { nSources?: number; perSource?: 
         });
       }
       candidateIds.push(ids);
-      await db.insert(selections).values({ requestId: req!.id, candidateId: ids[0]!, ruleVersion: RULE, rubric: RUBRIC, params: {}, score: 9 });
+      await db.insert(selections).values({ requestId: req!.id, candidateId: ids[0]!, ruleVersion: RULE, rubric: RUBRIC, judgeModel: JUDGE_MODEL, promptHash: PROMPT_HASH, params: {}, score: 9 });
       for (const [w, l, rank] of [[0, 2, 1], [1, 3, 2]] as const) {
         const [p] = await db
           .insert(pairs)
-          .values({ requestId: req!.id, chosenId: ids[w]!, rejectedId: ids[l]!, ruleVersion: RULE, rubric: RUBRIC, params: {}, margins: [3, 3, 3], totalMargin: 9, rank })
+          .values({ requestId: req!.id, chosenId: ids[w]!, rejectedId: ids[l]!, ruleVersion: RULE, rubric: RUBRIC, judgeModel: JUDGE_MODEL, promptHash: PROMPT_HASH, params: {}, margins: [3, 3, 3], totalMargin: 9, rank })
           .returning({ id: pairs.id });
         pairIds.push(p!.id);
       }

@@ -19,7 +19,7 @@ import { runExport, type ExportOptions, type ExportResult } from '../../pipeline
 import type { Manifest } from '../../pipeline/export/manifest.ts';
 import { splitOf } from '../../pipeline/export/split.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { fillLedger, readTarsWithPython, RUBRIC, RULE, type Ledger, type PyShard } from './fixture.ts';
+import { fillLedger, readTarsWithPython, JUDGE_MODEL, PROMPT_HASH, RUBRIC, RULE, type Ledger, type PyShard } from './fixture.ts';
 
 let tdb: TestDb;
 let ledger: Ledger;
@@ -228,7 +228,7 @@ describe('SFT export', () => {
 
 describe('streaming rows', () => {
   it('gives the same rows in the same order whatever the page size (pages split between requests)', async () => {
-    const f = { rubric: RUBRIC, ruleVersion: RULE, reviewedOnly: false, minAxis: {} };
+    const f = { rubric: RUBRIC, judgeModel: JUDGE_MODEL, promptHash: PROMPT_HASH, ruleVersion: RULE, reviewedOnly: false, minAxis: {} };
     const all = async <T,>(g: AsyncGenerator<T>) => {
       const out: T[] = [];
       for await (const r of g) out.push(r);

@@ -33,12 +33,15 @@ describe('configuration', () => {
       FACE_EXEMPT_CATEGORIES: 'style,background',
       JUDGE_URL: 'http://judge:8000',
       JUDGE_MODEL: 'qwen2.5-vl',
+      JUDGE_REJECTED: 'false',
     });
     expect(c.inference.urls).toEqual(['http://a:1', 'http://b:2']);
     expect(c.inference.gpuSlots).toBe(8);
     expect(c.selection.loserMayFailChecks).toBe(false);
     expect(c.checks.faceExemptCategories).toEqual(['style', 'background']);
     expect(c.judge.model).toBe('qwen2.5-vl');
+    expect(c.judge.judgeRejected).toBe(false);
+    expect(loadConfig({}).judge.judgeRejected).toBe(true);
   });
 
   it('parses METRICS_PORT and RECONCILE_EVERY durations', () => {
@@ -67,6 +70,7 @@ describe('configuration', () => {
     ['RECONCILE_EVERY', 'often', /^RECONCILE_EVERY=often: expected a duration like 600, 90s, 10m or 1h \(0: off\)$/],
     ['DATABASE_URL', 'garbage', /^DATABASE_URL=garbage: expected a URL like postgres:/],
     ['DATABASE_URL', 'http://ann:secret@h/db', /^DATABASE_URL=http:\/\/ann:\*\*\*@h\/db: expected a URL like postgres:/],
+    ['JUDGE_REJECTED', 'sometimes', /^JUDGE_REJECTED=sometimes: expected true or false/],
   ])('a bad %s=%s names the key and the value', (key, value, re) => {
     const err = errorOf({ [key]: value });
     expect(err.code).toBe('BAD_CONFIG');

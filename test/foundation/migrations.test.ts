@@ -21,9 +21,9 @@ const UNIQUE_KEYS: [string, string[]][] = [
   ['requests', ['source_id', 'instruction', 'model']],
   ['candidates', ['request_id', 'seed']],
   ['checks', ['candidate_id', 'rule_version']],
-  ['judgments', ['candidate_id', 'rubric', 'judge_model']],
-  ['selections', ['request_id', 'rule_version', 'rubric']],
-  ['pairs', ['chosen_id', 'rejected_id', 'rule_version', 'rubric']],
+  ['judgments', ['candidate_id', 'rubric', 'judge_model', 'prompt_hash']],
+  ['selections', ['request_id', 'rule_version', 'rubric', 'judge_model', 'prompt_hash']],
+  ['pairs', ['chosen_id', 'rejected_id', 'rule_version', 'rubric', 'judge_model', 'prompt_hash']],
   ['export_shards', ['export_id', 'path']],
 ];
 

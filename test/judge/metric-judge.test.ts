@@ -66,7 +66,7 @@ describe('image measures', () => {
 
 describe('metric judge', () => {
   it('is what createJudge gives when no JUDGE_URL is set', () => {
-    const j = createJudge({ model: 'builtin-metric-v1', rubric: 'viescore-v1', timeoutMs: 1000, maxAttempts: 3, concurrency: 2, imageLongSide: 512 });
+    const j = createJudge({ model: 'builtin-metric-v1', rubric: 'viescore-v1', timeoutMs: 1000, maxAttempts: 3, concurrency: 2, imageLongSide: 512, judgeRejected: true });
     expect(j.model).toBe('builtin-metric-v1');
     expect(j.rubric.id).toBe('metric-v1');
     expect(j.rubric.promptHash).toBe(getRubric('metric-v1').promptHash);

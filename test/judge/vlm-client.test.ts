@@ -52,7 +52,7 @@ const source = fixture('chelsea.png');
 const edit = fixture('coffee.png');
 
 function cfg(over: Partial<Config['judge']> = {}): Config['judge'] {
-  return { url: baseUrl, model: 'test-vlm', apiKey: 'sk-test', rubric: 'viescore-v1', timeoutMs: 5_000, maxAttempts: 3, concurrency: 4, imageLongSide: 128, ...over };
+  return { url: baseUrl, model: 'test-vlm', apiKey: 'sk-test', rubric: 'viescore-v1', timeoutMs: 5_000, maxAttempts: 3, concurrency: 4, imageLongSide: 128, judgeRejected: true, ...over };
 }
 function vlm(id = 'viescore-v1'): VlmRubric {
   const r = getRubric(id);

@@ -17,10 +17,12 @@ describe('worker --queues', () => {
 describe('status tables', () => {
   const funnel: Funnel = {
     rubric: 'metric-v1',
+    judge: { rubric: 'metric-v1', model: 'builtin-metric-v1', promptHash: '0123456789abcdef' },
+    checkVersion: 'face(iou=0.9)+change(px=40)',
     requests: { total: 50, pending: 1, generated: 2, settled: 46, selected: 45, failed: 1 },
     candidates: { generated: 196, failed: 3 },
     checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100 },
-    judgments: { judged: 118, ok: 117, failed: 1, aboveThresholds: 60 },
+    judgments: { judged: 118, ok: 117, failed: 1, aboveThresholds: 60, onRejected: 7 },
     selection: { requestsSelected: 45, sftPicks: 40, dpoPairs: 70 },
     failures: { total: 4, byStage: { generate: 1, judge: 3 } },
   };
@@ -28,7 +30,9 @@ describe('status tables', () => {
     const text = formatFunnel(funnel);
     expect(text).toMatch(/^requests\s+50\s+pending 1, generated 2, settled 46, selected 45, failed 1$/m);
     expect(text).toMatch(/^ {2}failed checks\s+76\s+face 30, no_change 20, noise_only 26$/m);
-    expect(text).toMatch(/^ {2}judged\s+118\s+ok 117, unscorable 1$/m);
+    expect(text).toMatch(/^ {2}judged\s+118\s+ok 117, unscorable 1, judge metric-v1\/builtin-metric-v1@01234567$/m);
+    expect(text).toMatch(/^ {2}judged, rejected\s+7\s+judge calls on candidates that failed a hard check \(JUDGE_REJECTED\)$/m);
+    expect(text).toMatch(/^ {2}checked\s+196\s+check version face\(iou=0\.9\)\+change\(px=40\)$/m);
     expect(text).toMatch(/^SFT picks\s+40\s+of 45 selected requests$/m);
     expect(text).toMatch(/^DPO pairs\s+70$/m);
     expect(text).toMatch(/^failures \(open\)\s+4\s+generate 1, judge 3$/m);

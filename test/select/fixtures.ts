@@ -9,6 +9,8 @@ import * as t from '../../db/schema/index.ts';
 import type { CandidateFacts, Verdict } from '../../pipeline/select/index.ts';
 
 export const RUBRIC = 'test-rubric-v1';
+/** The judge version the fixtures' judgments belong to (unless a judgment names another model or rubric). */
+export const JUDGE = { rubric: RUBRIC, model: 'judge-a', promptHash: 'h' };
 
 export interface FixJudgment {
   rubric?: string; // default RUBRIC
@@ -42,7 +44,18 @@ export interface Inserted {
 let sourceSeq = 0;
 
 /** Inserts the requests (one source each) and everything under them. */
-export async function insertRequests(db: Db, reqs: FixRequest[], rubric = RUBRIC): Promise<Inserted> {
+export async function insertRequests(
+  db: Db,
+  reqs: FixRequest[],
+  /**
+   * judge: the version judgments belong to unless they name another model or rubric (default
+   * JUDGE); checkVersion: the rule version of each candidate's last check row (default check-vN);
+   * rawNames: the raw score names the scores are also stored under (default none).
+   */
+  o: { judge?: { rubric: string; model: string; promptHash: string }; checkVersion?: string; rawNames?: string[] } = {},
+): Promise<Inserted> {
+  const judge = o.judge ?? JUDGE;
+  const rubric = judge.rubric;
   const out: Inserted = { requestIds: [], facts: [] };
   if (reqs.length === 0) return out;
   const srcs = await db
@@ -81,14 +94,15 @@ export async function insertRequests(db: Db, reqs: FixRequest[], rubric = RUBRIC
     const candidateId = candRows[k]!.id;
     (c.checks ?? []).forEach((passed, v) =>
       checkVals.push({
-        candidateId, ruleVersion: `check-v${v}`, faceStatus: 'no_faces', faceThreshold: 0.9, faceCount: 0, faces: {},
+        candidateId, ruleVersion: o.checkVersion !== undefined && v === c.checks!.length - 1 ? o.checkVersion : `check-v${v}`, faceStatus: 'no_faces', faceThreshold: 0.9, faceCount: 0, faces: {},
         detectorVersion: 'd', changeStatus: 'pass', changedFraction: 0.1, largestComponentShare: 1, change: {}, passed, latencyMs: 1,
       }),
     );
     for (const j of c.judgments ?? [])
       judgVals.push({
-        candidateId, judgeModel: j.model ?? 'judge-a', rubric: j.rubric ?? RUBRIC, promptHash: 'h', ok: j.ok,
+        candidateId, judgeModel: j.model ?? judge.model, rubric: j.rubric ?? rubric, promptHash: judge.promptHash, ok: j.ok,
         scores: j.scores, passesThresholds: j.passes, attempts: 1, latencyMs: 1,
+        rawScores: o.rawNames && j.scores ? Object.fromEntries(o.rawNames.map((n, i) => [n, j.scores![i]!])) : null,
       });
     for (const verdict of c.reviews ?? []) revVals.push({ candidateId, reviewer: 'r', verdict });
   });
@@ -100,7 +114,8 @@ export async function insertRequests(db: Db, reqs: FixRequest[], rubric = RUBRIC
   const stored = await rows<{ candidate_id: number; scores: number[] | null; passes: boolean | null }>(
     db,
     sql`SELECT DISTINCT ON (candidate_id) candidate_id, scores, passes_thresholds AS passes FROM judgments
-        WHERE rubric = ${rubric} AND ok AND scores IS NOT NULL ORDER BY candidate_id, id DESC`,
+        WHERE rubric = ${rubric} AND judge_model = ${judge.model} AND prompt_hash = ${judge.promptHash} AND ok AND scores IS NOT NULL
+        ORDER BY candidate_id, id DESC`,
   );
   const byCand = new Map(stored.map((s) => [Number(s.candidate_id), s]));
   let k = 0;

@@ -10,7 +10,7 @@ import {
   SELECTION_RULE_VERSION, dominance, dpoPairs, pickSft, qualifies, runSelection, type SelectionParams, type Verdict,
 } from '../../pipeline/select/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { RUBRIC, insertRequests, readSelection, resetTables, type FixCandidate, type FixJudgment, type FixRequest } from './fixtures.ts';
+import { JUDGE, insertRequests, readSelection, resetTables, type FixCandidate, type FixJudgment, type FixRequest } from './fixtures.ts';
 
 let tdb: TestDb;
 beforeAll(async () => {
@@ -43,7 +43,7 @@ function arbRequest(axes: number): fc.Arbitrary<FixRequest> {
   const judgments = fc.oneof(
     { weight: 1, arbitrary: fc.constant<FixJudgment[]>([]) },
     { weight: 8, arbitrary: judgment.map((j) => [j]) },
-    // An older judgment by another judge model (the newest ok one counts) and one of another rubric.
+    // An older judgment by another judge model and one of another rubric: only the judge version read counts.
     { weight: 2, arbitrary: fc.tuple(judgment, judgment).map(([a, b]) => [{ ...a, model: 'judge-old' }, b]) },
     { weight: 1, arbitrary: fc.tuple(judgment, scores).map(([a, s]) => [a, { rubric: 'other-rubric', ok: true, scores: s, passes: true }]) },
   );
@@ -76,7 +76,7 @@ it('SQL selection equals the TypeScript reference; every pair strictly dominant'
     fc.asyncProperty(arbCase, async ({ requests, params, incremental, batchSize, concurrency }) => {
       await resetTables(tdb.db);
       const ins = await insertRequests(tdb.db, requests);
-      const opts = { rubric: RUBRIC, params, batchSize, concurrency, requestIds: incremental ? undefined : ins.requestIds };
+      const opts = { judge: JUDGE, params, batchSize, concurrency, requestIds: incremental ? undefined : ins.requestIds };
       const res = await runSelection(tdb.db, opts);
       const stored = await readSelection(tdb.db, SELECTION_RULE_VERSION);
       expect(res.requests).toBe(requests.length);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
 import { SELECTION_RULE_VERSION, dpoPairs, pickSft, runSelection, type SelectionParams } from '../../pipeline/select/index.ts';
 import { createPgliteDb, createTestDb, type TestDb } from '../helpers/db.ts';
-import { RUBRIC, insertRequests, readSelection, resetTables, type FixCandidate } from './fixtures.ts';
+import { JUDGE, RUBRIC, insertRequests, readSelection, resetTables, type FixCandidate } from './fixtures.ts';
 
 const PARAMS: SelectionParams = { minMargin: 1, maxPairs: 4, maxUses: 2, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
 
@@ -29,7 +29,7 @@ beforeEach(async () => {
 });
 
 const select = (requestIds?: number[], params: SelectionParams = PARAMS) =>
-  runSelection(tdb.db, { rubric: RUBRIC, params, requestIds });
+  runSelection(tdb.db, { judge: JUDGE, params, requestIds });
 
 describe('SFT pick', () => {
   it('takes the highest geometric mean, ties to the lowest seed', async () => {
@@ -202,7 +202,7 @@ describe('runs', () => {
     await tdb.db.execute(sql`UPDATE requests SET settled_at = now() WHERE id = ${a.requestIds[0]!}`);
     await insertRequests(tdb.db, [{ candidates: [cand(1, [7, 7])] }]);
     const seen: [number, number][] = [];
-    const r = await runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS, batchSize: 2, onProgress: (d, t) => seen.push([d, t]) });
+    const r = await runSelection(tdb.db, { judge: JUDGE, params: PARAMS, batchSize: 2, onProgress: (d, t) => seen.push([d, t]) });
     expect(r).toMatchObject({ requests: 3, picks: 3 });
     expect(seen).toEqual([[0, 3], [2, 3], [3, 3]]);
     expect(await select()).toMatchObject({ requests: 0 });
@@ -212,12 +212,12 @@ describe('runs', () => {
   it('batches in flight at once give what one at a time gives', async () => {
     const reqs = Array.from({ length: 7 }, (_, i) => ({ candidates: [cand(1, [i, 5]), cand(2, [9, 9]), cand(3, [1, 1]), cand(4, [i, i])] }));
     await insertRequests(tdb.db, reqs);
-    const seq = await runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS, batchSize: 1 });
+    const seq = await runSelection(tdb.db, { judge: JUDGE, params: PARAMS, batchSize: 1 });
     const one = await readSelection(tdb.db, SELECTION_RULE_VERSION);
     await tdb.db.execute(sql`DELETE FROM pairs`);
     await tdb.db.execute(sql`DELETE FROM selections`);
     let last = [0, 0];
-    const par = await runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS, batchSize: 2, concurrency: 2, all: true, onProgress: (d, t) => (last = [d, t]) });
+    const par = await runSelection(tdb.db, { judge: JUDGE, params: PARAMS, batchSize: 2, concurrency: 2, all: true, onProgress: (d, t) => (last = [d, t]) });
     expect(par).toMatchObject({ requests: 7, picks: seq.picks, pairs: seq.pairs });
     expect(last).toEqual([7, 7]);
     const two = await readSelection(tdb.db, SELECTION_RULE_VERSION);
@@ -230,8 +230,8 @@ describe('runs', () => {
     const ins = await insertRequests(tdb.db, [
       { candidates: [{ seed: 1, checks: [true], judgments: [{ ok: true, scores: [9], passes: true }, { rubric: 'r2', ok: true, scores: [1, 1], passes: true }] }, cand(2, [5])] },
     ]);
-    await runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS });
-    await runSelection(tdb.db, { rubric: 'r2', params: PARAMS, requestIds: ins.requestIds });
+    await runSelection(tdb.db, { judge: JUDGE, params: PARAMS });
+    await runSelection(tdb.db, { judge: { ...JUDGE, rubric: 'r2' }, params: PARAMS, requestIds: ins.requestIds });
     expect((await readSelection(tdb.db, SELECTION_RULE_VERSION, RUBRIC)).picks[0]!.candidateId).toBe(ins.facts[0]![0]!.id);
     expect((await readSelection(tdb.db, SELECTION_RULE_VERSION, 'r2')).picks[0]!.candidateId).toBe(ins.facts[0]![0]!.id);
     expect((await readSelection(tdb.db, SELECTION_RULE_VERSION, RUBRIC)).pairs).toHaveLength(1);
@@ -251,7 +251,7 @@ describe('embedded PGlite', () => {
         { candidates: [cand(1, [9, 9]), cand(2, [9, 9], { reviews: ['reject'] }), cand(3, [5, 6]), cand(4, [1, 1], { checks: [false] })] },
         { candidates: [cand(1, [2, 2], { passes: false })] },
       ]);
-      const r = await runSelection(lite.db, { rubric: RUBRIC, params: PARAMS, concurrency: 2 });
+      const r = await runSelection(lite.db, { judge: JUDGE, params: PARAMS, concurrency: 2 });
       expect(r).toMatchObject({ requests: 2, picks: 1 });
       const s = await readSelection(lite.db, SELECTION_RULE_VERSION);
       expect(s.picks.map((p) => p.candidateId)).toEqual(ins.facts.map((f) => pickSft(f, PARAMS).candidateId));

@@ -107,9 +107,9 @@ describe('Redis loses every job halfway', () => {
     try {
       await enqueueAll(db, queues, 5);
       await deletePrefixKeys(queues.connection, p.prefix);
-      const first = await reconcile({ db: db.db, queues });
+      const first = await reconcile({ db: db.db, queues, config: cfg });
       expect(first.enqueued.generate).toBe(5);
-      await reconcile({ db: db.db, queues });
+      await reconcile({ db: db.db, queues, config: cfg });
       expect((await queueDepths(queues)).generate.waiting).toBe(5);
 
       // A failed job keeps its id in Redis and would make BullMQ ignore the add: reconcile removes it first.
@@ -121,7 +121,7 @@ describe('Redis loses every job halfway', () => {
         await w.close();
       }
       expect(await queueDepths(queues)).toMatchObject({ generate: { waiting: 4, failed: 1 } });
-      const again = await reconcile({ db: db.db, queues });
+      const again = await reconcile({ db: db.db, queues, config: cfg });
       expect(again.enqueued.generate).toBe(5);
       expect(await queueDepths(queues)).toMatchObject({ generate: { waiting: 5, failed: 0 } });
     } finally {

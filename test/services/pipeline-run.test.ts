@@ -3,6 +3,7 @@
  * generate → check → judge → select in one process; every candidate checked, judged or
  * rejected, every request selected; a re-run adds nothing; `status --json` prints the funnel.
  */
+import { selectionSettings } from '../../pipeline/select/index.ts';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
@@ -72,7 +73,9 @@ describe('pipeline run: 50 requests × 4 candidates', () => {
     const f = first.funnel;
     expect(f.requests).toMatchObject({ total: 50, selected: 50, settled: 50, failed: 0 });
     expect(f.checks.passed + f.checks.failed).toBe(200);
-    expect(f.judgments.judged).toBe(f.checks.passed);
+    // JUDGE_REJECTED (default true): the candidates that failed a check are judged too.
+    expect(f.judgments.judged).toBe(f.checks.passed + f.checks.failed);
+    expect(f.judgments.onRejected).toBe(f.checks.failed);
     // The built-in core's defects make both outcomes happen: the checks really decide.
     expect(f.checks.passed).toBeGreaterThan(0);
     expect(f.checks.failed).toBeGreaterThan(0);
@@ -124,7 +127,7 @@ describe('pipeline run: 50 requests × 4 candidates', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       const out = JSON.parse(r.stdout) as { funnel: unknown; queues: Record<string, { waiting: number; active: number; delayed: number; failed: number }>; prefix: string };
-      expect(out.funnel).toEqual(await getFunnel(t.db, { rubric: first.rubric }));
+      expect(out.funnel).toEqual(await getFunnel(t.db, selectionSettings(cfg)));
       expect(out.prefix).toBe(p.prefix);
       expect(Object.keys(out.queues).sort()).toEqual(['check', 'generate', 'judge', 'select']);
       expect(out.queues.generate).toMatchObject({ waiting: 0, active: 0, delayed: 0, failed: 0 });

@@ -50,7 +50,10 @@ describe('pipeline repositories', () => {
     expect(await settleRequest(t.db, id)).toBe(false); // one still generated
     expect(await settleAllDone(t.db)).not.toContain(id);
     await moveCandidate(t.db, ids[2]!, ['generated'], 'failed');
-    const results = await Promise.all([settleRequest(t.db, id), settleRequest(t.db, id), settleRequest(t.db, id)]);
+    // With JUDGE_REJECTED the rejected candidate is still to be judged; without it, it is terminal.
+    expect(await settleRequest(t.db, id, { judgeRejected: true })).toBe(false);
+    const off = { judgeRejected: false };
+    const results = await Promise.all([settleRequest(t.db, id, off), settleRequest(t.db, id, off), settleRequest(t.db, id, off)]);
     expect(results.filter(Boolean)).toHaveLength(1);
     const [r] = await rows<{ status: string; settled: boolean }>(t.db, sql`SELECT status, settled_at IS NOT NULL AS settled FROM requests WHERE id = ${id}`);
     expect(r).toEqual({ status: 'settled', settled: true });

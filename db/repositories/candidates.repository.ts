@@ -75,6 +75,7 @@ export interface CandidateContext {
   status: CandidateStatus;
   instruction: string;
   category: string;
+  sourceId: number;
   sourceBlob: string;
 }
 
@@ -98,7 +99,7 @@ export async function getCandidateWork(db: Db, id: number, judgment?: { rubric: 
     : sql`false`;
   const [r] = await rows<Record<string, unknown>>(
     db,
-    sql`SELECT c.id, c.request_id, c.seed, c.blob, c.sha256, c.status, r.instruction, r.category, s.blob AS source_blob,
+    sql`SELECT c.id, c.request_id, c.seed, c.blob, c.sha256, c.status, r.instruction, r.category, s.id AS source_id, s.blob AS source_blob,
                (SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1) AS check_passed,
                ${judged} AS judged
         FROM candidates c JOIN requests r ON r.id = c.request_id JOIN sources s ON s.id = r.source_id
@@ -114,6 +115,7 @@ export async function getCandidateWork(db: Db, id: number, judgment?: { rubric: 
     status: r.status as CandidateStatus,
     instruction: String(r.instruction),
     category: String(r.category),
+    sourceId: Number(r.source_id),
     sourceBlob: String(r.source_blob),
     checkPassed: r.check_passed == null ? undefined : Boolean(r.check_passed),
     judged: Boolean(r.judged),

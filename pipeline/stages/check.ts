@@ -3,12 +3,13 @@
  * is a `checks` row; a pass moves the candidate to `checked` and enqueues its judgment, a fail
  * moves it to `rejected` and may settle its request. A retry finds the row and only moves on.
  */
-import { hardCheckOptionsFromConfig, runHardChecks } from '../checks.ts';
+import { hardCheckOptionsFromConfig, runHardChecks, sourceFacesKey } from '../checks.ts';
 import { InputError } from '../errors/index.ts';
 import { enqueueJobs } from '../queues.ts';
 import { getCandidateContext, getCandidateWork, moveCandidate } from '../../db/repositories/candidates.repository.ts';
 import { insertCheckAndMove, latestCheck } from '../../db/repositories/checks.repository.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
+import { getSourceFaces, putSourceFaces } from '../../db/repositories/source-faces.repository.ts';
 import { settleIfDone } from './settle.ts';
 import type { Stage } from './types.ts';
 
@@ -25,12 +26,19 @@ export const checkStage: Stage<'check'> = {
     let moved: boolean | undefined; // known when this attempt's check row moved the candidate too
     if (passed === undefined && cand.status === 'generated') {
       const t0 = performance.now();
-      const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
+      const opts = hardCheckOptionsFromConfig(deps.config.checks, cand.category);
+      // The source's faces are searched once per detector version and kept in Postgres.
+      const [source, edit, known] = await Promise.all([
+        deps.blobs.get(cand.sourceBlob),
+        deps.blobs.get(cand.blob),
+        sourceFacesKey(opts).then((v) => getSourceFaces(deps.db, cand.sourceId, v)),
+      ]);
       const r = await runHardChecks(
         source,
         edit,
-        hardCheckOptionsFromConfig(deps.config.checks, cand.category),
+        opts,
         { source: `source of candidate:${candidateId}`, edit: `candidate:${candidateId}` },
+        { known, found: (f, v) => putSourceFaces(deps.db, cand.sourceId, v, f) },
       );
       // One statement: the check row and, when it is new, the candidate's move.
       const stored = await insertCheckAndMove(deps.db, {
@@ -40,7 +48,14 @@ export const checkStage: Stage<'check'> = {
         faceMinIou: r.faceCheck.minIoU,
         faceThreshold: r.faceCheck.threshold,
         faceCount: r.source.faces.length,
-        faces: { source: r.source.faces, edit: r.edit.faces, matches: r.faceCheck.matches, extraEditFaces: r.faceCheck.extraEditFaces, status: r.faceCheck.status },
+        faces: {
+          source: r.source.faces,
+          edit: r.edit.faces,
+          matches: r.faceCheck.matches,
+          extraEditFaces: r.faceCheck.extraEditFaces,
+          status: r.faceCheck.status,
+          ...(r.faceCheck.uncertainFace ? { uncertainFace: r.faceCheck.uncertainFace } : {}),
+        },
         detectorVersion: r.faceCheck.detectorVersion,
         changeStatus: r.changeCheck.status,
         changedFraction: r.changeCheck.changedFraction,

@@ -37,6 +37,25 @@ export interface EvalCase {
   shouldPass: boolean;
   /** No geometric move: the measured IoU should be ~1 (re-encodes, rescales, tone, local edits). */
   noMove: boolean;
+  /** The edit's geometry, x' = a·x + b in edit px, for a move (absent: no move, or the face is gone). */
+  move?: Move;
+}
+
+interface Move {
+  a: number;
+  bx: number;
+  by: number;
+  editW: number;
+  editH: number;
+}
+
+/** The analytic IoU of any source box under a case's move, in the rule's coordinates (1 without a move). */
+export function analyticIoU(c: EvalCase, box: Box): number {
+  const m = c.move;
+  if (!m) return 1;
+  const fx = c.source.width / m.editW;
+  const fy = c.source.height / m.editH;
+  return boxIoU(box, [(m.a * box[0] + m.bx) * fx, (m.a * box[1] + m.by) * fy, m.a * box[2] * fx, m.a * box[3] * fy]);
 }
 
 interface Annotation {
@@ -181,8 +200,9 @@ export async function evalCases(sources: EvalSource[]): Promise<EvalCase[]> {
   const same = (s: EvalSource) => s.faces.map(() => 1);
   for (const s of sources) {
     const { width: W, height: H } = s;
-    const add = (cls: string, name: string, edit: Buffer, truthIoU: number[], noMove: boolean) =>
-      cases.push({ source: s, cls, name: `${s.name}: ${name}`, edit, truthIoU, shouldPass: truthIoU.every((v) => v >= 0.9), noMove });
+    const add = (cls: string, name: string, edit: Buffer, truthIoU: number[], noMove: boolean, move?: Move) =>
+      cases.push({ source: s, cls, name: `${s.name}: ${name}`, edit, truthIoU, shouldPass: truthIoU.every((v) => v >= 0.9), noMove, ...(move ? { move } : {}) });
+    const moved = (cls: string, name: string, edit: Buffer, m: Move) => add(cls, name, edit, movedIoU(s, m.editW, m.editH, m.a, m.bx, m.by), false, m);
     const img = () => sharp(s.rgb, { raw: { width: W, height: H, channels: 3 } });
     for (const q of [70, 85]) add('reencode', `jpeg q${q}`, await img().jpeg({ quality: q }).toBuffer(), same(s), true);
     // Downscales by sharp (area reduction); upscales by a centre-aligned bilinear warp, whose geometry is exact.
@@ -199,12 +219,12 @@ export async function evalCases(sources: EvalSource[]): Promise<EvalCase[]> {
       [0.5, 0.5],
       [-0.25, 0.7],
     ] as const) {
-      add('subpixel', `shift ${dx},${dy} px`, await encode(warp(s, W, H, (x, y) => [x - dx, y - dy]), W, H), movedIoU(s, W, H, 1, dx, dy), false);
+      moved('subpixel', `shift ${dx},${dy} px`, await encode(warp(s, W, H, (x, y) => [x - dx, y - dy]), W, H), { a: 1, bx: dx, by: dy, editW: W, editH: H });
     }
     const side = Math.min(...s.faces.map((f) => f[2]));
     for (const frac of [0.03, 0.12, 0.3]) {
       const d = Math.max(1, Math.round(side * frac));
-      add('shift', `shift ${d},${d} px`, await encode(warp(s, W, H, (x, y) => [x - d, y - d]), W, H), movedIoU(s, W, H, 1, d, d), false);
+      moved('shift', `shift ${d},${d} px`, await encode(warp(s, W, H, (x, y) => [x - d, y - d]), W, H), { a: 1, bx: d, by: d, editW: W, editH: H });
     }
     // Crop: a border cut away, the rest kept at its own size (the rule maps frames by size, so the faces move).
     for (const cut of [0.01, 0.08]) {
@@ -212,13 +232,13 @@ export async function evalCases(sources: EvalSource[]): Promise<EvalCase[]> {
       const t = Math.round(H * cut);
       const cw = W - 2 * l;
       const ch = H - 2 * t;
-      add('crop', `crop ${cut * 100}% each side`, await img().extract({ left: l, top: t, width: cw, height: ch }).jpeg({ quality: 90 }).toBuffer(), movedIoU(s, cw, ch, 1, -l, -t), false);
+      moved('crop', `crop ${cut * 100}% each side`, await img().extract({ left: l, top: t, width: cw, height: ch }).jpeg({ quality: 90 }).toBuffer(), { a: 1, bx: -l, by: -t, editW: cw, editH: ch });
     }
     // Zoom about the image centre, same frame.
     for (const z of [1.02, 1.15]) {
       const cx = W / 2;
       const cy = H / 2;
-      add('zoom', `zoom ${z}×`, await encode(warp(s, W, H, (x, y) => [cx + (x - cx) / z, cy + (y - cy) / z]), W, H), movedIoU(s, W, H, z, cx * (1 - z), cy * (1 - z)), false);
+      moved('zoom', `zoom ${z}×`, await encode(warp(s, W, H, (x, y) => [cx + (x - cx) / z, cy + (y - cy) / z]), W, H), { a: z, bx: cx * (1 - z), by: cy * (1 - z), editW: W, editH: H });
     }
     // Local edit away from every face: a tinted block in the corner farthest from them.
     {

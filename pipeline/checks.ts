@@ -121,12 +121,15 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
   // whatever the edit holds, and the edit is not searched). fullEditDetection adds every other
   // face a full search finds, without changing what the rule sees.
   const near = editNear(sourceFaces, src, edit);
-  const editFaces = near.length === 0 ? [] : await detector.detect(edit, { search, near });
+  const detected = near.length === 0 ? Promise.resolve([]) : detector.detect(edit, { search, near });
+  const changed = changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
+  // Each source face registered in the edit: the IoU measures the edit, not two detections' jitter.
+  // (Synchronous, so it runs while the detector's and sharp's native work goes on off this thread.)
+  const regs = registerFaces(src, edit, sourceFaces.map((f) => f.box));
+  const editFaces = await detected;
   if (opts.fullEditDetection) {
     for (const f of await detector.detect(edit, { search })) if (!editFaces.some((e) => boxIoU(e.box, f.box) > 0)) editFaces.push(f);
   }
-  // Each source face registered in the edit: the IoU measures the edit, not two detections' jitter.
-  const regs = registerFaces(src, edit, sourceFaces.map((f) => f.box));
   const uncertain = opts.faceUncertain ?? 'fail';
   const fc = faceCheckRegistered(sourceFaces, editFaces, regs, src, edit, {
     threshold: opts.faceIoUThreshold,
@@ -134,7 +137,7 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
     uncertain,
     uncertainFace: known.uncertainFace,
   });
-  const cc = await changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
+  const cc = await changed;
   const exempt = opts.exemptFaceCheck ?? false;
   return {
     source: { width: src.width, height: src.height, faces: sourceFaces.map(reportFace) },

@@ -47,9 +47,25 @@ export interface Registration {
   box: Box;
 }
 
-/** A luma image and its 2× area-averaged reductions; level k is 2^k source px per px. */
+/**
+ * Luma (BT.601) of a window of an image at levels minLevel… of 2^k × 2^k area averages. A
+ * level's px i covers image px [x0 + i·2^k, x0 + (i + 1)·2^k). Only the window around one face
+ * is read, so a check costs the faces, not the megapixels.
+ */
 export interface LumaPyramid {
-  levels: { data: Float32Array; width: number; height: number }[];
+  levels: (Level | undefined)[];
+  min: number;
+  max: number;
+}
+
+interface Level {
+  data: Float32Array;
+  width: number;
+  height: number;
+  x0: number;
+  y0: number;
+  /** 1 / 2^k. */
+  inv: number;
 }
 
 interface Raster {
@@ -58,18 +74,44 @@ interface Raster {
   height: number;
 }
 
-/** Luma (BT.601) of an RGB raster, and reductions down to ~16 px. */
-export function lumaPyramid(img: Raster): LumaPyramid {
-  const n = img.width * img.height;
-  const l0 = new Float32Array(n);
+/** The pyramid of `win` (image px, clamped to the image) from level `minLevel` up to `maxLevel` (or ~2 px). */
+export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height], minLevel = 0, maxLevel = 30): LumaPyramid {
+  const x0 = Math.max(0, Math.floor(win[0]));
+  const y0 = Math.max(0, Math.floor(win[1]));
+  const x1 = Math.min(img.width, Math.ceil(win[0] + win[2]));
+  const y1 = Math.min(img.height, Math.ceil(win[1] + win[3]));
+  const f = 2 ** minLevel;
+  let w = Math.floor((x1 - x0) / f);
+  let h = Math.floor((y1 - y0) / f);
+  const levels: (Level | undefined)[] = [];
+  if (w < 2 || h < 2) return { levels, min: minLevel, max: minLevel - 1 };
+  // The first level straight from RGB: each px the mean luma of an f × f block, read on a grid of
+  // at most 4 × 4 of its pixels (a box filter all the same, and 4× fewer reads from level 3 up).
+  const base = new Float32Array(w * h);
   const d = img.data;
-  for (let i = 0, p = 0; i < n; i++, p += 3) l0[i] = 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
-  const levels = [{ data: l0, width: img.width, height: img.height }];
-  for (;;) {
-    const prev = levels[levels.length - 1]!;
-    if (Math.min(prev.width, prev.height) < 32) break;
-    const w = prev.width >> 1;
-    const h = prev.height >> 1;
+  const W = img.width;
+  const stride = Math.max(1, f >> 2);
+  const per = f / stride;
+  const k = 1 / (per * per);
+  const off = stride >> 1;
+  for (let oy = 0; oy < h; oy++) {
+    const row = oy * w;
+    for (let dy = off; dy < f; dy += stride) {
+      let p = ((y0 + oy * f + dy) * W + x0 + off) * 3;
+      const step = stride * 3;
+      for (let ox = 0; ox < w; ox++) {
+        let acc = 0;
+        for (let dx = 0; dx < per; dx++, p += step) acc += 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
+        base[row + ox] = base[row + ox]! + acc * k;
+      }
+    }
+  }
+  levels[minLevel] = { data: base, width: w, height: h, x0, y0, inv: 1 / f };
+  let top = minLevel;
+  while (top < maxLevel && Math.min(w, h) >= 4) {
+    const prev = levels[top]!;
+    w = prev.width >> 1;
+    h = prev.height >> 1;
     const out = new Float32Array(w * h);
     const pw = prev.width;
     const pd = prev.data;
@@ -78,35 +120,40 @@ export function lumaPyramid(img: Raster): LumaPyramid {
       const r1 = r0 + pw;
       for (let x = 0; x < w; x++) out[y * w + x] = 0.25 * (pd[r0 + 2 * x]! + pd[r0 + 2 * x + 1]! + pd[r1 + 2 * x]! + pd[r1 + 2 * x + 1]!);
     }
-    levels.push({ data: out, width: w, height: h });
+    top++;
+    levels[top] = { data: out, width: w, height: h, x0, y0, inv: prev.inv / 2 };
   }
-  return { levels };
+  return { levels, min: minLevel, max: top };
 }
 
-/** Bilinear sample at continuous coordinates (px units of the level, pixel i covering [i, i+1)); NaN outside. */
-function sample(lv: LumaPyramid['levels'][number], u: number, v: number): number {
-  const x = u - 0.5;
-  const y = v - 0.5;
+/** Bilinear sample at image px (u, v) (pixel i covering [i, i+1)); NaN outside the level. */
+function sample(lv: Level, u: number, v: number): number {
+  const x = (u - lv.x0) * lv.inv - 0.5;
+  const y = (v - lv.y0) * lv.inv - 0.5;
   if (x < -0.5 || y < -0.5 || x > lv.width - 0.5 || y > lv.height - 0.5) return NaN;
   const xc = Math.min(Math.max(x, 0), lv.width - 1);
   const yc = Math.min(Math.max(y, 0), lv.height - 1);
-  const x0 = Math.min(Math.floor(xc), lv.width - 2 < 0 ? 0 : lv.width - 2);
-  const y0 = Math.min(Math.floor(yc), lv.height - 2 < 0 ? 0 : lv.height - 2);
+  const x0 = Math.min(Math.floor(xc), lv.width - 2);
+  const y0 = Math.min(Math.floor(yc), lv.height - 2);
   const fx = xc - x0;
   const fy = yc - y0;
   const w = lv.width;
   const i = y0 * w + x0;
   const d = lv.data;
   const a = d[i]!;
-  const b = d[i + (w > 1 ? 1 : 0)]!;
-  const c = d[i + (lv.height > 1 ? w : 0)]!;
-  const e = d[i + (lv.height > 1 ? w : 0) + (w > 1 ? 1 : 0)]!;
+  const b = d[i + 1]!;
+  const c = d[i + w]!;
+  const e = d[i + w + 1]!;
   return a + (b - a) * fx + (c - a) * fy + (a - b - c + e) * fx * fy;
 }
 
-/** The pyramid level whose px is at most `step` source px (so sampling every `step` does not alias much). */
-function levelFor(p: LumaPyramid, step: number): number {
-  return Math.max(0, Math.min(p.levels.length - 1, Math.floor(Math.log2(Math.max(1, step)))));
+/** The level whose px is at most `step` image px (so sampling every `step` does not alias much). */
+function levelIndex(step: number): number {
+  return Math.max(0, Math.floor(Math.log2(Math.max(1, step))));
+}
+
+function levelOf(p: LumaPyramid, k: number): Level | undefined {
+  return p.levels[Math.max(p.min, Math.min(p.max, k))];
 }
 
 interface Template {
@@ -127,9 +174,8 @@ function makeTemplate(src: LumaPyramid, box: Box, n: number): Template {
   const step = L / n;
   const cx = box[0] + box[2] / 2;
   const cy = box[1] + box[3] / 2;
-  const k = levelFor(src, step);
-  const lv = src.levels[k]!;
-  const f = 2 ** k;
+  const k = Math.max(src.min, Math.min(src.max, levelIndex(step)));
+  const lv = levelOf(src, k);
   const N = n * n;
   const t: Template = { ox: new Float32Array(N), oy: new Float32Array(N), val: new Float32Array(N), inner: new Uint8Array(N), step, level: k };
   for (let j = 0, i = 0; j < n; j++) {
@@ -138,7 +184,7 @@ function makeTemplate(src: LumaPyramid, box: Box, n: number): Template {
       const oy = (j - (n - 1) / 2) * step;
       t.ox[i] = ox;
       t.oy[i] = oy;
-      t.val[i] = sample(lv, (cx + ox) / f, (cy + oy) / f);
+      t.val[i] = lv ? sample(lv, cx + ox, cy + oy) : NaN;
       t.inner[i] = Math.abs(ox) <= box[2] / 2 && Math.abs(oy) <= box[3] / 2 ? 1 : 0;
     }
   }
@@ -157,10 +203,10 @@ interface Scored {
  */
 function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [number, number], tr: FaceTransform, withInner: boolean): Scored {
   // The edit level whose px covers about as much of the scene as the template's level px (same blur).
-  const k = Math.max(0, Math.min(edit.levels.length - 1, Math.round(Math.log2(2 ** t.level * tr.s * Math.min(frame[0], frame[1])))));
-  const lv = edit.levels[k]!;
-  const fx = frame[0] / 2 ** k;
-  const fy = frame[1] / 2 ** k;
+  const lv = levelOf(edit, Math.max(0, Math.round(Math.log2(2 ** t.level * tr.s * Math.min(frame[0], frame[1])))));
+  if (!lv) return { ncc: -1, innerNcc: -1, ringNcc: -1 };
+  const fx = frame[0];
+  const fy = frame[1];
   const bx = c[0] + tr.tx;
   const by = c[1] + tr.ty;
   let n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
@@ -248,7 +294,7 @@ export function registerFace(src: LumaPyramid, edit: LumaPyramid, frame: [number
   const fine = makeTemplate(src, box, FINE_N);
   let cur = best;
   let curNcc = score(fine, edit, frame, c, cur, false).ncc;
-  const px = 2 ** levelFor(src, fine.step); // source px per fine-level px
+  const px = 2 ** fine.level; // source px per fine-level px
   let step = coarse.step / 2;
   let sStep = 0.03;
   while (step >= FINE_STOP * px) {
@@ -288,20 +334,24 @@ export function transformBox(box: Box, tr: FaceTransform): Box {
   return [cx - w / 2, cy - h / 2, w, h];
 }
 
-/** Pyramids of images kept elsewhere (the source cache): built once per decoded image. */
-const pyramids = new WeakMap<object, LumaPyramid>();
-
-function pyramidOf(img: Raster): LumaPyramid {
-  let p = pyramids.get(img);
-  if (!p) pyramids.set(img, (p = lumaPyramid(img)));
-  return p;
-}
-
-/** Registers every source box in the edit (source and edit as decoded RGB; the source's pyramid is kept with it). */
+/** Registers every source box in the edit (both as decoded RGB), reading only the windows around the faces. */
 export function registerFaces(src: Raster, edit: Raster, boxes: Box[]): Registration[] {
-  if (boxes.length === 0) return [];
-  const ps = pyramidOf(src);
-  const pe = lumaPyramid(edit);
   const frame: [number, number] = [edit.width / src.width, edit.height / src.height];
-  return boxes.map((b) => registerFace(ps, pe, frame, b));
+  const fmin = Math.min(frame[0], frame[1]);
+  return boxes.map((box) => {
+    const side = Math.max(box[2], box[3]);
+    const cx = box[0] + box[2] / 2;
+    const cy = box[1] + box[3] / 2;
+    // Source: the template's levels (fine to coarsest) over the region, plus a block of margin.
+    const sMin = levelIndex((REGION * side) / FINE_N);
+    const sMax = levelIndex((REGION * side) / COARSEST_N);
+    const sr = (REGION / 2) * side + 2 * 2 ** sMax;
+    const ps = lumaPyramid(src, [cx - sr, cy - sr, 2 * sr, 2 * sr], sMin, sMax);
+    // Edit: the search range around the mapped centre, at the levels the scales searched can ask for.
+    const eMin = Math.max(0, Math.round(Math.log2(2 ** sMin * 0.75 * fmin)));
+    const eMax = Math.max(eMin, Math.round(Math.log2(2 ** sMax * 1.45 * fmin)));
+    const er = (SEARCH_SIDES + (REGION / 2) * 1.45) * side + 2 * 2 ** eMax / fmin;
+    const pe = lumaPyramid(edit, [(cx - er) * frame[0], (cy - er) * frame[1], 2 * er * frame[0], 2 * er * frame[1]], eMin, eMax);
+    return registerFace(ps, pe, frame, box);
+  });
 }

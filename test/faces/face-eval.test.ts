@@ -13,7 +13,7 @@ import { analyticIoU, evalCases, evalSources, type EvalCase } from './eval-set.t
 const opts = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
 
 describe('face rule v2 on the evaluation set', () => {
-  let results: { c: EvalCase; r: HardCheckReport; right: boolean }[] = [];
+  const results: { c: EvalCase; r: HardCheckReport; right: boolean }[] = [];
 
   beforeAll(async () => {
     const cases = await evalCases(await evalSources());

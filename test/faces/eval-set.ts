@@ -12,6 +12,8 @@ import { boxIoU } from '../../pipeline/faces/face-check.ts';
 
 type Box = [number, number, number, number];
 const dir = path.join(import.meta.dirname, '../fixtures/images');
+/** The photographs of people not among the demo's images, and every photograph's annotated faces (paths relative to `dir`). */
+const people = path.join(dir, 'people');
 
 export interface EvalSource {
   name: string;
@@ -84,7 +86,7 @@ async function makeSource(name: string, rgbIn: { rgb: Buffer; width: number; hei
  * photos composed of the photographs' people at known small sizes (faces of 24–60 px).
  */
 export async function evalSources(): Promise<EvalSource[]> {
-  const notes = JSON.parse(readFileSync(path.join(dir, 'faces.json'), 'utf8')) as Annotation[];
+  const notes = JSON.parse(readFileSync(path.join(people, 'faces.json'), 'utf8')) as Annotation[];
   const out: EvalSource[] = [];
   const photos: { a: Annotation; img: { rgb: Buffer; width: number; height: number } }[] = [];
   for (const a of notes) {
@@ -94,7 +96,7 @@ export async function evalSources(): Promise<EvalSource[]> {
   }
   for (const [file, gain, label] of [
     ['astronaut.png', 0.35, 'dark'],
-    ['messi5.jpg', 1.8, 'bright'],
+    ['people/messi5.jpg', 1.8, 'bright'],
     ['camera.png', 0.45, 'dark'],
   ] as const) {
     const p = photos.find((x) => x.a.file === file)!;

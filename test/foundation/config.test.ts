@@ -20,6 +20,7 @@ describe('configuration', () => {
     expect(c.inference.urls).toEqual([]);
     expect(c.checks.faceIoUThreshold).toBe(0.9);
     expect(c.checks.changePixelThreshold).toBe(40);
+    expect(c.checks.faceUncertain).toBe('fail');
     expect(c.judge.url).toBeUndefined();
     expect(c.judge.model).toBe('builtin-metric-v1');
     expect(c.dashboard.port).toBe(3000);
@@ -33,7 +34,9 @@ describe('configuration', () => {
       FACE_EXEMPT_CATEGORIES: 'style,background',
       JUDGE_URL: 'http://judge:8000',
       JUDGE_MODEL: 'qwen2.5-vl',
+      FACE_UNCERTAIN: 'pass',
     });
+    expect(c.checks.faceUncertain).toBe('pass');
     expect(c.inference.urls).toEqual(['http://a:1', 'http://b:2']);
     expect(c.inference.gpuSlots).toBe(8);
     expect(c.selection.loserMayFailChecks).toBe(false);
@@ -48,6 +51,7 @@ describe('configuration', () => {
     ['INFERENCE_URL', 'http://ok:1,notaurl', /^INFERENCE_URL=http:\/\/ok:1,notaurl: /],
     ['FACE_IOU_THRESHOLD', '1.5', /^FACE_IOU_THRESHOLD=1.5: /],
     ['JUDGE_RUBRIC', 'vibes', /^JUDGE_RUBRIC=vibes: /],
+    ['FACE_UNCERTAIN', 'maybe', /^FACE_UNCERTAIN=maybe: /],
     ['REVIEW_ACCEPT_OVERRIDES_THRESHOLDS', 'perhaps', /^REVIEW_ACCEPT_OVERRIDES_THRESHOLDS=perhaps: expected true or false/],
   ])('a bad %s=%s names the key and the value', (key, value, re) => {
     const err = errorOf({ [key]: value });

@@ -76,8 +76,10 @@ interface Raster {
 
 /** The pyramid of `win` (image px, clamped to the image) from level `minLevel` up to `maxLevel` (or ~2 px). */
 export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height], minLevel = 0, maxLevel = 30): LumaPyramid {
-  const x0 = Math.max(0, Math.floor(win[0]));
-  const y0 = Math.max(0, Math.floor(win[1]));
+  // Origins on the grid of the coarsest level: two windows of one image give the same blocks.
+  const g = 2 ** Math.min(maxLevel, 16);
+  const x0 = Math.max(0, Math.floor(win[0] / g) * g);
+  const y0 = Math.max(0, Math.floor(win[1] / g) * g);
   const x1 = Math.min(img.width, Math.ceil(win[0] + win[2]));
   const y1 = Math.min(img.height, Math.ceil(win[1] + win[3]));
   const f = 2 ** minLevel;

@@ -81,6 +81,23 @@ describe('inspect --json', () => {
     expect(out).not.toHaveProperty('faceCheck.editFacesInSourceCoords');
   });
 
+  it('says per face how it was measured: registration with its confidence and transform, and the move it found', async () => {
+    type Match = { iou: number; method: string; confidence: number; transform: { tx: number; ty: number; s: number } | null };
+    const still = JSON.parse((await cli(['inspect', '--source', astronautPath, '--edit', file('bright.jpg'), '--json'])).stdout) as { faceCheck: { matches: Match[] } };
+    const m = still.faceCheck.matches[0]!;
+    expect(m.method).toBe('registration');
+    expect(m.confidence).toBeGreaterThan(0.95);
+    expect(Math.abs(m.transform!.tx) + Math.abs(m.transform!.ty)).toBeLessThan(0.5);
+    expect(m.iou).toBeGreaterThan(0.98);
+    // moved.png: the picture shifted 20 px to the right; the transform says so.
+    const moved = JSON.parse((await cli(['inspect', '--source', astronautPath, '--edit', file('moved.png'), '--json'])).stdout) as { faceCheck: { status: string; matches: Match[] } };
+    const mm = moved.faceCheck.matches[0]!;
+    expect(mm.method).toBe('registration');
+    expect(mm.transform!.tx).toBeCloseTo(20, 0);
+    expect(mm.transform!.ty).toBeCloseTo(0, 0);
+    expect(mm.transform!.s).toBeCloseTo(1, 2);
+  });
+
 });
 
 describe('inspect without --json', () => {

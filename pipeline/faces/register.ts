@@ -22,9 +22,9 @@ const COARSE_N = 16;
 const FINE_N = 32;
 /** Coarse translation search: ± this many face sides, on a grid of one coarse sample. */
 const SEARCH_SIDES = 1;
-const COARSE_SCALES = [0.8, 0.89, 1, 1.12, 1.25];
+const COARSE_SCALES = [0.84, 1, 1.19];
 /** Smallest step of the fine descent, source px (relative to the face: the level's px). */
-const FINE_STOP = 1 / 32;
+const FINE_STOP = 1 / 16;
 /** Fewer valid samples than this share (the region left the edit): no answer. */
 const MIN_VALID = 0.6;
 

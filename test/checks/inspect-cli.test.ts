@@ -105,9 +105,10 @@ describe('inspect without --json', () => {
     const r = await cli(['inspect', '--source', astronautPath, '--edit', file('moved.png')]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines.length).toBeLessThanOrEqual(7);
+    expect(lines.length).toBeLessThanOrEqual(8);
     expect(lines[0]).toMatch(/^source .*astronaut\.png {2}512×512, 1 face$/);
     expect(r.stdout).toMatch(/^faces {3}fail {2}min IoU 0\.\d{3} \(threshold 0\.9\)$/m);
+    expect(r.stdout).toMatch(/^ {2}face 1 {2}IoU 0\.\d{3} by registration \(NCC (1\.000|0\.9\d\d)\), moved \+(19\.[5-9]\d|20\.[0-4]\d), [−+]0\.\d\d px, scale 1\.00\d$/m);
     expect(lines.at(-1)).toBe('verdict fails the hard checks');
   });
 });

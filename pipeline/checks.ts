@@ -7,7 +7,9 @@ import type { Config } from './config.ts';
 import { createHash } from 'node:crypto';
 import { CHANGE_RULE_VERSION, changeCheck, MIN_REGION_FRACTION, NO_CHANGE_FRACTION, type ChangeCheckResult } from './change-check.ts';
 import { DETECTOR_VERSION, getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from './faces/blazeface.ts';
-import { boxIoU, FACE_RULE_VERSION, faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
+import { boxIoU, faceCheckRegistered, faceRuleVersion, faceVerdictFails, mapFace, type FaceCheckResult, type FaceUncertain } from './faces/face-check.ts';
+import { registerFaces } from './faces/register.ts';
+import { findSourceFaces, sourceFacesVersion, type SourceFaces } from './faces/source-faces.ts';
 import { decodeImage, type DecodedImage } from './images.ts';
 
 export interface HardCheckOptions {
@@ -31,6 +33,8 @@ export interface HardCheckOptions {
    * the cost of decoding the pair); 'fast': faces from ~5 % (whole-image proposals only).
    */
   faceSearch?: FaceSearch;
+  /** How a source whose best face candidate is only likely (`uncertain`) is decided; default 'fail'. */
+  faceUncertain?: FaceUncertain;
 }
 
 /** The options the configuration gives for a request of `category` (what the worker and inspect both use). */
@@ -41,6 +45,7 @@ export function hardCheckOptionsFromConfig(checks: Config['checks'], category?: 
     maxImagePixels: checks.maxImagePixels,
     exemptFaceCheck: category !== undefined && category !== '' && checks.faceExemptCategories.includes(category),
     faceSearch: checks.faceSearch,
+    faceUncertain: checks.faceUncertain,
   };
 }
 
@@ -57,7 +62,7 @@ export interface CheckVersionPart {
  */
 export function checkVersionParts(opts: HardCheckOptions): CheckVersionPart[] {
   return [
-    { rule: FACE_RULE_VERSION, params: { detector: `${DETECTOR_VERSION}/${opts.faceSearch ?? 'fine'}`, iou: opts.faceIoUThreshold } },
+    { rule: faceRuleVersion(opts.faceUncertain ?? 'fail'), params: { detector: `${DETECTOR_VERSION}/${opts.faceSearch ?? 'fine'}`, iou: opts.faceIoUThreshold } },
     { rule: CHANGE_RULE_VERSION, params: { px: opts.changePixelThreshold, noChange: NO_CHANGE_FRACTION, minRegion: MIN_REGION_FRACTION } },
   ];
 }
@@ -88,12 +93,27 @@ export interface HardCheckReport {
   passed: boolean;
 }
 
+/**
+ * The source's faces when already known (the `source_faces` table), and a callback that is given
+ * them when they had to be searched (to store them).
+ */
+export interface KnownSourceFaces {
+  known?: SourceFaces;
+  found?: (faces: SourceFaces, detectorVersion: string) => Promise<void>;
+}
+
+/** The detector version the source faces of a check are stored under (the models, passes and search mode). */
+export async function sourceFacesKey(opts: HardCheckOptions): Promise<string> {
+  return sourceFacesVersion(await getFaceDetector(), opts.faceSearch ?? 'fine');
+}
+
 /** Decodes both images once, runs both rules, and returns the verdict with its evidence. */
 export async function runHardChecks(
   sourceBytes: Buffer,
   editBytes: Buffer,
   opts: HardCheckOptions,
   subjects: { source?: string; edit?: string } = {},
+  sourceFaces: KnownSourceFaces = {},
 ): Promise<HardCheckReport> {
   const search = opts.faceSearch ?? 'fine';
   const [source, edit] = await Promise.all([
@@ -101,8 +121,13 @@ export async function runHardChecks(
     decodeImage(editBytes, subjects.edit ?? 'edit', { maxPixels: opts.maxImagePixels }),
   ]);
   let faces = source.faces[search];
+  if (!faces && sourceFaces.known) faces = source.faces[search] = Promise.resolve(sourceFaces.known);
   if (!faces) {
-    const found = getFaceDetector().then((d) => d.detect(source.img, { search }));
+    const found = getFaceDetector().then(async (d) => {
+      const f = await findSourceFaces(d, source.img, search);
+      await sourceFaces.found?.(f, sourceFacesVersion(d, search));
+      return f;
+    });
     source.faces[search] = faces = found;
     found.catch(() => {
       if (source.faces[search] === found) delete source.faces[search];
@@ -115,20 +140,32 @@ export async function runHardChecks(
  * `runHardChecks` on images already decoded (for callers that keep the pixels). `sourceFaces`:
  * the source's detections when already known (same search mode).
  */
-export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions, sourceFaces?: Face[]): Promise<HardCheckReport> {
+export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions, known?: SourceFaces): Promise<HardCheckReport> {
   const detector = await getFaceDetector();
   const search = opts.faceSearch ?? 'fine';
-  sourceFaces ??= await detector.detect(src, { search });
+  known ??= await findSourceFaces(detector, src, search);
+  const sourceFaces = known.faces;
   // The edit is measured on the source faces' crops (with no source faces the rule is `no_faces`
   // whatever the edit holds, and the edit is not searched). fullEditDetection adds every other
   // face a full search finds, without changing what the rule sees.
   const near = editNear(sourceFaces, src, edit);
-  const editFaces = near.length === 0 ? [] : await detector.detect(edit, { search, near });
+  const detected = near.length === 0 ? Promise.resolve([]) : detector.detect(edit, { search, near });
+  const changed = changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
+  // Each source face registered in the edit: the IoU measures the edit, not two detections' jitter.
+  // (Synchronous, so it runs while the detector's and sharp's native work goes on off this thread.)
+  const regs = registerFaces(src, edit, sourceFaces.map((f) => f.box));
+  const editFaces = await detected;
   if (opts.fullEditDetection) {
     for (const f of await detector.detect(edit, { search })) if (!editFaces.some((e) => boxIoU(e.box, f.box) > 0)) editFaces.push(f);
   }
-  const fc = faceCheck(sourceFaces, editFaces, src, edit, { threshold: opts.faceIoUThreshold, detectorVersion: `${detector.version}/${search}` });
-  const cc = await changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
+  const uncertain = opts.faceUncertain ?? 'fail';
+  const fc = faceCheckRegistered(sourceFaces, editFaces, regs, src, edit, {
+    threshold: opts.faceIoUThreshold,
+    detectorVersion: sourceFacesVersion(detector, search),
+    uncertain,
+    uncertainFace: known.uncertainFace,
+  });
+  const cc = await changed;
   const exempt = opts.exemptFaceCheck ?? false;
   return {
     source: { width: src.width, height: src.height, faces: sourceFaces.map(reportFace) },
@@ -136,13 +173,13 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
     faceCheck: fc,
     changeCheck: cc,
     faceCheckExempt: exempt,
-    passed: (exempt || fc.status !== 'fail') && cc.status === 'pass',
+    passed: (exempt || !faceVerdictFails(fc.status, uncertain)) && cc.status === 'pass',
   };
 }
 
 interface SourceEntry {
   img: DecodedImage;
-  faces: Partial<Record<FaceSearch, Promise<Face[]>>>;
+  faces: Partial<Record<FaceSearch, Promise<SourceFaces>>>;
 }
 
 /**

@@ -111,6 +111,7 @@ export const envSchema = z.object({
     z.array(z.string()),
   ),
   FACE_SEARCH: z.enum(['fine', 'fast']).default('fine'), // fine: tiles find faces ~2 % of the width; fast: ~5 %, quicker
+  FACE_UNCERTAIN: z.enum(['pass', 'fail']).default('fail'), // a source whose best face candidate is only likely: pass or fail the face rule
   CHANGE_PIXEL_THRESHOLD: int(40, 0), // 0–255 per channel
   MAX_IMAGE_PIXELS: int(40_000_000, 1), // 40 MP decompression-bomb limit
   CANDIDATES: int(4, 1), // candidates per request (K)
@@ -159,7 +160,7 @@ export interface Config {
     /** Whether candidates that failed a hard check are judged too (JUDGE_REJECTED). */
     judgeRejected: boolean;
   };
-  checks: { faceIoUThreshold: number; faceExemptCategories: string[]; faceSearch: 'fine' | 'fast'; changePixelThreshold: number; maxImagePixels: number; concurrency: number };
+  checks: { faceIoUThreshold: number; faceExemptCategories: string[]; faceSearch: 'fine' | 'fast'; faceUncertain: 'pass' | 'fail'; changePixelThreshold: number; maxImagePixels: number; concurrency: number };
   selection: { dpoMinMargin: number; dpoMaxPairs: number; dpoMaxUses: number; loserMayFailChecks: boolean; reviewAcceptOverridesThresholds: boolean };
   dashboard: { token?: string; port: number };
   /** BullMQ: key prefix (several deployments can share one Redis) and job lock duration (ms). */
@@ -210,6 +211,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       faceIoUThreshold: e.FACE_IOU_THRESHOLD,
       faceExemptCategories: e.FACE_EXEMPT_CATEGORIES,
       faceSearch: e.FACE_SEARCH,
+      faceUncertain: e.FACE_UNCERTAIN,
       changePixelThreshold: e.CHANGE_PIXEL_THRESHOLD,
       maxImagePixels: e.MAX_IMAGE_PIXELS,
       concurrency: e.CHECK_CONCURRENCY,

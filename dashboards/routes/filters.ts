@@ -7,7 +7,7 @@ import type { BrowseFilter } from '../../db/repositories/browse.repository.ts';
 import type { JudgeVersionKey } from '../../db/repositories/judge-version.sql.ts';
 
 const CANDIDATE_STATUS = ['generated', 'checked', 'judged', 'rejected', 'failed'] as const;
-const FACE_STATUS = ['pass', 'fail', 'no_faces', 'exempt'] as const;
+const FACE_STATUS = ['pass', 'fail', 'no_faces', 'uncertain', 'exempt'] as const;
 const CHANGE_STATUS = ['pass', 'no_change', 'noise_only'] as const;
 
 const list = <T extends readonly [string, ...string[]]>(values: T) =>

@@ -94,6 +94,22 @@ function sourcePanel(d) {
   );
 }
 
+/** How each source face was measured (face rule v2): registration or detector, confidence, transform. */
+function faceMeasures(matches) {
+  const rows = matches.filter((m) => m.method);
+  if (!rows.length) return null;
+  const sign = (v) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(2)}`;
+  return el(
+    'ul',
+    { class: 'face-measures small muted' },
+    rows.map((m) => {
+      const how = m.method === 'registration' ? `registration, NCC ${Number(m.confidence).toFixed(3)}` : `detector, score ${Number(m.confidence).toFixed(3)}`;
+      const tr = m.transform ? `, shift (${sign(m.transform.tx)}, ${sign(m.transform.ty)}) px, scale ${Number(m.transform.s).toFixed(3)}` : '';
+      return el('li', {}, `face ${m.source + 1}: IoU ${Number(m.iou).toFixed(3)} by ${how}${tr}${m.changed ? ', face changed' : ''}`);
+    }),
+  );
+}
+
 function candidatePanel(d, c) {
   const f = faceData(c.check?.faces);
   const thr = c.check?.face_threshold ?? 0.9;
@@ -136,6 +152,7 @@ function candidatePanel(d, c) {
             el('span', { class: `badge ${ck.change_status === 'pass' ? 'ok' : 'bad'}` }, `change ${ck.change_status} ${(100 * ck.changed_fraction).toFixed(1)}%`),
           )
         : el('p', { class: 'muted small' }, 'not checked'),
+      faceMeasures(f.matches),
       axesBars(c.judgment),
       c.judgment?.raw_reply ? el('details', { class: 'raw' }, el('summary', {}, 'judge reply'), el('pre', {}, c.judgment.raw_reply)) : null,
       c.review?.note ? el('p', { class: 'note small' }, `“${c.review.note}” — ${c.review.reviewer}`) : null,

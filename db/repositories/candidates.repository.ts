@@ -75,6 +75,7 @@ export interface CandidateContext {
   status: CandidateStatus;
   instruction: string;
   category: string;
+  sourceId: number;
   sourceBlob: string;
 }
 
@@ -109,7 +110,7 @@ export async function getCandidateWork(db: Db, id: number, versions: WorkVersion
     : sql`(SELECT k.passed FROM checks k WHERE k.candidate_id = c.id AND k.rule_version = ${versions.checkVersion})`;
   const [r] = await rows<Record<string, unknown>>(
     db,
-    sql`SELECT c.id, c.request_id, c.seed, c.blob, c.sha256, c.status, r.instruction, r.category, s.blob AS source_blob,
+    sql`SELECT c.id, c.request_id, c.seed, c.blob, c.sha256, c.status, r.instruction, r.category, s.id AS source_id, s.blob AS source_blob,
                ${check} AS check_passed,
                ${judged} AS judged
         FROM candidates c JOIN requests r ON r.id = c.request_id JOIN sources s ON s.id = r.source_id
@@ -125,6 +126,7 @@ export async function getCandidateWork(db: Db, id: number, versions: WorkVersion
     status: r.status as CandidateStatus,
     instruction: String(r.instruction),
     category: String(r.category),
+    sourceId: Number(r.source_id),
     sourceBlob: String(r.source_blob),
     checkPassed: r.check_passed == null ? undefined : Boolean(r.check_passed),
     judged: Boolean(r.judged),

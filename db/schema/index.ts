@@ -13,6 +13,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   real,
   text,
   timestamp,
@@ -95,7 +96,7 @@ export const checks = pgTable(
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     candidateId: bigint('candidate_id', { mode: 'number' }).notNull().references(() => candidates.id),
     ruleVersion: text('rule_version').notNull(),
-    faceStatus: text('face_status').notNull(), // pass | fail | no_faces | exempt
+    faceStatus: text('face_status').notNull(), // pass | fail | no_faces | uncertain | exempt
     faceMinIou: real('face_min_iou'),
     faceThreshold: real('face_threshold').notNull(),
     faceCount: integer('face_count').notNull(),
@@ -118,6 +119,22 @@ export const checks = pgTable(
     // A candidate's check of one check version in one index-only probe (selection reads the current version's).
     index('checks_candidate_version_idx').on(t.candidateId, t.ruleVersion, t.passed),
   ],
+);
+
+/**
+ * A source's faces, searched once per detector version (models, passes, search mode): the K
+ * edits of a request and any recheck read them instead of searching the source again.
+ */
+export const sourceFaces = pgTable(
+  'source_faces',
+  {
+    sourceId: bigint('source_id', { mode: 'number' }).notNull().references(() => sources.id),
+    detectorVersion: text('detector_version').notNull(),
+    faces: jsonb('faces').notNull(), // [{box, score, keypoints, crop?}], source px
+    uncertainFace: jsonb('uncertain_face'), // {box, score} when no face but a candidate between the low and high score
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.sourceId, t.detectorVersion] })],
 );
 
 /** Judge results. A failed judgment keeps its raw reply and has no scores. */

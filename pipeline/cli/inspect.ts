@@ -81,7 +81,16 @@ function summariseJudgment(j: Judgment): JudgeSummary {
   };
 }
 
-/** A few lines for a person: sizes, faces, the two verdicts, the judge's axes. */
+/** How one face's IoU was measured, for a person: registration (NCC, the move found) or the detector. */
+function measuredBy(m: InspectResult['faceCheck']['matches'][number]): string {
+  const sign = (v: number) => `${v < 0 ? '−' : '+'}${Math.abs(v).toFixed(2)}`;
+  if (m.method === 'registration' && m.transform) {
+    return `registration (NCC ${m.confidence?.toFixed(3)}), moved ${sign(m.transform.tx)}, ${sign(m.transform.ty)} px, scale ${m.transform.s.toFixed(3)}${m.changed ? ', face changed' : ''}`;
+  }
+  return `detector${m.edit === null ? ', no face there' : ` (score ${m.confidence?.toFixed(3)})`}`;
+}
+
+/** A few lines for a person: sizes, faces (how each was measured), the two verdicts, the judge's axes. */
 export function humanSummary(r: InspectResult, opts: InspectOptions): string {
   const pct = (v: number) => `${(v * 100).toFixed(v < 0.01 ? 3 : 1)} %`;
   const faces = (n: number) => `${n} face${n === 1 ? '' : 's'}`;
@@ -92,6 +101,7 @@ export function humanSummary(r: InspectResult, opts: InspectOptions): string {
     `edit    ${opts.edit}  ${r.edit.width}×${r.edit.height}, ${faces(r.edit.faces.length)}`,
     `faces   ${fc.status}${fc.minIoU === null ? '' : `  min IoU ${fc.minIoU.toFixed(3)} (threshold ${fc.threshold})`}` +
       `${fc.extraEditFaces ? `, ${fc.extraEditFaces} extra in the edit` : ''}${r.faceCheckExempt ? '  (category exempt)' : ''}`,
+    ...fc.matches.map((m) => `  face ${m.source + 1}  IoU ${m.iou.toFixed(3)} by ${measuredBy(m)}`),
     `change  ${cc.status}  ${pct(cc.changedFraction)} of pixels changed, largest region ${pct(cc.largestComponentFraction)} of the image, ${cc.components} regions`,
   ];
   if (r.judge) {

@@ -55,6 +55,12 @@ export interface DetectOptions {
   /** Look only here (plus large faces anywhere): faces of another image, mapped into this one's pixels. */
   near?: { box: Box; crop?: Box }[];
   search?: FaceSearch;
+  /**
+   * Also return candidates scored from FACE_SCORE_LOW up (default: only faces, from
+   * FACE_SCORE_HIGH): the face rule calls a source whose best candidate lies between the two
+   * `uncertain`. Faces keep precedence over candidates where they overlap.
+   */
+  candidates?: boolean;
 }
 
 /** How hard pass 2 looks for small faces. */
@@ -64,6 +70,14 @@ export type FaceSearch = 'fine' | 'fast';
 export const WORK_SIDE = 640;
 const FRONT_MIN_SCORE = 0.7; // a face
 const PROPOSAL_MIN_SCORE = 0.5; // worth a closer look
+/** Detection score from which a measurement is a face. */
+export const FACE_SCORE_HIGH = FRONT_MIN_SCORE;
+/**
+ * Detection score from which a measurement is a candidate face (below FACE_SCORE_HIGH: uncertain).
+ * Above the cat (chelsea.png, 0.51) and the coffee cup (coffee.png, 0.52) of the sample images;
+ * a portrait blurred beyond recognition (camera.png, σ 6) scores 0.59.
+ */
+export const FACE_SCORE_LOW = 0.56;
 const VERIFY_ZOOM = 3.5; // crop side / face side in pass 3: the face fills ~29 % of the front input
 const MAX_PROPOSALS = 64; // per image, best first
 const TILE = 256; // pass 2 tiles, work px: a 2 % face is ~13 px in one
@@ -240,26 +254,29 @@ class BlazeFaceDetector implements FaceDetector {
     };
     // Pass 1: whole image through the front model: large faces, and proposals.
     const front = await globalPass(this.front, PROPOSAL_MIN_SCORE);
-    const found: Measured[] = front.filter((d) => d.score >= FRONT_MIN_SCORE).map((d) => ({ ...d, crop: null }));
+    const minScore = opts.candidates ? FACE_SCORE_LOW : FRONT_MIN_SCORE;
+    const found: Measured[] = front.filter((d) => d.score >= minScore).map((d) => ({ ...d, crop: null }));
     const long = Math.max(img.width, img.height);
     if (opts.near) {
       // The edit: measured on exactly the crops that measured the source's faces (mapped), so an
       // unchanged face gives the same box; plus proposals from pass 1 for large extra faces.
       for (const n of opts.near) {
         const crop = n.crop ?? squareAround(n.box, VERIFY_ZOOM);
-        if (crop[2] < long) found.push(...(await this.measure(img, work, toImage, crop)));
+        if (crop[2] < long) found.push(...(await this.measure(img, work, toImage, crop, minScore)));
       }
-      for (const p of front) if (!opts.near.some((n) => overlaps(n.box, toBox(p)))) found.push(...(await this.verify(img, work, toImage, p, long)));
+      for (const p of front) if (!opts.near.some((n) => overlaps(n.box, toBox(p)))) found.push(...(await this.verify(img, work, toImage, p, long, minScore)));
     } else {
       // Pass 2: proposals from the back model (whole image, then tiles), and pass 1's.
       const proposals = [...front, ...(await globalPass(this.back, PROPOSAL_MIN_SCORE))];
       if ((opts.search ?? 'fine') === 'fine') proposals.push(...(await this.tiles(work, toImage)));
       // Pass 3: each proposal re-examined by the front model on a crop where the face is ~1/VERIFY_ZOOM wide.
-      for (const p of weightedNms(proposals, NMS_IOU).slice(0, MAX_PROPOSALS)) found.push(...(await this.verify(img, work, toImage, p, long)));
+      for (const p of weightedNms(proposals, NMS_IOU).slice(0, MAX_PROPOSALS)) found.push(...(await this.verify(img, work, toImage, p, long, minScore)));
     }
     // One answer per face: the best crop measurement (whole-image ones only for faces too large
     // to crop), not a blend, so the same crop gives the same box in source and edit.
-    found.sort((a, b) => Number(b.crop !== null) - Number(a.crop !== null) || b.score - a.score);
+    // Faces first, then candidates (only with opts.candidates), so a candidate never hides a face.
+    const isFace = (d: Measured) => Number(d.score >= FRONT_MIN_SCORE);
+    found.sort((a, b) => isFace(b) - isFace(a) || Number(b.crop !== null) - Number(a.crop !== null) || b.score - a.score);
     const kept: Measured[] = [];
     for (const d of found) if (!kept.some((k) => iouCentre(k, d) >= NMS_IOU)) kept.push(d);
     return kept.map((d) => ({
@@ -271,19 +288,19 @@ class BlazeFaceDetector implements FaceDetector {
   }
 
   /** Pass 3 for one proposal: the front model on a square crop VERIFY_ZOOM times the proposed face. */
-  private async verify(img: DecodedImage, work: Raster, toImage: number, p: RawDetection, long: number): Promise<Measured[]> {
+  private async verify(img: DecodedImage, work: Raster, toImage: number, p: RawDetection, long: number, minScore: number): Promise<Measured[]> {
     const crop = squareAround(toBox(p), VERIFY_ZOOM);
-    return crop[2] < long ? this.measure(img, work, toImage, crop) : []; // the whole image: pass 1 saw it at this scale
+    return crop[2] < long ? this.measure(img, work, toImage, crop, minScore) : []; // the whole image: pass 1 saw it at this scale
   }
 
   /** Faces the front model finds near the centre of `crop` (image px, letterboxed when not square), from full resolution where small. */
-  private async measure(img: DecodedImage, work: Raster, toImage: number, crop: Box): Promise<Measured[]> {
+  private async measure(img: DecodedImage, work: Raster, toImage: number, crop: Box, minScore: number): Promise<Measured[]> {
     const useWork = Math.max(crop[2], crop[3]) / toImage >= this.front.size;
     const r: Raster = useWork ? work : img;
     const k = useWork ? 1 / toImage : 1; // image px → raster px
     const lb = letterbox(r, crop[0] * k, crop[1] * k, crop[2] * k, crop[3] * k, this.front.size, true);
     const out: Measured[] = [];
-    for (const d of await runModel(this.front, lb.input, FRONT_MIN_SCORE)) {
+    for (const d of await runModel(this.front, lb.input, minScore)) {
       if (Math.abs(d.cx - 0.5) > 0.25 || Math.abs(d.cy - 0.5) > 0.25) continue; // a neighbour: its own proposal covers it
       out.push({ ...mapDet(d, this.front.size, (v, axis) => ((v - (axis === 'x' ? lb.offX : lb.offY)) / lb.scale + (axis === 'x' ? lb.x0 : lb.y0)) / k), crop });
     }

@@ -4,9 +4,30 @@
  * are recorded, not failed. Pure: takes detections, returns the verdict with its evidence.
  */
 import { DETECTOR_VERSION, type Face } from './blazeface.ts';
+import type { FaceTransform, Registration } from './register.ts';
 
-/** Version of this rule; stored with each result so a rule change is visible in the data. */
-export const FACE_RULE_VERSION = 'face-iou-hungarian-v1';
+/**
+ * Version of this rule; stored with each result so a rule change is visible in the data. v2
+ * measures each face by registration (detection only as the fallback) and knows `uncertain`
+ * sources; `faceRuleVersion` adds how those are decided.
+ */
+export const FACE_RULE_VERSION = 'face-iou-registered-v2';
+
+/** How an `uncertain` source (best candidate between the low and high detection score) is decided. */
+export type FaceUncertain = 'pass' | 'fail';
+
+/** The rule's version with its FACE_UNCERTAIN decision: two settings are two versions. */
+export function faceRuleVersion(uncertain: FaceUncertain): string {
+  return `${FACE_RULE_VERSION}/uncertain-${uncertain}`;
+}
+
+/** Registration NCC (whole region, and the face box alone) from which the transform found is the answer. */
+export const REGISTERED_NCC = 0.85;
+export const REGISTERED_INNER_NCC = 0.8;
+/** Face-box NCC from which a registered face stands without a detector confirmation (a face too small to detect after a downscale). */
+export const UNCONFIRMED_INNER_NCC = 0.9;
+/** Face-box NCC below which the face at the best place is another one (painted out, replaced): the face is not kept. */
+export const CHANGED_INNER_NCC = 0.65;
 
 export interface FaceMatch {
   /** Index into the source faces. */
@@ -14,10 +35,23 @@ export interface FaceMatch {
   /** Index into the edit faces, or null when no edit face overlaps it at all. */
   edit: number | null;
   iou: number;
+  /**
+   * How the IoU was measured: 'registration' (the source box moved by the transform found in
+   * the edit) or 'detector' (an independent detection in the edit; the fallback).
+   */
+  method?: 'registration' | 'detector';
+  /** registration: the NCC of the region at the transform found; detector: the edit face's score. */
+  confidence?: number;
+  /** The transform found (source px about the box centre), null for the detector. */
+  transform?: FaceTransform | null;
+  /** NCC of the face box alone at the transform found (registration only). */
+  faceNcc?: number;
+  /** The face there is not this one any more (painted out or replaced): IoU 0. */
+  changed?: boolean;
 }
 
 export interface FaceCheckResult {
-  status: 'pass' | 'fail' | 'no_faces';
+  status: 'pass' | 'fail' | 'no_faces' | 'uncertain';
   /** Smallest IoU over source faces (0 for an unmatched one); null when the source has none. */
   minIoU: number | null;
   threshold: number;
@@ -28,6 +62,8 @@ export interface FaceCheckResult {
   editFacesInSourceCoords: Face[];
   detectorVersion: string;
   ruleVersion: string;
+  /** With no face in the source: its best candidate (score between the low and high detection score). */
+  uncertainFace?: { box: Box; score: number };
 }
 
 type Box = [number, number, number, number];
@@ -147,3 +183,84 @@ export function faceCheck(
     ruleVersion: FACE_RULE_VERSION,
   };
 }
+
+export interface RegisteredRuleOptions {
+  threshold: number;
+  detectorVersion?: string;
+  uncertain: FaceUncertain;
+  /** The source's best candidate when it has no face (the source is then `uncertain`). */
+  uncertainFace?: { box: Box; score: number } | null;
+}
+
+/**
+ * The face rule v2. Per source face, its registration in the edit (`regs[i]`, null: none) decides
+ * when confident: the IoU of the source box and its transformed box, confirmed by an edit
+ * detection over the transformed box (or a face-box NCC high enough to stand alone). A face
+ * whose box no longer correlates with the source (painted out, replaced) is not kept. Otherwise
+ * the detection-only rule (optimal one-to-one matching by IoU) measures it. Status `uncertain`:
+ * no source face, but a candidate between the low and high detection score (FACE_UNCERTAIN
+ * decides whether it passes; the status itself is recorded either way).
+ */
+export function faceCheckRegistered(
+  sourceFaces: Face[],
+  editFaces: Face[],
+  regs: (Registration | null)[],
+  sourceSize: { width: number; height: number },
+  editSize: { width: number; height: number },
+  opts: RegisteredRuleOptions,
+): FaceCheckResult {
+  const mapped = editFaces.map((f) => mapFace(f, editSize, sourceSize));
+  const used = new Set<number>();
+  const matches: (FaceMatch | undefined)[] = sourceFaces.map(() => undefined);
+  sourceFaces.forEach((s, i) => {
+    const r = regs[i];
+    if (!r) return;
+    const transform = { tx: round(r.transform.tx, 3), ty: round(r.transform.ty, 3), s: round(r.transform.s, 5) };
+    if (r.ncc >= REGISTERED_NCC && r.innerNcc >= REGISTERED_INNER_NCC) {
+      let j = -1;
+      let best = 0.5; // a detection confirms when it overlaps the transformed box this much
+      mapped.forEach((e, k) => {
+        const v = boxIoU(r.box, e.box);
+        if (!used.has(k) && v >= best) [best, j] = [v, k];
+      });
+      if (j >= 0 || r.innerNcc >= UNCONFIRMED_INNER_NCC) {
+        if (j >= 0) used.add(j);
+        matches[i] = { source: i, edit: j >= 0 ? j : null, iou: boxIoU(s.box, r.box), method: 'registration', confidence: round(r.ncc, 4), transform, faceNcc: round(r.innerNcc, 4) };
+      }
+    } else if (r.innerNcc < CHANGED_INNER_NCC) {
+      matches[i] = { source: i, edit: null, iou: 0, method: 'registration', confidence: round(r.ncc, 4), transform, faceNcc: round(r.innerNcc, 4), changed: true };
+    }
+  });
+  // The fallback: detection-only matching of the faces registration did not settle, on the edit faces left.
+  const rest = sourceFaces.flatMap((_, i) => (matches[i] ? [] : [i]));
+  const free = mapped.flatMap((_, k) => (used.has(k) ? [] : [k]));
+  const gains = rest.map((i) => free.map((k) => boxIoU(sourceFaces[i]!.box, mapped[k]!.box)));
+  maxWeightAssignment(gains).forEach((a, r) => {
+    const i = rest[r]!;
+    const k = a >= 0 ? free[a]! : -1;
+    const iou = k >= 0 ? gains[r]![a]! : 0;
+    matches[i] = { source: i, edit: k >= 0 && iou > 0 ? k : null, iou, method: 'detector', confidence: k >= 0 && iou > 0 ? round(mapped[k]!.score, 4) : 0, transform: null };
+  });
+  const all = matches as FaceMatch[];
+  const matchedEdits = new Set(all.flatMap((m) => (m.edit === null ? [] : [m.edit])));
+  const minIoU = all.length ? Math.min(...all.map((m) => m.iou)) : null;
+  const uncertainFace = minIoU === null && opts.uncertainFace ? opts.uncertainFace : undefined;
+  return {
+    status: minIoU === null ? (uncertainFace ? 'uncertain' : 'no_faces') : minIoU >= opts.threshold ? 'pass' : 'fail',
+    minIoU,
+    threshold: opts.threshold,
+    matches: all,
+    extraEditFaces: mapped.length - matchedEdits.size,
+    editFacesInSourceCoords: mapped,
+    detectorVersion: opts.detectorVersion ?? DETECTOR_VERSION,
+    ruleVersion: faceRuleVersion(opts.uncertain),
+    ...(uncertainFace ? { uncertainFace } : {}),
+  };
+}
+
+/** Whether a face verdict fails the candidate: `fail`, or `uncertain` when FACE_UNCERTAIN=fail. */
+export function faceVerdictFails(status: FaceCheckResult['status'], uncertain: FaceUncertain): boolean {
+  return status === 'fail' || (status === 'uncertain' && uncertain === 'fail');
+}
+
+const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;

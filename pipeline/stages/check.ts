@@ -6,13 +6,14 @@
  * (rejected ones too with JUDGE_REJECTED); otherwise its request may settle. A retry finds the
  * row and only moves on; a candidate rechecked under a new version gets a second row.
  */
-import { checkVersion, hardCheckOptionsFromConfig, runHardChecks } from '../checks.ts';
+import { checkVersion, hardCheckOptionsFromConfig, runHardChecks, sourceFacesKey } from '../checks.ts';
 import { InputError } from '../errors/index.ts';
 import { judgeVersion } from '../judge/index.ts';
 import { enqueueJobs } from '../queues.ts';
 import { getCandidateContext, getCandidateWork, moveCandidate, setCheckOutcome } from '../../db/repositories/candidates.repository.ts';
 import { insertCheck } from '../../db/repositories/checks.repository.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
+import { getSourceFaces, putSourceFaces } from '../../db/repositories/source-faces.repository.ts';
 import { settleIfDone } from './settle.ts';
 import type { Stage, StageDeps } from './types.ts';
 
@@ -36,12 +37,19 @@ export const checkStage: Stage<'check'> = {
     let passed = cand.checkPassed;
     if (passed === undefined) {
       const t0 = performance.now();
-      const [source, edit] = await Promise.all([deps.blobs.get(cand.sourceBlob), deps.blobs.get(cand.blob)]);
+      const opts = hardCheckOptionsFromConfig(deps.config.checks, cand.category);
+      // The source's faces are searched once per detector version and kept in Postgres.
+      const [source, edit, known] = await Promise.all([
+        deps.blobs.get(cand.sourceBlob),
+        deps.blobs.get(cand.blob),
+        sourceFacesKey(opts).then((v) => getSourceFaces(deps.db, cand.sourceId, v)),
+      ]);
       const r = await runHardChecks(
         source,
         edit,
-        hardCheckOptionsFromConfig(deps.config.checks, cand.category),
+        opts,
         { source: `source of candidate:${candidateId}`, edit: `candidate:${candidateId}` },
+        { known, found: (f, v) => putSourceFaces(deps.db, cand.sourceId, v, f) },
       );
       await insertCheck(deps.db, {
         candidateId,
@@ -50,7 +58,14 @@ export const checkStage: Stage<'check'> = {
         faceMinIou: r.faceCheck.minIoU,
         faceThreshold: r.faceCheck.threshold,
         faceCount: r.source.faces.length,
-        faces: { source: r.source.faces, edit: r.edit.faces, matches: r.faceCheck.matches, extraEditFaces: r.faceCheck.extraEditFaces, status: r.faceCheck.status },
+        faces: {
+          source: r.source.faces,
+          edit: r.edit.faces,
+          matches: r.faceCheck.matches,
+          extraEditFaces: r.faceCheck.extraEditFaces,
+          status: r.faceCheck.status,
+          ...(r.faceCheck.uncertainFace ? { uncertainFace: r.faceCheck.uncertainFace } : {}),
+        },
         detectorVersion: r.faceCheck.detectorVersion,
         changeStatus: r.changeCheck.status,
         changedFraction: r.changeCheck.changedFraction,

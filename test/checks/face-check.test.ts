@@ -5,7 +5,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Face } from '../../pipeline/faces/blazeface.ts';
-import { boxIoU, faceCheck, FACE_RULE_VERSION, mapFace, maxWeightAssignment } from '../../pipeline/faces/face-check.ts';
+import { boxIoU, faceCheck, faceCheckRegistered, faceVerdictFails, FACE_RULE_VERSION, mapFace, maxWeightAssignment } from '../../pipeline/faces/face-check.ts';
+import { transformBox, type Registration } from '../../pipeline/faces/register.ts';
 
 const face = (x: number, y: number, w: number, h = w, score = 0.9): Face => ({
   box: [x, y, w, h],
@@ -131,5 +132,59 @@ describe('faceCheck', () => {
     const r = faceCheck([face(0, 0, 100)], [face(20, 0, 100)], S, S, { threshold: 0.6 });
     expect(r.status).toBe('pass');
     expect(r.threshold).toBe(0.6);
+  });
+});
+
+describe('faceCheckRegistered (rule v2)', () => {
+  const reg = (box: [number, number, number, number], tx: number, ty: number, s: number, ncc: number, innerNcc: number): Registration => ({
+    transform: { tx, ty, s },
+    ncc,
+    innerNcc,
+    ringNcc: ncc,
+    box: transformBox(box, { tx, ty, s }),
+  });
+  const src = face(100, 100, 50);
+  const rule = { threshold: 0.9, uncertain: 'fail' as const };
+
+  it('takes the IoU from the transform when registration is confident and a detection confirms it, not from the detection', () => {
+    const jittery = face(104, 97, 46); // the detector's box in the edit: IoU ≈ 0.78 with the source box
+    const r = faceCheckRegistered([src], [jittery], [reg(src.box, 0.5, 0, 1, 0.99, 0.98)], S, S, rule);
+    expect(r.matches[0]).toMatchObject({ edit: 0, method: 'registration', confidence: 0.99, transform: { tx: 0.5, ty: 0, s: 1 } });
+    expect(r.matches[0]!.iou).toBeCloseTo(49.5 / 50.5, 6);
+    expect(r.status).toBe('pass');
+  });
+
+  it('a registered face with no detection stands only when its face box correlates very well', () => {
+    const strong = faceCheckRegistered([src], [], [reg(src.box, 0, 0, 1, 0.97, 0.95)], S, S, rule);
+    expect(strong.matches[0]).toMatchObject({ edit: null, iou: 1, method: 'registration' });
+    const weak = faceCheckRegistered([src], [], [reg(src.box, 0, 0, 1, 0.9, 0.85)], S, S, rule);
+    expect(weak.matches[0]).toMatchObject({ edit: null, iou: 0, method: 'detector' });
+    expect(weak.status).toBe('fail');
+  });
+
+  it('a face box that no longer correlates (painted out or replaced) fails even with a face detected right there', () => {
+    const r = faceCheckRegistered([src], [face(100, 100, 50)], [reg(src.box, 0, 0, 1, 0.6, 0.2)], S, S, rule);
+    expect(r.matches[0]).toMatchObject({ edit: null, iou: 0, method: 'registration', changed: true });
+    expect(r.status).toBe('fail');
+    expect(r.extraEditFaces).toBe(1);
+  });
+
+  it('falls back to detection matching when registration is not confident', () => {
+    const r = faceCheckRegistered([src], [face(101, 100, 50)], [reg(src.box, 7, 3, 1.1, 0.75, 0.7)], S, S, rule);
+    expect(r.matches[0]).toMatchObject({ edit: 0, method: 'detector', transform: null, confidence: 0.9 });
+    expect(r.matches[0]!.iou).toBeCloseTo(49 / 51, 6);
+  });
+
+  it('no face but a likely candidate: uncertain, and FACE_UNCERTAIN decides the verdict and the rule version', () => {
+    const cand = { box: [10, 10, 40, 40] as [number, number, number, number], score: 0.6 };
+    const fail = faceCheckRegistered([], [], [], S, S, { ...rule, uncertainFace: cand });
+    const pass = faceCheckRegistered([], [], [], S, S, { ...rule, uncertain: 'pass', uncertainFace: cand });
+    expect(fail.status).toBe('uncertain');
+    expect(fail.uncertainFace).toEqual(cand);
+    expect(faceVerdictFails(fail.status, 'fail')).toBe(true);
+    expect(faceVerdictFails(pass.status, 'pass')).toBe(false);
+    expect(fail.ruleVersion).not.toBe(pass.ruleVersion);
+    expect(faceCheckRegistered([], [], [], S, S, rule).status).toBe('no_faces');
+    expect(faceVerdictFails('no_faces', 'fail')).toBe(false);
   });
 });

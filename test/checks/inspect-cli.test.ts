@@ -81,6 +81,23 @@ describe('inspect --json', () => {
     expect(out).not.toHaveProperty('faceCheck.editFacesInSourceCoords');
   });
 
+  it('says per face how it was measured: registration with its confidence and transform, and the move it found', async () => {
+    type Match = { iou: number; method: string; confidence: number; transform: { tx: number; ty: number; s: number } | null };
+    const still = JSON.parse((await cli(['inspect', '--source', astronautPath, '--edit', file('bright.jpg'), '--json'])).stdout) as { faceCheck: { matches: Match[] } };
+    const m = still.faceCheck.matches[0]!;
+    expect(m.method).toBe('registration');
+    expect(m.confidence).toBeGreaterThan(0.95);
+    expect(Math.abs(m.transform!.tx) + Math.abs(m.transform!.ty)).toBeLessThan(0.5);
+    expect(m.iou).toBeGreaterThan(0.98);
+    // moved.png: the picture shifted 20 px to the right; the transform says so.
+    const moved = JSON.parse((await cli(['inspect', '--source', astronautPath, '--edit', file('moved.png'), '--json'])).stdout) as { faceCheck: { status: string; matches: Match[] } };
+    const mm = moved.faceCheck.matches[0]!;
+    expect(mm.method).toBe('registration');
+    expect(mm.transform!.tx).toBeCloseTo(20, 0);
+    expect(mm.transform!.ty).toBeCloseTo(0, 0);
+    expect(mm.transform!.s).toBeCloseTo(1, 2);
+  });
+
 });
 
 describe('inspect without --json', () => {
@@ -88,9 +105,10 @@ describe('inspect without --json', () => {
     const r = await cli(['inspect', '--source', astronautPath, '--edit', file('moved.png')]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines.length).toBeLessThanOrEqual(7);
+    expect(lines.length).toBeLessThanOrEqual(8);
     expect(lines[0]).toMatch(/^source .*astronaut\.png {2}512×512, 1 face$/);
     expect(r.stdout).toMatch(/^faces {3}fail {2}min IoU 0\.\d{3} \(threshold 0\.9\)$/m);
+    expect(r.stdout).toMatch(/^ {2}face 1 {2}IoU 0\.\d{3} by registration \(NCC (1\.000|0\.9\d\d)\), moved \+(19\.[5-9]\d|20\.[0-4]\d), [−+]0\.\d\d px, scale 1\.00\d$/m);
     expect(lines.at(-1)).toBe('verdict fails the hard checks');
   });
 });

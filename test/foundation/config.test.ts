@@ -20,6 +20,7 @@ describe('configuration', () => {
     expect(c.inference.urls).toEqual([]);
     expect(c.checks.faceIoUThreshold).toBe(0.9);
     expect(c.checks.changePixelThreshold).toBe(40);
+    expect(c.checks.faceUncertain).toBe('fail');
     expect(c.judge.url).toBeUndefined();
     expect(c.judge.model).toBe('builtin-metric-v1');
     expect(c.dashboard.port).toBe(3000);
@@ -34,7 +35,9 @@ describe('configuration', () => {
       JUDGE_URL: 'http://judge:8000',
       JUDGE_MODEL: 'qwen2.5-vl',
       JUDGE_REJECTED: 'false',
+      FACE_UNCERTAIN: 'pass',
     });
+    expect(c.checks.faceUncertain).toBe('pass');
     expect(c.inference.urls).toEqual(['http://a:1', 'http://b:2']);
     expect(c.inference.gpuSlots).toBe(8);
     expect(c.selection.loserMayFailChecks).toBe(false);
@@ -60,6 +63,7 @@ describe('configuration', () => {
     ['INFERENCE_URL', 'http://ok:1,notaurl', /^INFERENCE_URL=http:\/\/ok:1,notaurl: /],
     ['FACE_IOU_THRESHOLD', '1.5', /^FACE_IOU_THRESHOLD=1.5: /],
     ['JUDGE_RUBRIC', 'vibes', /^JUDGE_RUBRIC=vibes: /],
+    ['FACE_UNCERTAIN', 'maybe', /^FACE_UNCERTAIN=maybe: /],
     ['REVIEW_ACCEPT_OVERRIDES_THRESHOLDS', 'perhaps', /^REVIEW_ACCEPT_OVERRIDES_THRESHOLDS=perhaps: expected true or false/],
     ['PORT', '99999', /^PORT=99999: expected a port, an integer from 1 to 65535$/],
     ['PORT', '0', /^PORT=0: expected a port/],

@@ -14,7 +14,7 @@ const run = promisify(execFile);
 const MIGRATION_COUNT = (JSON.parse(readFileSync('migrations/meta/_journal.json', 'utf8')) as { entries: unknown[] }).entries.length;
 const TABLES = [
   'sources', 'requests', 'candidates', 'checks', 'judgments', 'reviews',
-  'selections', 'pairs', 'exports', 'export_shards', 'failures',
+  'selections', 'pairs', 'exports', 'export_shards', 'failures', 'source_faces',
 ];
 const UNIQUE_KEYS: [string, string[]][] = [
   ['sources', ['sha256']],

@@ -21,7 +21,7 @@ describe('status tables', () => {
     checkVersion: 'face(iou=0.9)+change(px=40)',
     requests: { total: 50, pending: 1, generated: 2, settled: 46, selected: 45, failed: 1 },
     candidates: { generated: 196, failed: 3 },
-    checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100 },
+    checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100, faceUncertain: 0 },
     judgments: { judged: 118, ok: 117, failed: 1, aboveThresholds: 60, onRejected: 7 },
     selection: { requestsSelected: 45, sftPicks: 40, dpoPairs: 70 },
     failures: { total: 4, byStage: { generate: 1, judge: 3 } },
@@ -36,6 +36,9 @@ describe('status tables', () => {
     expect(text).toMatch(/^SFT picks\s+40\s+of 45 selected requests$/m);
     expect(text).toMatch(/^DPO pairs\s+70$/m);
     expect(text).toMatch(/^failures \(open\)\s+4\s+generate 1, judge 3$/m);
+    expect(text).not.toMatch(/uncertain/); // shown only when some source was uncertain
+    const some = formatFunnel({ ...funnel, checks: { ...funnel.checks, faceUncertain: 7 } });
+    expect(some).toMatch(/^ {2}face uncertain\s+7\s+source face only likely; FACE_UNCERTAIN decides$/m);
   });
   it('prints queue depths per queue, waiting including prioritized', () => {
     const d = { waiting: 1, active: 2, delayed: 3, failed: 4, completed: 5, prioritized: 10 };

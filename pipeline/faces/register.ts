@@ -1,0 +1,359 @@
+/**
+ * Face registration: where did this source face go in the edit? Two independent detections give
+ * an IoU that measures detector jitter as much as the edit (a JPEG re-encode moved a 37 px face's
+ * box to IoU 0.74). Instead the face region of the source (the box grown REGION times, on luma)
+ * is searched for in the edit by normalised cross-correlation over translation and scale, coarse
+ * to fine: a coarse grid on a blurred pyramid level, then a local descent on a finer level down
+ * to 1/32 px. The transform found maps the source box into the edit, and the IoU is computed from
+ * the source box and its transformed box, so an unchanged face measures ~1 whatever the detector
+ * does, and a moved one measures its move.
+ *
+ * Coordinates: source px. The edit is first mapped by the frame's scale (edit size / source
+ * size, as the rule has always done); the registration finds the rest: p' = c + s·(p − c) + t
+ * with c the box centre.
+ */
+import type { Box } from './blazeface.ts';
+
+/** The region searched for: the face box grown this much about its centre (hair, ears, context). */
+const REGION = 1.5;
+/** Samples per side of the template at the coarse and fine levels. */
+const COARSEST_N = 8;
+const COARSE_N = 16;
+const FINE_N = 32;
+/** Coarse translation search: ± this many face sides, on a grid of one coarse sample. */
+const SEARCH_SIDES = 1;
+const COARSE_SCALES = [0.84, 1, 1.19];
+/** Smallest step of the fine descent, source px (relative to the face: the level's px). */
+const FINE_STOP = 1 / 16;
+/** Fewer valid samples than this share (the region left the edit): no answer. */
+const MIN_VALID = 0.6;
+
+/** Residual transform in source px about the box centre: p' = c + s·(p − c) + (tx, ty). */
+export interface FaceTransform {
+  tx: number;
+  ty: number;
+  s: number;
+}
+
+export interface Registration {
+  transform: FaceTransform;
+  /** NCC of the whole region at the transform found (−1…1): the registration's confidence. */
+  ncc: number;
+  /** NCC of the face box alone (inside the region): low with the context intact means the face itself changed. */
+  innerNcc: number;
+  /** NCC of the context around the face box (the region less the box). */
+  ringNcc: number;
+  /** The source box moved by the transform, source px. */
+  box: Box;
+}
+
+/**
+ * Luma (BT.601) of a window of an image at levels minLevel… of 2^k × 2^k area averages. A
+ * level's px i covers image px [x0 + i·2^k, x0 + (i + 1)·2^k). Only the window around one face
+ * is read, so a check costs the faces, not the megapixels.
+ */
+export interface LumaPyramid {
+  levels: (Level | undefined)[];
+  min: number;
+  max: number;
+}
+
+interface Level {
+  data: Float32Array;
+  width: number;
+  height: number;
+  x0: number;
+  y0: number;
+  /** 1 / 2^k. */
+  inv: number;
+}
+
+interface Raster {
+  data: Buffer | Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** The pyramid of `win` (image px, clamped to the image) from level `minLevel` up to `maxLevel` (or ~2 px). */
+export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height], minLevel = 0, maxLevel = 30): LumaPyramid {
+  // Origins on the grid of the coarsest level: two windows of one image give the same blocks.
+  const g = 2 ** Math.min(maxLevel, 16);
+  const x0 = Math.max(0, Math.floor(win[0] / g) * g);
+  const y0 = Math.max(0, Math.floor(win[1] / g) * g);
+  const x1 = Math.min(img.width, Math.ceil(win[0] + win[2]));
+  const y1 = Math.min(img.height, Math.ceil(win[1] + win[3]));
+  const f = 2 ** minLevel;
+  let w = Math.floor((x1 - x0) / f);
+  let h = Math.floor((y1 - y0) / f);
+  const levels: (Level | undefined)[] = [];
+  if (w < 2 || h < 2) return { levels, min: minLevel, max: minLevel - 1 };
+  // The first level straight from RGB: each px the mean luma of an f × f block, read on a grid of
+  // at most 4 × 4 of its pixels (a box filter all the same, and 4× fewer reads from level 3 up).
+  const base = new Float32Array(w * h);
+  const d = img.data;
+  const W = img.width;
+  const stride = Math.max(1, f >> 2);
+  const per = f / stride;
+  const k = 1 / (per * per);
+  const off = stride >> 1;
+  for (let oy = 0; oy < h; oy++) {
+    const row = oy * w;
+    for (let dy = off; dy < f; dy += stride) {
+      let p = ((y0 + oy * f + dy) * W + x0 + off) * 3;
+      const step = stride * 3;
+      for (let ox = 0; ox < w; ox++) {
+        let acc = 0;
+        for (let dx = 0; dx < per; dx++, p += step) acc += 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
+        base[row + ox] = base[row + ox]! + acc * k;
+      }
+    }
+  }
+  levels[minLevel] = { data: base, width: w, height: h, x0, y0, inv: 1 / f };
+  let top = minLevel;
+  while (top < maxLevel && Math.min(w, h) >= 4) {
+    const prev = levels[top]!;
+    w = prev.width >> 1;
+    h = prev.height >> 1;
+    const out = new Float32Array(w * h);
+    const pw = prev.width;
+    const pd = prev.data;
+    for (let y = 0; y < h; y++) {
+      const r0 = 2 * y * pw;
+      const r1 = r0 + pw;
+      for (let x = 0; x < w; x++) out[y * w + x] = 0.25 * (pd[r0 + 2 * x]! + pd[r0 + 2 * x + 1]! + pd[r1 + 2 * x]! + pd[r1 + 2 * x + 1]!);
+    }
+    top++;
+    levels[top] = { data: out, width: w, height: h, x0, y0, inv: prev.inv / 2 };
+  }
+  return { levels, min: minLevel, max: top };
+}
+
+/** Bilinear sample at image px (u, v) (pixel i covering [i, i+1)); NaN outside the level. */
+function sample(lv: Level, u: number, v: number): number {
+  const x = (u - lv.x0) * lv.inv - 0.5;
+  const y = (v - lv.y0) * lv.inv - 0.5;
+  if (x < -0.5 || y < -0.5 || x > lv.width - 0.5 || y > lv.height - 0.5) return NaN;
+  const xc = Math.min(Math.max(x, 0), lv.width - 1);
+  const yc = Math.min(Math.max(y, 0), lv.height - 1);
+  const x0 = Math.min(Math.floor(xc), lv.width - 2);
+  const y0 = Math.min(Math.floor(yc), lv.height - 2);
+  const fx = xc - x0;
+  const fy = yc - y0;
+  const w = lv.width;
+  const i = y0 * w + x0;
+  const d = lv.data;
+  const a = d[i]!;
+  const b = d[i + 1]!;
+  const c = d[i + w]!;
+  const e = d[i + w + 1]!;
+  return a + (b - a) * fx + (c - a) * fy + (a - b - c + e) * fx * fy;
+}
+
+/** The level whose px is at most `step` image px (so sampling every `step` does not alias much). */
+function levelIndex(step: number): number {
+  return Math.max(0, Math.floor(Math.log2(Math.max(1, step))));
+}
+
+function levelOf(p: LumaPyramid, k: number): Level | undefined {
+  return p.levels[Math.max(p.min, Math.min(p.max, k))];
+}
+
+interface Template {
+  /** Sample offsets from the centre, source px. */
+  ox: Float32Array;
+  oy: Float32Array;
+  /** Source values (NaN outside the source). */
+  val: Float32Array;
+  /** Whether the sample lies inside the face box. */
+  inner: Uint8Array;
+  step: number;
+  /** The source pyramid level it was sampled from. */
+  level: number;
+}
+
+function makeTemplate(src: LumaPyramid, box: Box, n: number): Template {
+  const L = Math.max(box[2], box[3]) * REGION;
+  const step = L / n;
+  const cx = box[0] + box[2] / 2;
+  const cy = box[1] + box[3] / 2;
+  const k = Math.max(src.min, Math.min(src.max, levelIndex(step)));
+  const lv = levelOf(src, k);
+  const N = n * n;
+  const t: Template = { ox: new Float32Array(N), oy: new Float32Array(N), val: new Float32Array(N), inner: new Uint8Array(N), step, level: k };
+  for (let j = 0, i = 0; j < n; j++) {
+    for (let q = 0; q < n; q++, i++) {
+      const ox = (q - (n - 1) / 2) * step;
+      const oy = (j - (n - 1) / 2) * step;
+      t.ox[i] = ox;
+      t.oy[i] = oy;
+      t.val[i] = lv ? sample(lv, cx + ox, cy + oy) : NaN;
+      t.inner[i] = Math.abs(ox) <= box[2] / 2 && Math.abs(oy) <= box[3] / 2 ? 1 : 0;
+    }
+  }
+  return t;
+}
+
+interface Scored {
+  ncc: number;
+  innerNcc: number;
+  ringNcc: number;
+}
+
+/**
+ * NCC of the template against the edit at transform `tr`. `frame`: edit px per source px along x
+ * and y. Samples outside either image are left out; too few left: −1.
+ */
+function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [number, number], tr: FaceTransform, withInner: boolean): Scored {
+  // The edit level whose px covers about as much of the scene as the template's level px (same blur).
+  const lv = levelOf(edit, Math.max(0, Math.round(Math.log2(2 ** t.level * tr.s * Math.min(frame[0], frame[1])))));
+  if (!lv) return { ncc: -1, innerNcc: -1, ringNcc: -1 };
+  const fx = frame[0];
+  const fy = frame[1];
+  const bx = c[0] + tr.tx;
+  const by = c[1] + tr.ty;
+  let n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  let m = 0, ia = 0, ib = 0, iaa = 0, ibb = 0, iab = 0;
+  const N = t.val.length;
+  for (let i = 0; i < N; i++) {
+    const a = t.val[i]!;
+    if (Number.isNaN(a)) continue;
+    const b = sample(lv, (bx + tr.s * t.ox[i]!) * fx, (by + tr.s * t.oy[i]!) * fy);
+    if (Number.isNaN(b)) continue;
+    n++;
+    sa += a;
+    sb += b;
+    saa += a * a;
+    sbb += b * b;
+    sab += a * b;
+    if (withInner && t.inner[i]) {
+      m++;
+      ia += a;
+      ib += b;
+      iaa += a * a;
+      ibb += b * b;
+      iab += a * b;
+    }
+  }
+  const ncc = (cnt: number, xa: number, xb: number, xaa: number, xbb: number, xab: number) => {
+    if (cnt < 4) return -1;
+    const va = xaa - (xa * xa) / cnt;
+    const vb = xbb - (xb * xb) / cnt;
+    const cov = xab - (xa * xb) / cnt;
+    // A flat patch (painted out) has no structure to correlate: that is not a match.
+    return va > 1e-3 * cnt && vb > 1e-3 * cnt ? cov / Math.sqrt(va * vb) : 0;
+  };
+  if (n < MIN_VALID * N) return { ncc: -1, innerNcc: -1, ringNcc: -1 };
+  return {
+    ncc: ncc(n, sa, sb, saa, sbb, sab),
+    innerNcc: withInner ? ncc(m, ia, ib, iaa, ibb, iab) : 0,
+    ringNcc: withInner ? ncc(n - m, sa - ia, sb - ib, saa - iaa, sbb - ibb, sab - iab) : 0,
+  };
+}
+
+/**
+ * Registers one source face in the edit. `frame`: edit px per source px (x, y). Returns the best
+ * transform and its NCC; the caller decides whether it is confident.
+ * Coarse to fine: an 8×8 template over the whole search range, a 16×16 one around its answer, then
+ * a descent with a 32×32 one.
+ */
+export function registerFace(src: LumaPyramid, edit: LumaPyramid, frame: [number, number], box: Box): Registration {
+  const c: [number, number] = [box[0] + box[2] / 2, box[1] + box[3] / 2];
+  const side = Math.max(box[2], box[3]);
+  // Coarsest: every sample of an 8×8 template over ± SEARCH_SIDES face sides, a few scales.
+  const coarsest = makeTemplate(src, box, COARSEST_N);
+  const reach = Math.ceil((SEARCH_SIDES * side) / coarsest.step);
+  let best: FaceTransform = { tx: 0, ty: 0, s: 1 };
+  let bestNcc = score(coarsest, edit, frame, c, best, false).ncc;
+  for (const s of COARSE_SCALES) {
+    for (let j = -reach; j <= reach; j++) {
+      for (let i = -reach; i <= reach; i++) {
+        const tr = { tx: i * coarsest.step, ty: j * coarsest.step, s };
+        const r = score(coarsest, edit, frame, c, tr, false).ncc;
+        if (r > bestNcc + 1e-9) {
+          bestNcc = r;
+          best = tr;
+        }
+      }
+    }
+  }
+  // Coarse: a 16×16 template on the neighbours of that answer (half a coarsest step, one scale step).
+  const coarse = makeTemplate(src, box, COARSE_N);
+  const around = best;
+  bestNcc = score(coarse, edit, frame, c, around, false).ncc;
+  for (const ds of [1 / 1.06, 1, 1.06]) {
+    for (let j = -2; j <= 2; j++) {
+      for (let i = -2; i <= 2; i++) {
+        const tr = { tx: around.tx + i * coarse.step, ty: around.ty + j * coarse.step, s: around.s * ds };
+        const r = score(coarse, edit, frame, c, tr, false).ncc;
+        if (r > bestNcc + 1e-9) {
+          bestNcc = r;
+          best = tr;
+        }
+      }
+    }
+  }
+  // Fine: descent on (tx, ty, ln s) from the coarse answer, halving the step down to FINE_STOP level px.
+  const fine = makeTemplate(src, box, FINE_N);
+  let cur = best;
+  let curNcc = score(fine, edit, frame, c, cur, false).ncc;
+  const px = 2 ** fine.level; // source px per fine-level px
+  let step = coarse.step / 2;
+  let sStep = 0.03;
+  while (step >= FINE_STOP * px) {
+    let improved = true;
+    while (improved) {
+      improved = false;
+      const moves: FaceTransform[] = [
+        { ...cur, tx: cur.tx + step },
+        { ...cur, tx: cur.tx - step },
+        { ...cur, ty: cur.ty + step },
+        { ...cur, ty: cur.ty - step },
+        { ...cur, s: cur.s * Math.exp(sStep) },
+        { ...cur, s: cur.s * Math.exp(-sStep) },
+      ];
+      for (const m of moves) {
+        const r = score(fine, edit, frame, c, m, false).ncc;
+        if (r > curNcc + 1e-7) {
+          curNcc = r;
+          cur = m;
+          improved = true;
+        }
+      }
+    }
+    step /= 2;
+    sStep /= 2;
+  }
+  const final = score(fine, edit, frame, c, cur, true);
+  return { transform: cur, ncc: final.ncc, innerNcc: final.innerNcc, ringNcc: final.ringNcc, box: transformBox(box, cur) };
+}
+
+/** The box moved by the transform (about its own centre), source px. */
+export function transformBox(box: Box, tr: FaceTransform): Box {
+  const cx = box[0] + box[2] / 2 + tr.tx;
+  const cy = box[1] + box[3] / 2 + tr.ty;
+  const w = box[2] * tr.s;
+  const h = box[3] * tr.s;
+  return [cx - w / 2, cy - h / 2, w, h];
+}
+
+/** Registers every source box in the edit (both as decoded RGB), reading only the windows around the faces. */
+export function registerFaces(src: Raster, edit: Raster, boxes: Box[]): Registration[] {
+  const frame: [number, number] = [edit.width / src.width, edit.height / src.height];
+  const fmin = Math.min(frame[0], frame[1]);
+  return boxes.map((box) => {
+    const side = Math.max(box[2], box[3]);
+    const cx = box[0] + box[2] / 2;
+    const cy = box[1] + box[3] / 2;
+    // Source: the template's levels (fine to coarsest) over the region, plus a block of margin.
+    const sMin = levelIndex((REGION * side) / FINE_N);
+    const sMax = levelIndex((REGION * side) / COARSEST_N);
+    const sr = (REGION / 2) * side + 2 * 2 ** sMax;
+    const ps = lumaPyramid(src, [cx - sr, cy - sr, 2 * sr, 2 * sr], sMin, sMax);
+    // Edit: the search range around the mapped centre, at the levels the scales searched can ask for.
+    const eMin = Math.max(0, Math.round(Math.log2(2 ** sMin * 0.75 * fmin)));
+    const eMax = Math.max(eMin, Math.round(Math.log2(2 ** sMax * 1.45 * fmin)));
+    const er = (SEARCH_SIDES + (REGION / 2) * 1.45) * side + 2 * 2 ** eMax / fmin;
+    const pe = lumaPyramid(edit, [(cx - er) * frame[0], (cy - er) * frame[1], 2 * er * frame[0], 2 * er * frame[1]], eMin, eMax);
+    return registerFace(ps, pe, frame, box);
+  });
+}

@@ -73,7 +73,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const schedule =
         cfg.worker.reconcileEveryMs > 0
-          ? scheduleReconcile({ db: h.db, queues: set }, cfg.worker.reconcileEveryMs, {
+          ? scheduleReconcile({ db: h.db, queues: set, config: cfg }, cfg.worker.reconcileEveryMs, {
               onRun: (r) => {
                 const n = Object.values(r.enqueued).reduce((a, b) => a + b, 0);
                 if (n || r.settled) process.stderr.write(`worker: reconcile enqueued ${n} job(s), settled ${r.settled}\n`);

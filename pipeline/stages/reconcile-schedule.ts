@@ -5,6 +5,7 @@
  * a time, and a lost job comes back without a person. A reconcile that outlasts the period keeps
  * extending its lock while it runs.
  */
+import type { Config } from '../config.ts';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { describeError } from '../errors/index.ts';
@@ -28,7 +29,7 @@ export interface ReconcileSchedule {
 
 /** Starts the schedule for this worker; `everyMs` > 0. */
 export function scheduleReconcile(
-  deps: { db: Db; queues: QueueSet },
+  deps: { db: Db; queues: QueueSet; config: Pick<Config, 'judge'> },
   everyMs: number,
   hooks: { onRun?: (s: ReconcileSummary) => void; onError?: (why: string) => void } = {},
 ): ReconcileSchedule {

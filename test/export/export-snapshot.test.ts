@@ -17,7 +17,7 @@ import { reviewCandidates } from '../../db/repositories/review.repository.ts';
 import { runExport } from '../../pipeline/export/index.ts';
 import type { Manifest } from '../../pipeline/export/manifest.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { fillLedger, readTarsWithPython, RUBRIC, RULE, type Ledger } from './fixture.ts';
+import { fillLedger, JUDGE_MODEL, PROMPT_HASH, readTarsWithPython, RUBRIC, RULE, type Ledger } from './fixture.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/vibe-curate.mjs');
 
@@ -78,7 +78,7 @@ describe('a point-in-time export', () => {
           // after the first samples, a reviewer rejects the picks of the last requests
           if (n >= 1 && !reviewed) {
             const late = ledger.candidateIds.slice(-4).map((seeds) => seeds[0]!);
-            reviewed = reviewCandidates(tdb.db, { candidateIds: late, reviewer: 'ana', verdict: 'reject', note: 'late', rubric: RUBRIC });
+            reviewed = reviewCandidates(tdb.db, { candidateIds: late, reviewer: 'ana', verdict: 'reject', note: 'late', judge: { rubric: RUBRIC, model: JUDGE_MODEL, promptHash: PROMPT_HASH } });
           }
         },
       });

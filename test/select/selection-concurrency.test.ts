@@ -12,7 +12,7 @@ import { reviewCandidates } from '../../db/repositories/review.repository.ts';
 import { isSelectionDue } from '../../db/repositories/requests.repository.ts';
 import { SELECTION_RULE_VERSION, runSelection, type SelectionParams, type Verdict } from '../../pipeline/select/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { RUBRIC, insertRequests, readSelection, type FixCandidate } from './fixtures.ts';
+import { JUDGE, RUBRIC, insertRequests, readSelection, type FixCandidate } from './fixtures.ts';
 import { matchesReference as reference } from './reference.ts';
 
 const PARAMS: SelectionParams = { minMargin: 0.5, maxPairs: 3, maxUses: 1, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
@@ -44,7 +44,7 @@ describe('concurrent selections with reviews in between', () => {
     const ins = await insertRequests(tdb.db, Array.from({ length: 6 }, () => ({ candidates: Array.from({ length: 6 }, (_, i) => cand(i + 1)) })));
     const ids = ins.requestIds;
     const candidateIds = ins.facts.flat().map((f) => f.id);
-    const selectAll = () => runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS, requestIds: ids });
+    const selectAll = () => runSelection(tdb.db, { judge: JUDGE, params: PARAMS, requestIds: ids });
     const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
     await selectAll();
 
@@ -53,7 +53,7 @@ describe('concurrent selections with reviews in between', () => {
       const reviews = Array.from({ length: 3 }, () =>
         (async (victim: number, verdict: Verdict, wait: number) => {
           await pause(wait);
-          await reviewCandidates(tdb.db, { candidateIds: [victim], reviewer: 'ana', verdict, note: '', rubric: RUBRIC });
+          await reviewCandidates(tdb.db, { candidateIds: [victim], reviewer: 'ana', verdict, note: '', judge: JUDGE });
         })(candidateIds[Math.floor(rand() * candidateIds.length)]!, verdicts[Math.floor(rand() * 3)]!, Math.floor(rand() * 30)),
       );
       const selections = Array.from({ length: 4 }, () => (async (wait: number) => (await pause(wait), selectAll()))(Math.floor(rand() * 30)));
@@ -75,7 +75,7 @@ describe('concurrent selections with reviews in between', () => {
         if (!(await isSelectionDue(tdb.db, id))) expect(await matchesReference(tdb.db, id), `round ${round}, request ${id}`).toMatchObject({ ok: true });
       }
     }
-    await runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS });
+    await runSelection(tdb.db, { judge: JUDGE, params: PARAMS });
     for (const id of ids) {
       expect(await isSelectionDue(tdb.db, id)).toBe(false);
       expect(await matchesReference(tdb.db, id)).toMatchObject({ ok: true });
@@ -86,7 +86,7 @@ describe('concurrent selections with reviews in between', () => {
     const ins = await insertRequests(tdb.db, [{ candidates: [{ seed: 1, checks: [true], judgments: [{ ok: true, scores: [9, 9], passes: true }] }, { seed: 2, checks: [true], judgments: [{ ok: true, scores: [5, 5], passes: true }] }] }]);
     const id = ins.requestIds[0]!;
     const best = ins.facts[0]![0]!.id;
-    await runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS, requestIds: [id] });
+    await runSelection(tdb.db, { judge: JUDGE, params: PARAMS, requestIds: [id] });
     const other = new pg.Client({ connectionString: tdb.url });
     await other.connect();
     try {
@@ -94,9 +94,9 @@ describe('concurrent selections with reviews in between', () => {
       // both queue behind it, in whichever order the server grants them.
       await other.query('BEGIN');
       await other.query('SELECT id FROM requests WHERE id = $1 FOR UPDATE', [id]);
-      const selecting = runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS, requestIds: [id] });
+      const selecting = runSelection(tdb.db, { judge: JUDGE, params: PARAMS, requestIds: [id] });
       await new Promise((r) => setTimeout(r, 100));
-      const reviewing = reviewCandidates(tdb.db, { candidateIds: [best], reviewer: 'ana', verdict: 'reject', note: 'hands', rubric: RUBRIC });
+      const reviewing = reviewCandidates(tdb.db, { candidateIds: [best], reviewer: 'ana', verdict: 'reject', note: 'hands', judge: JUDGE });
       await new Promise((r) => setTimeout(r, 100));
       await other.query('COMMIT');
       await Promise.all([selecting, reviewing]);
@@ -107,7 +107,7 @@ describe('concurrent selections with reviews in between', () => {
     const due = await isSelectionDue(tdb.db, id);
     const now = await matchesReference(tdb.db, id);
     expect(due || now.ok).toBe(true);
-    await runSelection(tdb.db, { rubric: RUBRIC, params: PARAMS });
+    await runSelection(tdb.db, { judge: JUDGE, params: PARAMS });
     expect(await matchesReference(tdb.db, id)).toMatchObject({ ok: true });
     const s = await readSelection(tdb.db, SELECTION_RULE_VERSION);
     expect(s.picks.find((p) => p.requestId === id)?.candidateId).toBe(ins.facts[0]![1]!.id); // the reject took effect

@@ -4,6 +4,7 @@
  * again before a job started adds nothing (that job will read the change). A review makes its
  * request due for the workers' select stage and for reconcile, not only for the CLI.
  */
+import { loadConfig } from '../../pipeline/config.ts';
 import { Worker, type Job } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reviewCandidates } from '../../db/repositories/review.repository.ts';
@@ -12,7 +13,7 @@ import { runSelection, type SelectionParams } from '../../pipeline/select/index.
 import { reconcile } from '../../pipeline/stages/reconcile.ts';
 import { enqueueJobs, openQueues } from '../../pipeline/queues.ts';
 import { createTestDb } from '../helpers/db.ts';
-import { RUBRIC, insertRequests } from '../select/fixtures.ts';
+import { JUDGE, insertRequests } from '../select/fixtures.ts';
 import { redisConnection } from '../../pipeline/redis.ts';
 import { REDIS_URL, freshPrefix } from './pipeline-helpers.ts';
 
@@ -79,15 +80,15 @@ describe('select jobs', () => {
         { candidates: [{ seed: 1, checks: [true], judgments: [{ ok: true, scores: [9, 9], passes: true }] }] },
         { candidates: [{ seed: 1, checks: [true], judgments: [{ ok: true, scores: [7, 7], passes: true }] }] },
       ]);
-      await runSelection(tdb.db, { rubric: RUBRIC, params });
+      await runSelection(tdb.db, { judge: JUDGE, params });
       const [a, b] = ins.requestIds as [number, number];
       expect(await isSelectionDue(tdb.db, a)).toBe(false);
       expect(await requestIdsToSelect(tdb.db, 0, 100)).toEqual([]);
-      await reviewCandidates(tdb.db, { candidateIds: [ins.facts[1]![0]!.id], reviewer: 'ana', verdict: 'flag', note: '', rubric: RUBRIC });
+      await reviewCandidates(tdb.db, { candidateIds: [ins.facts[1]![0]!.id], reviewer: 'ana', verdict: 'flag', note: '', judge: JUDGE });
       expect(await isSelectionDue(tdb.db, a)).toBe(false);
       expect(await isSelectionDue(tdb.db, b)).toBe(true);
       expect(await requestIdsToSelect(tdb.db, 0, 100)).toEqual([b]);
-      const r = await reconcile({ db: tdb.db, queues: qs });
+      const r = await reconcile({ db: tdb.db, queues: qs, config: loadConfig({}) });
       expect(r.enqueued.select).toBe(1);
       expect((await qs.queues.select.getWaiting()).map((j) => j.data)).toEqual([{ requestId: b }]);
     } finally {

@@ -1,10 +1,12 @@
 /**
- * The hard checks on one (source, edit) pair: the face IoU rule and the change rule. The check
+ * The hard checks on one (source, edit) pair: the face IoU rule, the change rule and the
+ * grid-artifact rule. The check
  * worker and `vibe-curate inspect` both call `runHardChecks`, so a user sees exactly what the
  * pipeline decided. Bad images throw ImageError naming the subject (file path or blob id).
  */
 import type { Config } from './config.ts';
 import { createHash } from 'node:crypto';
+import { artifactCheck, artifactVersionPart, type ArtifactCheckResult, type ArtifactMode } from './artifact-check.ts';
 import { changeCheck, type ChangeCheckResult } from './change-check.ts';
 import { getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from './faces/blazeface.ts';
 import { boxIoU, faceCheck, mapFace, type FaceCheckResult } from './faces/face-check.ts';
@@ -31,6 +33,18 @@ export interface HardCheckOptions {
    * the cost of decoding the pair); 'fast': faces from ~5 % (whole-image proposals only).
    */
   faceSearch?: FaceSearch;
+  /** The grid-artifact rule: 'on' (default) rejects a fail, 'record' only stores it, 'off' skips it. */
+  artifactMode?: ArtifactMode;
+}
+
+export { ARTIFACT_RULE_VERSION } from './artifact-check.ts';
+
+/**
+ * The artifact rule's share of the check version ('' when off, so a deployment that turns it off
+ * keeps its versions; 'record' is a version of its own, since its verdicts differ from 'on').
+ */
+export function artifactCheckVersion(mode: ArtifactMode): string {
+  return artifactVersionPart(mode);
 }
 
 /** The options the configuration gives for a request of `category` (what the worker and inspect both use). */
@@ -41,6 +55,7 @@ export function hardCheckOptionsFromConfig(checks: Config['checks'], category?: 
     maxImagePixels: checks.maxImagePixels,
     exemptFaceCheck: category !== undefined && category !== '' && checks.faceExemptCategories.includes(category),
     faceSearch: checks.faceSearch,
+    artifactMode: checks.artifactMode,
   };
 }
 
@@ -55,12 +70,13 @@ export interface HardCheckReport {
   edit: { width: number; height: number; faces: ReportFace[] };
   faceCheck: FaceCheckResult;
   changeCheck: ChangeCheckResult;
+  artifactCheck: ArtifactCheckResult;
   faceCheckExempt: boolean;
-  /** Face rule not failed (or exempt) and the change rule passed. */
+  /** Face rule not failed (or exempt), the change rule passed, and no enforced artifact failure. */
   passed: boolean;
 }
 
-/** Decodes both images once, runs both rules, and returns the verdict with its evidence. */
+/** Decodes both images once, runs the rules, and returns the verdict with its evidence. */
 export async function runHardChecks(
   sourceBytes: Buffer,
   editBytes: Buffer,
@@ -101,14 +117,16 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
   }
   const fc = faceCheck(sourceFaces, editFaces, src, edit, { threshold: opts.faceIoUThreshold, detectorVersion: `${detector.version}/${search}` });
   const cc = await changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
+  const ac = artifactCheck(src, edit, { changeBox: cc.largestComponentBox, faceBoxes: sourceFaces.map((f) => f.box) }, opts.artifactMode ?? 'on');
   const exempt = opts.exemptFaceCheck ?? false;
   return {
     source: { width: src.width, height: src.height, faces: sourceFaces.map(reportFace) },
     edit: { width: edit.width, height: edit.height, faces: fc.editFacesInSourceCoords.map(reportFace) },
     faceCheck: fc,
     changeCheck: cc,
+    artifactCheck: ac,
     faceCheckExempt: exempt,
-    passed: (exempt || fc.status !== 'fail') && cc.status === 'pass',
+    passed: (exempt || fc.status !== 'fail') && cc.status === 'pass' && !(ac.enforced && ac.status === 'fail'),
   };
 }
 

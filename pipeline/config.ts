@@ -64,6 +64,7 @@ export const envSchema = z.object({
   ),
   FACE_SEARCH: z.enum(['fine', 'fast']).default('fine'), // fine: tiles find faces ~2 % of the width; fast: ~5 %, quicker
   CHANGE_PIXEL_THRESHOLD: int(40, 0), // 0–255 per channel
+  ARTIFACT_CHECK: z.enum(['on', 'off', 'record'], { error: 'expected on, off or record' }).default('on'), // record: stored, never rejects
   MAX_IMAGE_PIXELS: int(40_000_000, 1), // 40 MP decompression-bomb limit
   CANDIDATES: int(4, 1), // candidates per request (K)
   DPO_MIN_MARGIN: num(1, (s) => s.min(0)), // sum of axis differences, canonical 0–10 scale
@@ -98,7 +99,10 @@ export interface Config {
     concurrency: number;
     imageLongSide: number;
   };
-  checks: { faceIoUThreshold: number; faceExemptCategories: string[]; faceSearch: 'fine' | 'fast'; changePixelThreshold: number; maxImagePixels: number; concurrency: number };
+  checks: { faceIoUThreshold: number; faceExemptCategories: string[]; faceSearch: 'fine' | 'fast'; changePixelThreshold: number; maxImagePixels: number; concurrency: number;
+    /** The grid-artifact check: on (fails rejects), record (stored, never rejects), off (not run). */
+    artifactMode: 'on' | 'off' | 'record';
+  };
   selection: { dpoMinMargin: number; dpoMaxPairs: number; dpoMaxUses: number; loserMayFailChecks: boolean; reviewAcceptOverridesThresholds: boolean };
   dashboard: { token?: string; port: number };
   /** BullMQ: key prefix (several deployments can share one Redis) and job lock duration (ms). */
@@ -145,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       faceExemptCategories: e.FACE_EXEMPT_CATEGORIES,
       faceSearch: e.FACE_SEARCH,
       changePixelThreshold: e.CHANGE_PIXEL_THRESHOLD,
+      artifactMode: e.ARTIFACT_CHECK,
       maxImagePixels: e.MAX_IMAGE_PIXELS,
       concurrency: e.CHECK_CONCURRENCY,
     },

@@ -94,6 +94,15 @@ function sourcePanel(d) {
   );
 }
 
+/** The grid-artifact verdict: status, score and, for a fail, the period and where it was found. */
+function artifactBadge(ck) {
+  const a = ck.artifact ?? {};
+  const fail = ck.artifact_status === 'fail';
+  const detail = fail && a.period ? ` ${a.pattern} ${a.period}px in ${a.region?.kind ?? '?'}` : '';
+  const title = `grid-artifact check: score ${a.score} (log10 of the edit's peak over the source's)${a.enforced ? '' : ', recorded only'}`;
+  return el('span', { class: `badge ${fail && a.enforced ? 'bad' : 'ok'}`, title, 'data-artifact': ck.artifact_status }, `grid ${ck.artifact_status}${a.enforced || !fail ? '' : ' (recorded)'} ${Number(a.score ?? 0).toFixed(2)}${detail}`);
+}
+
 function candidatePanel(d, c) {
   const f = faceData(c.check?.faces);
   const thr = c.check?.face_threshold ?? 0.9;
@@ -134,6 +143,8 @@ function candidatePanel(d, c) {
             el('span', { class: `badge ${ck.face_status === 'fail' ? 'bad' : 'ok'}` }, `face ${ck.face_status}${ck.face_min_iou === null ? '' : ` min IoU ${fmt.iou(ck.face_min_iou)}`}`),
             ' ',
             el('span', { class: `badge ${ck.change_status === 'pass' ? 'ok' : 'bad'}` }, `change ${ck.change_status} ${(100 * ck.changed_fraction).toFixed(1)}%`),
+            ck.artifact_status && ck.artifact_status !== 'off' ? ' ' : null,
+            ck.artifact_status && ck.artifact_status !== 'off' ? artifactBadge(ck) : null,
           )
         : el('p', { class: 'muted small' }, 'not checked'),
       axesBars(c.judgment),

@@ -34,6 +34,8 @@ export interface Funnel {
     noiseOnly: number;
     /** Sources with no face (the face check had nothing to hold). */
     noFaces: number;
+    /** Candidates rejected by the grid-artifact rule (ARTIFACT_CHECK=on). */
+    artifactFail: number;
   };
   judgments: {
     judged: number;
@@ -75,6 +77,7 @@ export async function getFunnel(db: Db, opts: { rubric?: string } = {}): Promise
       (SELECT count(DISTINCT candidate_id) FROM checks WHERE change_status = 'no_change')::int AS chk_no_change,
       (SELECT count(DISTINCT candidate_id) FROM checks WHERE change_status = 'noise_only')::int AS chk_noise_only,
       (SELECT count(DISTINCT candidate_id) FROM checks WHERE face_status = 'no_faces')::int AS chk_no_faces,
+      (SELECT count(DISTINCT candidate_id) FROM checks WHERE artifact_status = 'fail' AND NOT passed)::int AS chk_artifact_fail,
       (SELECT count(*) FROM judgments WHERE ${rubric}::text IS NULL OR rubric = ${rubric})::int AS j_judged,
       (SELECT count(*) FROM judgments WHERE ok AND (${rubric}::text IS NULL OR rubric = ${rubric}))::int AS j_ok,
       (SELECT count(*) FROM judgments WHERE NOT ok AND (${rubric}::text IS NULL OR rubric = ${rubric}))::int AS j_failed,
@@ -109,6 +112,7 @@ export async function getFunnel(db: Db, opts: { rubric?: string } = {}): Promise
       noChange: n('chk_no_change'),
       noiseOnly: n('chk_noise_only'),
       noFaces: n('chk_no_faces'),
+      artifactFail: n('chk_artifact_fail'),
     },
     judgments: { judged: n('j_judged'), ok: n('j_ok'), failed: n('j_failed'), aboveThresholds: n('j_above') },
     selection: { requestsSelected: n('sel_requests'), sftPicks: n('sel_sft'), dpoPairs: n('sel_pairs') },

@@ -105,6 +105,8 @@ export const checks = pgTable(
     changedFraction: real('changed_fraction').notNull(),
     largestComponentShare: real('largest_component_share').notNull(),
     change: jsonb('change').notNull(),
+    artifactStatus: text('artifact_status'), // pass | fail | off; null: checked before the artifact rule
+    artifact: jsonb('artifact'), // {status, score, period, pattern, region, editPeak, sourcePeak, threshold, mode, enforced}
     passed: boolean('passed').notNull(),
     latencyMs: integer('latency_ms').notNull(),
     createdAt: createdAt(),

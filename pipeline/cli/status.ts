@@ -22,7 +22,7 @@ export function formatFunnel(f: Funnel): string {
     row('candidates generated', f.candidates.generated, f.candidates.failed ? `${f.candidates.failed} failed for good` : ''),
     row('  checked', f.checks.checked),
     row('  passed checks', f.checks.passed),
-    row('  failed checks', f.checks.failed, `face ${f.checks.faceFail}, no_change ${f.checks.noChange}, noise_only ${f.checks.noiseOnly}`),
+    row('  failed checks', f.checks.failed, `face ${f.checks.faceFail}, no_change ${f.checks.noChange}, noise_only ${f.checks.noiseOnly}, artifact ${f.checks.artifactFail}`),
     row('  judged', f.judgments.judged, `ok ${f.judgments.ok}, unscorable ${f.judgments.failed}`),
     row('  above thresholds', f.judgments.aboveThresholds, f.rubric ? `rubric ${f.rubric}` : ''),
     row('SFT picks', f.selection.sftPicks, `of ${f.selection.requestsSelected} selected requests`),

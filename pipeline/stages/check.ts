@@ -1,9 +1,9 @@
 /**
- * Check: the hard checks (faces kept, something sizeable changed) of one candidate. The result
+ * Check: the hard checks (faces kept, something sizeable changed, no grid artifact) of one candidate. The result
  * is a `checks` row; a pass moves the candidate to `checked` and enqueues its judgment, a fail
  * moves it to `rejected` and may settle its request. A retry finds the row and only moves on.
  */
-import { hardCheckOptionsFromConfig, runHardChecks } from '../checks.ts';
+import { artifactCheckVersion, hardCheckOptionsFromConfig, runHardChecks } from '../checks.ts';
 import { InputError } from '../errors/index.ts';
 import { enqueueJobs } from '../queues.ts';
 import { getCandidateContext, getCandidateWork, moveCandidate } from '../../db/repositories/candidates.repository.ts';
@@ -35,7 +35,7 @@ export const checkStage: Stage<'check'> = {
       // One statement: the check row and, when it is new, the candidate's move.
       const stored = await insertCheckAndMove(deps.db, {
         candidateId,
-        ruleVersion: `${r.faceCheck.ruleVersion}+${r.changeCheck.ruleVersion}`,
+        ruleVersion: [r.faceCheck.ruleVersion, r.changeCheck.ruleVersion, artifactCheckVersion(r.artifactCheck.mode)].filter(Boolean).join('+'),
         faceStatus: r.faceCheckExempt ? 'exempt' : r.faceCheck.status,
         faceMinIou: r.faceCheck.minIoU,
         faceThreshold: r.faceCheck.threshold,
@@ -46,6 +46,8 @@ export const checkStage: Stage<'check'> = {
         changedFraction: r.changeCheck.changedFraction,
         largestComponentShare: r.changeCheck.largestComponentShare,
         change: r.changeCheck,
+        artifactStatus: r.artifactCheck.status,
+        artifact: r.artifactCheck,
         passed: r.passed,
         latencyMs: performance.now() - t0,
       });

@@ -19,7 +19,7 @@ describe('status tables', () => {
     rubric: 'metric-v1',
     requests: { total: 50, pending: 1, generated: 2, settled: 46, selected: 45, failed: 1 },
     candidates: { generated: 196, failed: 3 },
-    checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100 },
+    checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100, artifactFail: 7 },
     judgments: { judged: 118, ok: 117, failed: 1, aboveThresholds: 60 },
     selection: { requestsSelected: 45, sftPicks: 40, dpoPairs: 70 },
     failures: { total: 4, byStage: { generate: 1, judge: 3 } },
@@ -27,7 +27,7 @@ describe('status tables', () => {
   it('prints every funnel row with its reasons', () => {
     const text = formatFunnel(funnel);
     expect(text).toMatch(/^requests\s+50\s+pending 1, generated 2, settled 46, selected 45, failed 1$/m);
-    expect(text).toMatch(/^ {2}failed checks\s+76\s+face 30, no_change 20, noise_only 26$/m);
+    expect(text).toMatch(/^ {2}failed checks\s+76\s+face 30, no_change 20, noise_only 26, artifact 7$/m);
     expect(text).toMatch(/^ {2}judged\s+118\s+ok 117, unscorable 1$/m);
     expect(text).toMatch(/^SFT picks\s+40\s+of 45 selected requests$/m);
     expect(text).toMatch(/^DPO pairs\s+70$/m);

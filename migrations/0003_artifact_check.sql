@@ -1,0 +1,2 @@
+ALTER TABLE "checks" ADD COLUMN "artifact_status" text;--> statement-breakpoint
+ALTER TABLE "checks" ADD COLUMN "artifact" jsonb;

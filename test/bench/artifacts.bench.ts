@@ -87,7 +87,7 @@ async function request(file: string, w: number, h: number) {
   );
   return { name: `${file} ${w}×${h}`, source, edits };
 }
-const sizes: [string, number, number][] = quick ? [['astronaut.png', 1200, 1200]] : [['astronaut.png', 1200, 1200], ['coffee.png', 1500, 1000], ['rocket.jpg', 1600, 1067], ['chelsea.png', 1400, 931], ['brick.png', 1024, 1024]];
+const sizes: [string, number, number][] = quick ? [['astronaut.png', 1200, 1200]] : [['astronaut.png', 1200, 1200], ['coffee.png', 1500, 1000], ['rocket.jpg', 1600, 1067], ['chelsea.png', 1400, 931], ['textures/brick.png', 1024, 1024]];
 const base: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
 const modes = ['off', 'on'] as const;
 const ROUNDS = quick ? 1 : 3;

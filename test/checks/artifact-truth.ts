@@ -14,11 +14,11 @@ import { TWIN_INSTRUCTIONS } from '../judge/twins.ts';
 export const PHOTOS = ['astronaut.png', 'camera.png', 'chelsea.png', 'coffee.png', 'hubble_deep_field.jpg', 'rocket.jpg'];
 /** Real photographs of periodic textures (CC0, see test/fixtures/images/LICENSES.md), and the brick wall at 1/2 and 1/4 scale. */
 export const TEXTURES: { name: string; file: string; side: number }[] = [
-  { name: 'brick', file: 'brick.png', side: 384 },
-  { name: 'brick 1/2', file: 'brick.png', side: 256 },
-  { name: 'brick 1/4', file: 'brick.png', side: 128 },
-  { name: 'grass', file: 'grass.png', side: 384 },
-  { name: 'gravel', file: 'gravel.png', side: 384 },
+  { name: 'brick', file: 'textures/brick.png', side: 384 },
+  { name: 'brick 1/2', file: 'textures/brick.png', side: 256 },
+  { name: 'brick 1/4', file: 'textures/brick.png', side: 128 },
+  { name: 'grass', file: 'textures/grass.png', side: 384 },
+  { name: 'gravel', file: 'textures/gravel.png', side: 384 },
 ];
 
 export interface TruthSource {

@@ -60,7 +60,10 @@ export interface ArtifactCheckResult {
   pattern: 'checker' | 'grid' | null;
   /** Where the best score was found, null when off or no region was large enough. */
   region: ArtifactRegion | null;
-  /** Peak ratios behind the best score: the edit's and the source's at the same place. */
+  /**
+   * Peak ratios behind the best score: the edit's, and the source's at the same place (0 when the
+   * edit's peaks were too small to fail and the source was not measured).
+   */
   editPeak: number | null;
   sourcePeak: number | null;
   threshold: number;
@@ -168,7 +171,11 @@ function scoreRegion(src: DecodedImage, edit: DecodedImage, box: Box): PeakScore
     for (let i = 0; i < he.length; i++) he[i] = he[i]! - best.gain * best.other[i]!;
   }
   const e = patternPeaks(he, ew - 2, eh - 2);
-  const s = sourcePeaks(src, crop, hs);
+  // Peaks too small to fail even against the floor need no source reference: the source's
+  // spectrum is measured only when some edit peak could fail (the score is then exact; else it
+  // is the score against the floor, an upper bound under FAIL_SCORE).
+  const couldFail = e.some((pe) => pe.peak >= PEAK_FLOOR * 10 ** FAIL_SCORE);
+  const s = couldFail ? sourcePeaks(src, crop, hs) : [];
   let best: PeakScore | null = null;
   for (let i = 0; i < e.length; i++) {
     const pe = e[i]!;

@@ -22,6 +22,11 @@ import { runLocalPipeline } from '../../pipeline/run-local.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
 const TOKEN = 'e2e-browser-faces-7d2a';
+/**
+ * The scripting policy the request view's detector needs (what a Content-Security-Policy on the
+ * dashboard must allow): the test serves the page and the worker with it.
+ */
+const CSP = "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'";
 const SHOTS = path.resolve('test-output/screenshots');
 type Box = [number, number, number, number];
 
@@ -31,6 +36,7 @@ let dash: { url: string; close(): Promise<void> };
 let browser: Browser;
 let page: Page;
 const requested: string[] = [];
+const cspViolations: string[] = [];
 
 beforeAll(async () => {
   await mkdir(SHOTS, { recursive: true });
@@ -63,6 +69,14 @@ beforeAll(async () => {
   const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   page = await ctx.newPage();
   page.on('request', (r) => requested.push(r.url()));
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  // The request page and the worker script arrive with CSP (the dashboard's own headers kept).
+  await page.route(/\/request\/\d+|\/static\/browser-faces-worker\.js/, async (route) => {
+    const res = await route.fetch();
+    await route.fulfill({ response: res, headers: { ...res.headers(), 'content-security-policy': CSP } });
+  });
   page.on('pageerror', (err) => {
     throw err;
   });
@@ -168,10 +182,11 @@ describe('browser faces (MediaPipe) in the request view', () => {
     expect(others.some((id) => catCandidates.includes(id!))).toBe(false);
   }, 120_000);
 
-  it('no request left the dashboard origin', () => {
+  it('no request left the dashboard origin, and the scripting policy held', () => {
     expect(requested.length).toBeGreaterThan(10);
-    const outside = requested.filter((u) => !u.startsWith(`${dash.url}/`) && !u.startsWith('blob:') && !u.startsWith('data:'));
+    const outside = requested.filter((u) => !u.startsWith(`${dash.url}/`));
     expect(outside).toEqual([]);
+    expect(cspViolations).toEqual([]);
     // The runtime and the model came from the dashboard itself.
     expect(requested.some((u) => u.startsWith(`${dash.url}/mediapipe/wasm/`))).toBe(true);
     expect(requested.some((u) => u === `${dash.url}/mediapipe/models/face_detection_full_range.tflite`)).toBe(true);

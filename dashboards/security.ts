@@ -15,13 +15,14 @@ import type { MiddlewareHandler } from 'hono';
 export type CspDirectives = Record<string, readonly string[]>;
 
 /**
- * The pages' policy: everything from the dashboard itself, nothing inline, no frames. A feature
- * that needs more (e.g. WASM: script-src 'wasm-unsafe-eval'; a worker from a blob: worker-src
- * blob:) adds it with `withCsp(DASHBOARD_CSP, {...})` where the policy is applied.
+ * The pages' policy: everything from the dashboard itself, nothing inline, no frames. Scripts may
+ * compile WebAssembly ('wasm-unsafe-eval', which allows no JavaScript eval): the request view's
+ * MediaPipe face detector runs as WASM, in a module worker whose script carries this policy too.
+ * A feature that needs more adds it with `withCsp(DASHBOARD_CSP, {...})` where it is applied.
  */
 export const DASHBOARD_CSP: CspDirectives = {
   'default-src': ["'self'"],
-  'script-src': ["'self'"],
+  'script-src': ["'self'", "'wasm-unsafe-eval'"],
   'style-src': ["'self'"],
   'img-src': ["'self'"],
   'connect-src': ["'self'"],

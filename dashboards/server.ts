@@ -23,6 +23,7 @@ import { apiRoutes } from './routes/api.ts';
 import { authMiddleware, loginRoutes, type AuthVars } from './routes/auth.ts';
 import { exportRoutes } from './routes/exports.ts';
 import { imageRoutes, type ChangeMapFn } from './routes/images.ts';
+import { mediapipeRoutes } from './routes/mediapipe.ts';
 import { pageRoutes } from './routes/pages.ts';
 import { startQueueSampler, type QueueSampler } from './routes/queues.ts';
 import { bodyLimits, loopbackHostOnly, sameOriginWrites, securityHeaders, type BodyLimits } from './security.ts';
@@ -111,6 +112,7 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
     return c.body(m.body, 200, { 'Content-Type': m.contentType });
   });
   app.route('/', pageRoutes());
+  app.route('/mediapipe', mediapipeRoutes());
   app.route('/exports', exportRoutes({ resolveExportDir: opts.exportDirResolver ?? ((name) => findExportDir(db, name)) }));
 
   return Object.assign(app, {

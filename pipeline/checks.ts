@@ -1,10 +1,12 @@
 /**
- * The hard checks on one (source, edit) pair: the face IoU rule and the change rule. The check
+ * The hard checks on one (source, edit) pair: the face IoU rule, the change rule and the
+ * grid-artifact rule. The check
  * worker and `vibe-curate inspect` both call `runHardChecks`, so a user sees exactly what the
  * pipeline decided. Bad images throw ImageError naming the subject (file path or blob id).
  */
 import type { Config } from './config.ts';
 import { createHash } from 'node:crypto';
+import { artifactCheck, FAIL_SCORE as ARTIFACT_FAIL_SCORE, ARTIFACT_RULE_VERSION, type ArtifactCheckResult, type ArtifactMode } from './artifact-check.ts';
 import { CHANGE_RULE_VERSION, changeCheck, MIN_REGION_FRACTION, NO_CHANGE_FRACTION, type ChangeCheckResult } from './change-check.ts';
 import { DETECTOR_VERSION, getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from './faces/blazeface.ts';
 import { boxIoU, faceCheckRegistered, faceRuleVersion, faceVerdictFails, mapFace, type FaceCheckResult, type FaceUncertain } from './faces/face-check.ts';
@@ -35,7 +37,11 @@ export interface HardCheckOptions {
   faceSearch?: FaceSearch;
   /** How a source whose best face candidate is only likely (`uncertain`) is decided; default 'fail'. */
   faceUncertain?: FaceUncertain;
+  /** The grid-artifact rule: 'on' (default) rejects a fail, 'record' only stores it, 'off' skips it. */
+  artifactMode?: ArtifactMode;
 }
+
+export { ARTIFACT_RULE_VERSION } from './artifact-check.ts';
 
 /** The options the configuration gives for a request of `category` (what the worker and inspect both use). */
 export function hardCheckOptionsFromConfig(checks: Config['checks'], category?: string): HardCheckOptions {
@@ -46,6 +52,7 @@ export function hardCheckOptionsFromConfig(checks: Config['checks'], category?: 
     exemptFaceCheck: category !== undefined && category !== '' && checks.faceExemptCategories.includes(category),
     faceSearch: checks.faceSearch,
     faceUncertain: checks.faceUncertain,
+    artifactMode: checks.artifactMode,
   };
 }
 
@@ -64,6 +71,8 @@ export function checkVersionParts(opts: HardCheckOptions): CheckVersionPart[] {
   return [
     { rule: faceRuleVersion(opts.faceUncertain ?? 'fail'), params: { detector: `${DETECTOR_VERSION}/${opts.faceSearch ?? 'fine'}`, iou: opts.faceIoUThreshold } },
     { rule: CHANGE_RULE_VERSION, params: { px: opts.changePixelThreshold, noChange: NO_CHANGE_FRACTION, minRegion: MIN_REGION_FRACTION } },
+    // off: no part, so a deployment that turns the rule off keeps its versions; record differs from on
+    ...(opts.artifactMode === 'off' ? [] : [{ rule: ARTIFACT_RULE_VERSION, params: { mode: opts.artifactMode ?? 'on', fail: ARTIFACT_FAIL_SCORE } }]),
   ];
 }
 
@@ -88,8 +97,9 @@ export interface HardCheckReport {
   edit: { width: number; height: number; faces: ReportFace[] };
   faceCheck: FaceCheckResult;
   changeCheck: ChangeCheckResult;
+  artifactCheck: ArtifactCheckResult;
   faceCheckExempt: boolean;
-  /** Face rule not failed (or exempt) and the change rule passed. */
+  /** Face rule not failed (or exempt), the change rule passed, and no enforced artifact failure. */
   passed: boolean;
 }
 
@@ -107,7 +117,7 @@ export async function sourceFacesKey(opts: HardCheckOptions): Promise<string> {
   return sourceFacesVersion(await getFaceDetector(), opts.faceSearch ?? 'fine');
 }
 
-/** Decodes both images once, runs both rules, and returns the verdict with its evidence. */
+/** Decodes both images once, runs the rules, and returns the verdict with its evidence. */
 export async function runHardChecks(
   sourceBytes: Buffer,
   editBytes: Buffer,
@@ -166,14 +176,16 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
     uncertainFace: known.uncertainFace,
   });
   const cc = await changed;
+  const ac = artifactCheck(src, edit, { changeBox: cc.largestComponentBox, faceBoxes: sourceFaces.map((f) => f.box) }, opts.artifactMode ?? 'on');
   const exempt = opts.exemptFaceCheck ?? false;
   return {
     source: { width: src.width, height: src.height, faces: sourceFaces.map(reportFace) },
     edit: { width: edit.width, height: edit.height, faces: fc.editFacesInSourceCoords.map(reportFace) },
     faceCheck: fc,
     changeCheck: cc,
+    artifactCheck: ac,
     faceCheckExempt: exempt,
-    passed: (exempt || !faceVerdictFails(fc.status, uncertain)) && cc.status === 'pass',
+    passed: (exempt || !faceVerdictFails(fc.status, uncertain)) && cc.status === 'pass' && !(ac.enforced && ac.status === 'fail'),
   };
 }
 

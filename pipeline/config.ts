@@ -113,6 +113,7 @@ export const envSchema = z.object({
   FACE_SEARCH: z.enum(['fine', 'fast']).default('fine'), // fine: tiles find faces ~2 % of the width; fast: ~5 %, quicker
   FACE_UNCERTAIN: z.enum(['pass', 'fail']).default('fail'), // a source whose best face candidate is only likely: pass or fail the face rule
   CHANGE_PIXEL_THRESHOLD: int(40, 0), // 0–255 per channel
+  ARTIFACT_CHECK: z.enum(['on', 'off', 'record'], { error: 'expected on, off or record' }).default('on'), // record: stored, never rejects
   MAX_IMAGE_PIXELS: int(40_000_000, 1), // 40 MP decompression-bomb limit
   CANDIDATES: int(4, 1), // candidates per request (K)
   DPO_MIN_MARGIN: num(1, (s) => s.min(0)), // sum of axis differences, canonical 0–10 scale
@@ -160,7 +161,10 @@ export interface Config {
     /** Whether candidates that failed a hard check are judged too (JUDGE_REJECTED). */
     judgeRejected: boolean;
   };
-  checks: { faceIoUThreshold: number; faceExemptCategories: string[]; faceSearch: 'fine' | 'fast'; faceUncertain: 'pass' | 'fail'; changePixelThreshold: number; maxImagePixels: number; concurrency: number };
+  checks: { faceIoUThreshold: number; faceExemptCategories: string[]; faceSearch: 'fine' | 'fast'; faceUncertain: 'pass' | 'fail'; changePixelThreshold: number; maxImagePixels: number; concurrency: number;
+    /** The grid-artifact check: on (fails rejects), record (stored, never rejects), off (not run). */
+    artifactMode: 'on' | 'off' | 'record';
+  };
   selection: { dpoMinMargin: number; dpoMaxPairs: number; dpoMaxUses: number; loserMayFailChecks: boolean; reviewAcceptOverridesThresholds: boolean };
   dashboard: { token?: string; port: number };
   /** BullMQ: key prefix (several deployments can share one Redis) and job lock duration (ms). */
@@ -213,6 +217,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       faceSearch: e.FACE_SEARCH,
       faceUncertain: e.FACE_UNCERTAIN,
       changePixelThreshold: e.CHANGE_PIXEL_THRESHOLD,
+      artifactMode: e.ARTIFACT_CHECK,
       maxImagePixels: e.MAX_IMAGE_PIXELS,
       concurrency: e.CHECK_CONCURRENCY,
     },

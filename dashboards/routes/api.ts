@@ -17,6 +17,9 @@ import {
   throughputPerMinute,
 } from '../../db/repositories/browse.repository.ts';
 import { getRequestView } from '../../db/repositories/request-view.repository.ts';
+import { serverFaces, upsertBrowserFaces } from '../../db/repositories/browser-faces.repository.ts';
+import { compareFaces } from '../../pipeline/faces/browser-agreement.ts';
+import { BROWSER_MODELS, browserModelVersions } from './mediapipe.ts';
 import { listReviews, reviewCandidates, reviewPair } from '../../db/repositories/review.repository.ts';
 import { listExports } from '../../db/repositories/export.repository.ts';
 import type { AuthVars } from './auth.ts';
@@ -54,6 +57,18 @@ const reviewBody = z
   .object({ candidateId: id.optional(), pairId: id.optional(), verdict, note })
   .strict()
   .refine((b) => (b.candidateId === undefined) !== (b.pairId === undefined), { message: 'give exactly one of candidateId and pairId', path: ['candidateId'] });
+
+const coord = z.number().finite().min(-1e6).max(1e6);
+/** One image's browser detections (boxes in source pixels), as the request view posts them. */
+const browserFacesBody = z
+  .object({
+    image: z.object({ kind: z.enum(['source', 'candidate']), id }).strict(),
+    model: z.enum(BROWSER_MODELS),
+    /** Each face measured again by this model on a crop this many times its size (`MODEL@ZOOM`), as the request view does. */
+    verify: z.string().regex(/^face_detection_(full|short)_range@\d+(\.\d+)?$/, 'expected MODEL@ZOOM, e.g. face_detection_short_range@3.5').optional(),
+    faces: z.array(z.object({ box: z.tuple([coord, coord, coord.min(0), coord.min(0)]), score: z.number().min(0).max(1) }).strict()).max(100),
+  })
+  .strict();
 
 const bulkBody = z
   .object({
@@ -158,6 +173,32 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars & { judge: 
     const row = await reviewPair(db, { pairId, reviewer, verdict: b.verdict, note: b.note });
     if (!row) return c.json({ error: `pair ${pairId}: not found` }, 404);
     return c.json({ review: row, selection: await reselect([row.request_id]) }, 201);
+  });
+
+  // The browser's faces for one image: compared here with the server's, stored per model version.
+  app.post('/browser-faces', async (c) => {
+    const body = browserFacesBody.safeParse(await c.req.json().catch(() => null));
+    if (!body.success) return c.json({ error: firstIssue(body.error) }, 400);
+    const { image, model, verify, faces } = body.data;
+    const server = await serverFaces(db, image.kind, image.id);
+    if (!server) return c.json({ error: `${image.kind} ${image.id}: not found` }, 404);
+    const cmp = compareFaces(server.boxes, faces.map((f) => f.box));
+    const v = await browserModelVersions();
+    const [verifyModel, zoom] = verify?.split('@') ?? [];
+    const verified = verifyModel ? `+${verifyModel}@${v.models[verifyModel as keyof typeof v.models]}x${zoom}` : '';
+    const modelVersion = `${model}@${v.models[model]}${verified}/tasks-vision@${v.tasksVision}`;
+    await upsertBrowserFaces(db, {
+      imageKind: image.kind,
+      imageId: image.id,
+      model,
+      modelVersion,
+      faces,
+      faceCount: faces.length,
+      serverFaceCount: server.boxes.length,
+      disagrees: cmp.disagrees,
+      comparison: cmp,
+    });
+    return c.json({ modelVersion, serverChecked: server.checked, serverFaces: server.boxes, ...cmp });
   });
 
   app.post('/reviews/bulk', async (c) => {

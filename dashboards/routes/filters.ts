@@ -45,6 +45,8 @@ export const filterSchema = z.object({
   iou_max: optNum(0, 1),
   reviewed: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['yes', 'no', 'accept', 'reject', 'flag']).optional()),
   request: optId,
+  /** `disagrees`: the browser's face detector (MediaPipe) disagrees with the server's on the candidate or its source; `agrees`: the others. */
+  browser: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['disagrees', 'agrees']).optional()),
 });
 
 export const pageSchema = z.object({
@@ -85,5 +87,6 @@ export function toBrowseFilter(f: z.output<typeof filterSchema>, judge: JudgeVer
     iouMax: f.iou_max,
     reviewed: f.reviewed,
     requestId: f.request,
+    browserDisagrees: f.browser === undefined ? undefined : f.browser === 'disagrees',
   };
 }

@@ -58,6 +58,7 @@ function renderReasons(f) {
     ['Face changed (IoU below threshold)', 'checks.faceFail', f.checks.faceFail, f.checks.checked],
     ['No change', 'checks.noChange', f.checks.noChange, f.checks.checked],
     ['Noise only', 'checks.noiseOnly', f.checks.noiseOnly, f.checks.checked],
+    ['Grid artifacts', 'checks.artifactFail', f.checks.artifactFail, f.checks.checked],
     ['No faces in source (not a failure)', 'checks.noFaces', f.checks.noFaces, f.checks.checked],
     ['Judge reply unusable', 'judgments.failed', f.judgments.failed, f.judgments.judged],
     ['Candidates failed', 'candidates.failed', f.candidates.failed, f.candidates.generated],

@@ -3,9 +3,12 @@
  * Request view: the source and every candidate side by side with one shared zoom/pan, the face
  * boxes (source pixels) with per-face IoU, the change map, the judge's axes and raw reply, the
  * SFT pick and the DPO pairs; review with a/r/f (n: with a note), j/k to move, and the next
- * request is fetched ahead so that it shows at once.
+ * request is fetched ahead so that it shows at once. On demand (toggle, key m, or
+ * ?browser-faces=1) MediaPipe's face detector runs in the browser on every image, draws its boxes
+ * beside the server's, marks where they disagree and posts its result to /api/browser-faces.
  */
 import { api, askNote, el, fmt, header, keyboard, setShortcuts, svg, toast, verdictBadge } from './common.js';
+import { BROWSER_MODEL, BROWSER_VERIFY, browserFaceDetector } from './browser-faces.js';
 
 const panels = document.getElementById('panels');
 const view = { scale: 1, x: 0, y: 0 }; // shared zoom: scale, translation as a fraction of the frame
@@ -53,8 +56,8 @@ function boxRect([x, y, bw, bh], cls, label, w) {
   ];
 }
 
-function frame(imgSrc, w, h, drawn, alt) {
-  const img = el('img', { src: imgSrc, alt, draggable: 'false' });
+function frame(imgSrc, w, h, drawn, alt, image) {
+  const img = el('img', { src: imgSrc, alt, draggable: 'false', 'data-image': `${image.kind}:${image.id}` });
   const layer = el('div', { class: 'layer' }, img, overlay(w, h, drawn));
   return el('div', { class: 'frame', style: `aspect-ratio:${w} / ${h}` }, layer);
 }
@@ -89,7 +92,7 @@ function sourcePanel(d) {
   return el(
     'figure',
     { class: 'panel source' },
-    frame(`/img/source/${d.source.id}?w=768`, d.source.width, d.source.height, drawn, 'source image'),
+    frame(`/img/source/${d.source.id}?w=768`, d.source.width, d.source.height, drawn, 'source image', { kind: 'source', id: d.source.id }),
     el('figcaption', {}, el('strong', {}, 'Source'), el('span', { class: 'muted small' }, ` ${d.source.width}×${d.source.height}`), el('p', { class: 'muted small' }, `${f.source.length} face(s)`)),
   );
 }
@@ -110,6 +113,15 @@ function faceMeasures(matches) {
   );
 }
 
+/** The grid-artifact verdict: status, score and, for a fail, the period and where it was found. */
+function artifactBadge(ck) {
+  const a = ck.artifact ?? {};
+  const fail = ck.artifact_status === 'fail';
+  const detail = fail && a.period ? ` ${a.pattern} ${a.period}px in ${a.region?.kind ?? '?'}` : '';
+  const title = `grid-artifact check: score ${a.score} (log10 of the edit's peak over the source's)${a.enforced ? '' : ', recorded only'}`;
+  return el('span', { class: `badge ${fail && a.enforced ? 'bad' : 'ok'}`, title, 'data-artifact': ck.artifact_status }, `grid ${ck.artifact_status}${a.enforced || !fail ? '' : ' (recorded)'} ${Number(a.score ?? 0).toFixed(2)}${detail}`);
+}
+
 function candidatePanel(d, c) {
   const f = faceData(c.check?.faces);
   const thr = c.check?.face_threshold ?? 0.9;
@@ -123,7 +135,7 @@ function candidatePanel(d, c) {
   ];
   const roles = d.pairs.filter((p) => p.rank > 0).flatMap((p) => (p.chosen_id === c.id ? [`chosen in pair #${p.id}`] : p.rejected_id === c.id ? [`rejected in pair #${p.id}`] : []));
   const picked = d.selection?.candidate_id === c.id;
-  const fr = frame(`/img/candidate/${c.id}?w=768`, d.source.width, d.source.height, drawn, `candidate ${c.id}`);
+  const fr = frame(`/img/candidate/${c.id}?w=768`, d.source.width, d.source.height, drawn, `candidate ${c.id}`, { kind: 'candidate', id: c.id });
   const change = el('img', { class: 'change-map', alt: 'change map', 'data-src': `/img/change/${c.id}` });
   const layer = fr.querySelector('.layer');
   layer.insertBefore(change, layer.querySelector('svg.faces')); // under the face boxes
@@ -150,6 +162,8 @@ function candidatePanel(d, c) {
             el('span', { class: `badge ${ck.face_status === 'fail' ? 'bad' : 'ok'}` }, `face ${ck.face_status}${ck.face_min_iou === null ? '' : ` min IoU ${fmt.iou(ck.face_min_iou)}`}`),
             ' ',
             el('span', { class: `badge ${ck.change_status === 'pass' ? 'ok' : 'bad'}` }, `change ${ck.change_status} ${(100 * ck.changed_fraction).toFixed(1)}%`),
+            ck.artifact_status && ck.artifact_status !== 'off' ? ' ' : null,
+            ck.artifact_status && ck.artifact_status !== 'off' ? artifactBadge(ck) : null,
           )
         : el('p', { class: 'muted small' }, 'not checked'),
       faceMeasures(f.matches),
@@ -241,6 +255,79 @@ function installZoom() {
   panels.addEventListener('pointercancel', () => (drag = null));
 }
 
+const round2 = (v) => Math.round(v * 100) / 100;
+
+/**
+ * Runs the browser detector on every image of the request shown (source and candidates), draws
+ * its boxes (source pixels, a second colour), posts each image's result and marks what the
+ * server's answer says disagrees: a face on one side only, or a matched pair under IoU 0.8.
+ */
+async function runBrowserFaces(d) {
+  const status = document.getElementById('browser-faces-status');
+  status.textContent = 'loading MediaPipe…';
+  let det;
+  try {
+    det = await browserFaceDetector();
+  } catch (err) {
+    status.textContent = `MediaPipe failed: ${err.message}`;
+    return;
+  }
+  let disagreeing = 0;
+  for (const img of panels.querySelectorAll('img[data-image]')) {
+    if (data !== d) return; // moved on to another request
+    await img.decode().catch(() => {});
+    const [kind, idText] = img.dataset.image.split(':');
+    const sx = d.source.width / img.naturalWidth;
+    const sy = d.source.height / img.naturalHeight;
+    const faces = (await det.detect(img)).map((f) => ({ box: [round2(f.box[0] * sx), round2(f.box[1] * sy), round2(f.box[2] * sx), round2(f.box[3] * sy)], score: round2(f.score) }));
+    let res = null;
+    try {
+      res = await api('/api/browser-faces', { method: 'POST', body: { image: { kind, id: Number(idText) }, model: BROWSER_MODEL, verify: BROWSER_VERIFY, faces } });
+    } catch (err) {
+      toast(`browser faces ${kind} ${idText}: ${err.message}`, 'error');
+    }
+    drawBrowserFaces(img, d, faces, res);
+    img.dataset.browserFaces = String(faces.length);
+    img.dataset.browserBoxes = JSON.stringify(faces.map((f) => f.box));
+    if (res) img.dataset.browserDisagrees = String(res.disagrees);
+    if (res?.disagrees) disagreeing++;
+  }
+  status.textContent = `MediaPipe (${BROWSER_MODEL}, measured by ${BROWSER_VERIFY}, ${det.where === 'worker' ? 'in a worker' : 'main thread'}): ${disagreeing ? `${disagreeing} image(s) disagree with the server` : 'agrees with the server'}`;
+  document.body.dataset.browserFaces = det.where;
+}
+
+function drawBrowserFaces(img, d, faces, res) {
+  const layer = img.closest('.layer');
+  const overlaySvg = layer.querySelector('svg.faces');
+  for (const old of overlaySvg.querySelectorAll('.browser')) old.remove();
+  const only = new Set(res?.browserOnly ?? []);
+  const iouOf = new Map((res?.matches ?? []).map((m) => [m.browser, m.iou]));
+  faces.forEach((f, j) => {
+    const iou = iouOf.get(j);
+    const bad = only.has(j) || (iou !== undefined && iou < (res?.threshold ?? 0.8));
+    const label = only.has(j) ? 'browser only' : iou !== undefined ? `MP IoU ${iou.toFixed(2)}` : `MP ${f.score.toFixed(2)}`;
+    for (const n of boxRect(f.box, bad ? 'box-browser-bad' : 'box-browser', label, d.source.width)) if (n) overlaySvg.append(svgClass(n, 'browser'));
+  });
+  for (const i of res?.serverOnly ?? []) {
+    const b = res.serverFaces[i];
+    for (const n of boxRect(b, 'box-server-only', 'server only', d.source.width)) if (n) overlaySvg.append(svgClass(n, 'browser'));
+  }
+}
+
+function svgClass(node, cls) {
+  node.classList.add(cls);
+  return node;
+}
+
+function browserToggle() {
+  const on = document.getElementById('browser-faces').checked;
+  panels.classList.toggle('hide-browser-faces', !on);
+  if (on && data && panels.dataset.browserRan !== String(data.request.id)) {
+    panels.dataset.browserRan = String(data.request.id);
+    void runBrowserFaces(data);
+  }
+}
+
 function toggles() {
   const faces = document.getElementById('show-faces').checked;
   const change = document.getElementById('show-change').checked;
@@ -279,6 +366,7 @@ function render(d, focusCandidate) {
   view.y = 0;
   applyView();
   toggles();
+  browserToggle();
   document.body.dataset.loaded = 'true';
   document.body.dataset.request = String(d.request.id);
   prefetch(d.nextId);
@@ -341,12 +429,15 @@ setShortcuts([
   ['] / [', 'next / previous request'],
   ['c', 'toggle the change map'],
   ['b', 'toggle face boxes'],
+  ['m', 'browser faces (MediaPipe): run and show / hide'],
   ['+ / - / 0', 'zoom in / out / reset'],
   ['u', 'back to browse'],
 ]);
 installZoom();
 document.getElementById('show-faces').addEventListener('change', toggles);
 document.getElementById('show-change').addEventListener('change', toggles);
+document.getElementById('browser-faces').addEventListener('change', browserToggle);
+if (new URLSearchParams(location.search).get('browser-faces') === '1') document.getElementById('browser-faces').checked = true;
 for (const a of [document.getElementById('prev'), document.getElementById('next')]) {
   a.addEventListener('click', (e) => {
     e.preventDefault();
@@ -375,6 +466,10 @@ keyboard((e) => {
     const box = document.getElementById('show-faces');
     box.checked = !box.checked;
     toggles();
+  } else if (k === 'm') {
+    const box = document.getElementById('browser-faces');
+    box.checked = !box.checked;
+    browserToggle();
   } else if (k === '+' || k === '=' || k === '-') {
     const s = Math.min(16, Math.max(1, view.scale * (k === '-' ? 1 / 1.25 : 1.25)));
     view.x = 0.5 - ((0.5 - view.x) * s) / view.scale;

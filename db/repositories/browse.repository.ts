@@ -7,6 +7,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { sameJudgeVersion, type JudgeVersionKey } from './judge-version.sql.ts';
 import { rows, type Db } from '../client.ts';
+import { browserDisagreesCondition } from './browser-faces.repository.ts';
 
 export const AXES = ['instruction', 'preservation', 'quality'] as const;
 export type Axis = (typeof AXES)[number];
@@ -34,6 +35,8 @@ export interface BrowseFilter {
   /** 'yes' / 'no' (any review or none), or the newest verdict. */
   reviewed?: 'yes' | 'no' | 'accept' | 'reject' | 'flag';
   requestId?: number;
+  /** The reviewer's browser detector (MediaPipe) disagrees with the server on the candidate or its source. */
+  browserDisagrees?: boolean;
 }
 
 export interface BrowseRow {
@@ -121,6 +124,8 @@ function conditions(f: BrowseFilter): SQL {
   else if (f.reviewed === 'no') w.push(sql`rv.verdict IS NULL`);
   else if (f.reviewed) w.push(sql`rv.verdict = ${f.reviewed}`);
   if (f.requestId !== undefined) w.push(sql`c.request_id = ${f.requestId}`);
+  if (f.browserDisagrees === true) w.push(browserDisagreesCondition);
+  else if (f.browserDisagrees === false) w.push(sql`NOT ${browserDisagreesCondition}`);
   return sql.join(w, sql` AND `);
 }
 

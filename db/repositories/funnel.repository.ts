@@ -49,6 +49,8 @@ export interface Funnel {
     noFaces: number;
     /** Sources whose best face candidate was only likely (FACE_UNCERTAIN decides whether they pass). */
     faceUncertain: number;
+    /** Candidates rejected by the grid-artifact rule (ARTIFACT_CHECK=on). */
+    artifactFail: number;
   };
   judgments: {
     judged: number;
@@ -100,6 +102,7 @@ export async function getFunnel(db: Db, opts: FunnelVersions = {}): Promise<Funn
       (SELECT count(DISTINCT candidate_id) FROM checks WHERE ${ck} AND change_status = 'noise_only')::int AS chk_noise_only,
       (SELECT count(DISTINCT candidate_id) FROM checks WHERE ${ck} AND face_status = 'no_faces')::int AS chk_no_faces,
       (SELECT count(DISTINCT candidate_id) FROM checks WHERE ${ck} AND face_status = 'uncertain')::int AS chk_face_uncertain,
+      (SELECT count(DISTINCT candidate_id) FROM checks WHERE ${ck} AND artifact_status = 'fail' AND NOT passed)::int AS chk_artifact_fail,
       (SELECT count(*) FROM judgments WHERE ${jCur})::int AS j_judged,
       (SELECT count(*) FROM judgments WHERE ok AND ${jCur})::int AS j_ok,
       (SELECT count(*) FROM judgments WHERE NOT ok AND ${jCur})::int AS j_failed,
@@ -138,6 +141,7 @@ export async function getFunnel(db: Db, opts: FunnelVersions = {}): Promise<Funn
       noiseOnly: n('chk_noise_only'),
       noFaces: n('chk_no_faces'),
       faceUncertain: n('chk_face_uncertain'),
+      artifactFail: n('chk_artifact_fail'),
     },
     judgments: { judged: n('j_judged'), ok: n('j_ok'), failed: n('j_failed'), aboveThresholds: n('j_above'), onRejected: n('j_rejected') },
     selection: { requestsSelected: n('sel_requests'), sftPicks: n('sel_sft'), dpoPairs: n('sel_pairs') },

@@ -29,6 +29,9 @@ export interface RequestViewCandidate {
     changed_fraction: number;
     largest_component_share: number;
     change: unknown;
+    /** pass | fail | off; null for checks made before the artifact rule. */
+    artifact_status: string | null;
+    artifact: { score: number; period: number | null; pattern: string | null; enforced: boolean; region: { kind: string; box: number[] } | null } | null;
     passed: boolean;
     rule_version: string;
   } | null;
@@ -99,7 +102,7 @@ export async function getRequestView(db: Db, id: number, judge: JudgeVersionKey)
           FROM candidates c
           LEFT JOIN LATERAL (
             SELECT k.face_status, k.face_min_iou, k.face_threshold, k.face_count, k.faces, k.change_status,
-                   k.changed_fraction, k.largest_component_share, k.change, k.passed, k.rule_version
+                   k.changed_fraction, k.largest_component_share, k.change, k.artifact_status, k.artifact, k.passed, k.rule_version
             FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1
           ) ck ON true
           LEFT JOIN LATERAL (

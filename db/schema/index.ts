@@ -106,6 +106,8 @@ export const checks = pgTable(
     changedFraction: real('changed_fraction').notNull(),
     largestComponentShare: real('largest_component_share').notNull(),
     change: jsonb('change').notNull(),
+    artifactStatus: text('artifact_status'), // pass | fail | off; null: checked before the artifact rule
+    artifact: jsonb('artifact'), // {status, score, period, pattern, region, editPeak, sourcePeak, threshold, mode, enforced}
     passed: boolean('passed').notNull(),
     latencyMs: integer('latency_ms').notNull(),
     createdAt: createdAt(),
@@ -298,5 +300,31 @@ export const failures = pgTable(
   (t) => [
     uniqueIndex('failures_stage_subject_open_key').on(t.stage, t.subject).where(sql`resolved_at IS NULL`),
     index('failures_stage_idx').on(t.stage),
+  ],
+);
+
+/**
+ * Faces a reviewer's browser found (MediaPipe FaceDetector in the request view), per image and
+ * model version, and whether they disagree with the server's (a face on one side only, or a
+ * matched pair under IoU 0.8). Boxes in source pixels. A re-run of the same model replaces its row.
+ */
+export const browserFaces = pgTable(
+  'browser_faces',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    imageKind: text('image_kind').notNull(), // source | candidate
+    imageId: bigint('image_id', { mode: 'number' }).notNull(),
+    model: text('model').notNull(),
+    modelVersion: text('model_version').notNull(),
+    faces: jsonb('faces').notNull(), // [{box: [x, y, w, h], score}]
+    faceCount: integer('face_count').notNull(),
+    serverFaceCount: integer('server_face_count').notNull(),
+    disagrees: boolean('disagrees').notNull(),
+    comparison: jsonb('comparison').notNull(), // {matches: [{server, browser, iou}], serverOnly: [i], browserOnly: [j], threshold}
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('browser_faces_image_model_key').on(t.imageKind, t.imageId, t.modelVersion),
+    index('browser_faces_disagrees_idx').on(t.imageKind, t.imageId).where(sql`disagrees`),
   ],
 );

@@ -25,6 +25,7 @@ export interface InspectResult {
   edit: HardCheckReport['edit'];
   faceCheck: Omit<HardCheckReport['faceCheck'], 'editFacesInSourceCoords'>;
   changeCheck: HardCheckReport['changeCheck'];
+  artifactCheck: HardCheckReport['artifactCheck'];
   faceCheckExempt: boolean;
   passed: boolean;
   judge: null | JudgeSummary;
@@ -60,6 +61,7 @@ export async function inspectPair(opts: InspectOptions, cfg: Config): Promise<In
     edit: report.edit,
     faceCheck,
     changeCheck: report.changeCheck,
+    artifactCheck: report.artifactCheck,
     faceCheckExempt: report.faceCheckExempt,
     passed: report.passed,
     judge,
@@ -103,6 +105,7 @@ export function humanSummary(r: InspectResult, opts: InspectOptions): string {
       `${fc.extraEditFaces ? `, ${fc.extraEditFaces} extra in the edit` : ''}${r.faceCheckExempt ? '  (category exempt)' : ''}`,
     ...fc.matches.map((m) => `  face ${m.source + 1}  IoU ${m.iou.toFixed(3)} by ${measuredBy(m)}`),
     `change  ${cc.status}  ${pct(cc.changedFraction)} of pixels changed, largest region ${pct(cc.largestComponentFraction)} of the image, ${cc.components} regions`,
+    `grid    ${artifactLine(r.artifactCheck)}`,
   ];
   if (r.judge) {
     lines.push(
@@ -115,11 +118,17 @@ export function humanSummary(r: InspectResult, opts: InspectOptions): string {
   return `${lines.join('\n')}\n`;
 }
 
+function artifactLine(a: InspectResult['artifactCheck']): string {
+  if (a.status === 'off') return 'off';
+  const where = a.period === null ? 'no region large enough to measure' : `score ${a.score.toFixed(2)} (threshold ${a.threshold}), strongest: ${a.pattern} of period ${a.period} px in the ${a.region?.kind} region`;
+  return `${a.status}  ${where}${a.enforced ? '' : '  (recorded, not enforced)'}`;
+}
+
 /** Registers `inspect`. Exit 0 whatever the verdict; 2 for a bad image or flag; 1 when the judge failed. */
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('inspect')
-    .description('run the hard checks (faces, change) and optionally the judge on one source/edit pair')
+    .description('run the hard checks (faces, change, grid artifacts) and optionally the judge on one source/edit pair')
     .requiredOption('--source <file>', 'source image')
     .requiredOption('--edit <file>', 'edited image')
     .option('--instruction <text>', 'the edit instruction (needed by --judge)')

@@ -24,7 +24,7 @@ export function formatFunnel(f: Funnel): string {
     row('candidates generated', f.candidates.generated, f.candidates.failed ? `${f.candidates.failed} failed for good` : ''),
     row('  checked', f.checks.checked, f.checkVersion ? `check version ${f.checkVersion}` : ''),
     row('  passed checks', f.checks.passed),
-    row('  failed checks', f.checks.failed, `face ${f.checks.faceFail}, no_change ${f.checks.noChange}, noise_only ${f.checks.noiseOnly}`),
+    row('  failed checks', f.checks.failed, `face ${f.checks.faceFail}, no_change ${f.checks.noChange}, noise_only ${f.checks.noiseOnly}, artifact ${f.checks.artifactFail}`),
     ...(f.checks.faceUncertain ? [row('  face uncertain', f.checks.faceUncertain, 'source face only likely; FACE_UNCERTAIN decides')] : []),
     row('  judged', f.judgments.judged, `ok ${f.judgments.ok}, unscorable ${f.judgments.failed}${f.judge ? `, judge ${formatJudgeVersion(f.judge)}` : ''}`),
     row('  judged, rejected', f.judgments.onRejected, 'judge calls on candidates that failed a hard check (JUDGE_REJECTED)'),

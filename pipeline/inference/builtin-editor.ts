@@ -288,13 +288,17 @@ function shiftX(src: RgbPixels, dx: number): RgbPixels {
   return { ...src, data: out };
 }
 
-function checkerboard(src: RgbPixels, period: number, amp: number): RgbPixels {
+/**
+ * The 'checkerboard' defect: ±`amp` grey levels on every channel in square cells of `cell` px
+ * (the pattern repeats every 2·cell px). Exported as ground truth for the artifact check.
+ */
+export function checkerboard(src: RgbPixels, cell: number, amp: number): RgbPixels {
   const { width: w, height: h } = src;
   const out = Buffer.allocUnsafe(src.data.length);
   for (let y = 0; y < h; y++) {
-    const cy = Math.floor(y / period);
+    const cy = Math.floor(y / cell);
     for (let x = 0; x < w; x++) {
-      const d = ((Math.floor(x / period) + cy) & 1) === 0 ? amp : -amp;
+      const d = ((Math.floor(x / cell) + cy) & 1) === 0 ? amp : -amp;
       const i = (y * w + x) * 3;
       out[i] = clampByte(src.data[i]! + d);
       out[i + 1] = clampByte(src.data[i + 1]! + d);

@@ -1,5 +1,5 @@
 /**
- * Check: the hard checks (faces kept, something sizeable changed) of one candidate under the
+ * Check: the hard checks (faces kept, something sizeable changed, no grid artifact) of one candidate under the
  * current check version (pipeline/checks.ts checkVersion). The result is a `checks` row; the
  * candidate's status follows it (passed → checked, or judged when the current judge version has
  * already judged it; failed → rejected). A candidate still to be judged gets its judge job
@@ -71,6 +71,8 @@ export const checkStage: Stage<'check'> = {
         changedFraction: r.changeCheck.changedFraction,
         largestComponentShare: r.changeCheck.largestComponentShare,
         change: r.changeCheck,
+        artifactStatus: r.artifactCheck.status,
+        artifact: r.artifactCheck,
         passed: r.passed,
         latencyMs: performance.now() - t0,
       });

@@ -62,9 +62,10 @@ describe('inspect --json', () => {
       edit: { width: number; height: number; faces: { box: number[]; score: number }[] };
       faceCheck: { status: string; minIoU: number | null; threshold: number; matches: { source: number; edit: number | null; iou: number }[] };
       changeCheck: { status: string; changedFraction: number };
+      artifactCheck: { status: string; score: number; period: number | null; region: { kind: string; box: number[] } | null };
       judge: unknown;
     };
-    expect(Object.keys(out)).toEqual(expect.arrayContaining(['source', 'edit', 'faceCheck', 'changeCheck', 'judge']));
+    expect(Object.keys(out)).toEqual(expect.arrayContaining(['source', 'edit', 'faceCheck', 'changeCheck', 'artifactCheck', 'judge']));
     expect(out.source).toMatchObject({ width: 512, height: 512 });
     expect(out.source.faces).toHaveLength(1);
     expect(Object.keys(out.source.faces[0]!).sort()).toEqual(['box', 'score']);
@@ -77,6 +78,10 @@ describe('inspect --json', () => {
     expect(out.faceCheck.minIoU).toBeGreaterThan(0.9);
     expect(out.changeCheck.status).toBe('pass');
     expect(out.changeCheck.changedFraction).toBeGreaterThan(0.02);
+    expect(out.artifactCheck.status).toBe('pass');
+    expect(out.artifactCheck.score).toBeLessThan(0.9);
+    expect(out.artifactCheck.period).toBeGreaterThanOrEqual(2);
+    expect(out.artifactCheck.region?.box).toHaveLength(4);
     expect(out.judge).toBeNull();
     expect(out).not.toHaveProperty('faceCheck.editFacesInSourceCoords');
   });
@@ -106,6 +111,7 @@ describe('inspect without --json', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines.length).toBeLessThanOrEqual(8);
+    expect(r.stdout).toMatch(/^grid {4}pass {2}score -?\d\.\d\d \(threshold 0\.9\)/m);
     expect(lines[0]).toMatch(/^source .*astronaut\.png {2}512×512, 1 face$/);
     expect(r.stdout).toMatch(/^faces {3}fail {2}min IoU 0\.\d{3} \(threshold 0\.9\)$/m);
     expect(r.stdout).toMatch(/^ {2}face 1 {2}IoU 0\.\d{3} by registration \(NCC (1\.000|0\.9\d\d)\), moved \+(19\.[5-9]\d|20\.[0-4]\d), [−+]0\.\d\d px, scale 1\.00\d$/m);

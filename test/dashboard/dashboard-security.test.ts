@@ -194,7 +194,7 @@ describe('headers, bearer scheme, JSON 404s', () => {
       expect(res.headers['referrer-policy'], p).toBe('same-origin');
       expect(res.headers['x-frame-options'], p).toBe('DENY');
     }
-    expect(cspHeader(DASHBOARD_CSP)).toMatch(/script-src 'self'; style-src 'self';/);
+    expect(cspHeader(DASHBOARD_CSP)).toMatch(/script-src 'self' 'wasm-unsafe-eval'; style-src 'self';/);
     expect(cspHeader(DASHBOARD_CSP)).not.toContain('unsafe');
     const board = await send(open.url, { path: '/queues' });
     expect(board.headers['content-security-policy']).toBe(cspHeader(QUEUES_CSP));

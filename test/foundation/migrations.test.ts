@@ -14,7 +14,7 @@ const run = promisify(execFile);
 const MIGRATION_COUNT = (JSON.parse(readFileSync('migrations/meta/_journal.json', 'utf8')) as { entries: unknown[] }).entries.length;
 const TABLES = [
   'sources', 'requests', 'candidates', 'checks', 'judgments', 'reviews',
-  'selections', 'pairs', 'exports', 'export_shards', 'failures', 'source_faces',
+  'selections', 'pairs', 'exports', 'export_shards', 'failures', 'source_faces', 'browser_faces',
 ];
 const UNIQUE_KEYS: [string, string[]][] = [
   ['sources', ['sha256']],
@@ -25,6 +25,7 @@ const UNIQUE_KEYS: [string, string[]][] = [
   ['selections', ['request_id', 'rule_version', 'rubric', 'judge_model', 'prompt_hash']],
   ['pairs', ['chosen_id', 'rejected_id', 'rule_version', 'rubric', 'judge_model', 'prompt_hash']],
   ['export_shards', ['export_id', 'path']],
+  ['browser_faces', ['image_kind', 'image_id', 'model_version']],
 ];
 
 async function uniqueKeys(db: TestDb['db']): Promise<Set<string>> {

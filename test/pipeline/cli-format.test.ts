@@ -21,7 +21,7 @@ describe('status tables', () => {
     checkVersion: 'face(iou=0.9)+change(px=40)',
     requests: { total: 50, pending: 1, generated: 2, settled: 46, selected: 45, failed: 1 },
     candidates: { generated: 196, failed: 3 },
-    checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100, faceUncertain: 0 },
+    checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100, faceUncertain: 0, artifactFail: 7 },
     judgments: { judged: 118, ok: 117, failed: 1, aboveThresholds: 60, onRejected: 7 },
     selection: { requestsSelected: 45, sftPicks: 40, dpoPairs: 70 },
     failures: { total: 4, byStage: { generate: 1, judge: 3 } },
@@ -29,7 +29,7 @@ describe('status tables', () => {
   it('prints every funnel row with its reasons', () => {
     const text = formatFunnel(funnel);
     expect(text).toMatch(/^requests\s+50\s+pending 1, generated 2, settled 46, selected 45, failed 1$/m);
-    expect(text).toMatch(/^ {2}failed checks\s+76\s+face 30, no_change 20, noise_only 26$/m);
+    expect(text).toMatch(/^ {2}failed checks\s+76\s+face 30, no_change 20, noise_only 26, artifact 7$/m);
     expect(text).toMatch(/^ {2}judged\s+118\s+ok 117, unscorable 1, judge metric-v1\/builtin-metric-v1@01234567$/m);
     expect(text).toMatch(/^ {2}judged, rejected\s+7\s+judge calls on candidates that failed a hard check \(JUDGE_REJECTED\)$/m);
     expect(text).toMatch(/^ {2}checked\s+196\s+check version face\(iou=0\.9\)\+change\(px=40\)$/m);

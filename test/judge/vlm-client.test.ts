@@ -278,11 +278,12 @@ describe('VLM judge transport errors', () => {
   });
 
   it('keeps at most `concurrency` requests in flight', async () => {
-    // Each reply waits until a second request is in flight (or 2 s pass), so a limit of 2 is
-    // reached on a loaded machine too, and a third request would show if the limit leaked.
+    // Each reply waits until a second request is in flight (or 8 s pass: the client resizes both
+    // images before it sends, slow on a loaded machine), so a limit of 2 is reached there too, and
+    // a third request would show if the limit leaked.
     reset((_req, res) => {
       const started = Date.now();
-      const poll = () => (inFlight >= 2 || Date.now() - started > 2000 ? setTimeout(() => reply(res, good), 30) : setTimeout(poll, 5));
+      const poll = () => (inFlight >= 2 || Date.now() - started > 8000 ? setTimeout(() => reply(res, good), 30) : setTimeout(poll, 5));
       poll();
     });
     const judge = createVlmJudge(cfg({ concurrency: 2 }), vlm());

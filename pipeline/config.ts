@@ -74,6 +74,7 @@ export const envSchema = z.object({
   CHECK_CONCURRENCY: int(2, 1),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -').default('vibe'), // BullMQ key prefix
   QUEUE_LOCK_MS: int(30_000, 1000), // 30 s: a killed worker's jobs are retried after this
+  NEAR_DUP_DISTANCE: num(6, (s) => s.int('expected an integer').min(0).max(16)), // bits of the 64-bit pHash
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -103,6 +104,8 @@ export interface Config {
   dashboard: { token?: string; port: number };
   /** BullMQ: key prefix (several deployments can share one Redis) and job lock duration (ms). */
   queue: { prefix: string; lockMs: number };
+  /** Sources whose perceptual hashes differ in at most `distance` bits share a group (and a split). */
+  nearDup: { distance: number };
 }
 
 /** Parses `env` (default: process.env). Throws ConfigError `KEY=value: why` on the first bad key. */
@@ -157,5 +160,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     dashboard: { token: e.DASHBOARD_TOKEN, port: e.PORT },
     queue: { prefix: e.QUEUE_PREFIX, lockMs: e.QUEUE_LOCK_MS },
+    nearDup: { distance: e.NEAR_DUP_DISTANCE },
   };
 }

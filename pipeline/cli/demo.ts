@@ -142,7 +142,7 @@ export function register(program: Command, ctx: CliContext): void {
       const exports: ExportResult[] = [];
       for (const kind of ['sft', 'dpo'] as const) {
         exports.push(
-          await runExport(h.db, blobs, { kind, outDir: path.join(out, kind), shardSamples: 1000, valFraction: 0.1, format: 'webdataset', rubric: run.rubric }),
+          await runExport(h.db, blobs, { kind, outDir: path.join(out, kind), shardSamples: 1000, valFraction: 0.1, format: 'webdataset', rubric: run.rubric, nearDupDistance: cfg.nearDup.distance }),
         );
       }
       const secs = ((performance.now() - t0) / 1000).toFixed(1);

@@ -55,8 +55,8 @@ export function bandingFor(distance: number): Banding {
 export function bitsOf(hi: number, lo: number, start: number, width: number): number {
   const end = start + width;
   const mask = (w: number) => (w >= 32 ? 0xffffffff : (1 << w) - 1);
-  if (end <= 32) return (hi >>> (32 - end)) & mask(width);
-  if (start >= 32) return (lo >>> (64 - end)) & mask(width);
+  if (end <= 32) return ((hi >>> (32 - end)) & mask(width)) >>> 0;
+  if (start >= 32) return ((lo >>> (64 - end)) & mask(width)) >>> 0;
   const fromHi = 32 - start; // bits taken from the end of `hi`
   const fromLo = width - fromHi;
   const high = hi & mask(fromHi);

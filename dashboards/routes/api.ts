@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { InputError } from '../../pipeline/errors/index.ts';
 import type { Config } from '../../pipeline/config.ts';
 import type { Db } from '../../db/client.ts';
 import {
@@ -17,6 +18,8 @@ import {
 import { getRequestView } from '../../db/repositories/request-view.repository.ts';
 import { listReviews, reviewCandidates, reviewPair } from '../../db/repositories/review.repository.ts';
 import { listExports } from '../../db/repositories/export.repository.ts';
+import { nearDupStats } from '../../db/repositories/near-dup.repository.ts';
+import { runCalibration } from '../../pipeline/calibrate/index.ts';
 import type { AuthVars } from './auth.ts';
 import { filterSchema, firstIssue, pageSchema, toBrowseFilter } from './filters.ts';
 import type { QueueSampler } from './queues.ts';
@@ -68,8 +71,21 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars }> {
   app.get('/whoami', (c) => c.json({ reviewer: c.get('reviewer'), tokenRequired: Boolean(config.dashboard.token), rubric }));
 
   app.get('/overview', async (c) => {
-    const [funnel, histograms] = await Promise.all([deps.funnel(rubric), scoreHistograms(db, rubric)]);
-    return c.json({ rubric, funnel, histograms });
+    const [funnel, histograms, dups] = await Promise.all([deps.funnel(rubric), scoreHistograms(db, rubric), nearDupStats(db)]);
+    return c.json({ rubric, funnel, histograms, nearDuplicates: { distance: config.nearDup.distance, ...dups } });
+  });
+
+  app.get('/calibration', async (c) => {
+    const q = z
+      .object({ rubric: z.string().max(100).optional(), judge_model: z.string().max(300).optional() })
+      .safeParse(Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== '')));
+    if (!q.success) return c.json({ error: firstIssue(q.error) }, 400);
+    try {
+      return c.json(await runCalibration(db, config, { rubric: q.data.rubric, judgeModel: q.data.judge_model }));
+    } catch (err) {
+      if (err instanceof InputError) return c.json({ error: `rubric: ${err.message}` }, 400);
+      throw err;
+    }
   });
 
   app.get('/throughput', async (c) => {

@@ -44,6 +44,8 @@ export const filterSchema = z.object({
   iou_max: optNum(0, 1),
   reviewed: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['yes', 'no', 'accept', 'reject', 'flag']).optional()),
   request: optId,
+  /** A source id: only candidates of sources in its near-duplicate group. */
+  near_dups_of: optId,
 });
 
 export const pageSchema = z.object({
@@ -84,5 +86,6 @@ export function toBrowseFilter(f: z.output<typeof filterSchema>, rubric: string)
     iouMax: f.iou_max,
     reviewed: f.reviewed,
     requestId: f.request,
+    nearDupsOf: f.near_dups_of,
   };
 }

@@ -32,6 +32,8 @@ export interface BrowseFilter {
   /** 'yes' / 'no' (any review or none), or the newest verdict. */
   reviewed?: 'yes' | 'no' | 'accept' | 'reject' | 'flag';
   requestId?: number;
+  /** Only candidates whose source is in the near-duplicate group of this source (itself included). */
+  nearDupsOf?: number;
 }
 
 export interface BrowseRow {
@@ -118,6 +120,9 @@ function conditions(f: BrowseFilter): SQL {
   if (f.reviewed === 'yes') w.push(sql`rv.verdict IS NOT NULL`);
   else if (f.reviewed === 'no') w.push(sql`rv.verdict IS NULL`);
   else if (f.reviewed) w.push(sql`rv.verdict = ${f.reviewed}`);
+  if (f.nearDupsOf !== undefined) {
+    w.push(sql`r.source_id IN (SELECT s2.id FROM sources s1 JOIN sources s2 ON s2.id = s1.id OR s2.near_dup_group = s1.near_dup_group WHERE s1.id = ${f.nearDupsOf})`);
+  }
   if (f.requestId !== undefined) w.push(sql`c.request_id = ${f.requestId}`);
   return sql.join(w, sql` AND `);
 }

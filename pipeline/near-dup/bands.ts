@@ -52,9 +52,10 @@ export function bandingFor(distance: number): Banding {
 }
 
 /** Bits [start, start + width) of the 64-bit hash, counted from the most significant bit (width ≤ 32). */
+const mask = (w: number) => (w >= 32 ? 0xffffffff : (1 << w) - 1);
+
 export function bitsOf(hi: number, lo: number, start: number, width: number): number {
   const end = start + width;
-  const mask = (w: number) => (w >= 32 ? 0xffffffff : (1 << w) - 1);
   if (end <= 32) return ((hi >>> (32 - end)) & mask(width)) >>> 0;
   if (start >= 32) return ((lo >>> (64 - end)) & mask(width)) >>> 0;
   const fromHi = 32 - start; // bits taken from the end of `hi`

@@ -95,22 +95,34 @@ export function groupNearDuplicates(hi: Uint32Array, lo: Uint32Array, distance: 
       rLo[k] = lo[reps[k]!]!;
     }
     const keys = new Uint32Array(m);
+    // the hashes copied into key order, so that comparing bucket mates reads memory in sequence
+    const sKey = new Uint32Array(m);
+    const sHi = new Uint32Array(m);
+    const sLo = new Uint32Array(m);
+    const sIdx = new Uint32Array(m);
     for (let p = 0; p < band.pairs.length; p++) {
       for (let k = 0; k < m; k++) keys[k] = bandKey(band, p, rHi[k]!, rLo[k]!) >>> 0;
       const order = radixOrder(keys);
+      for (let k = 0; k < m; k++) {
+        const o = order[k]!;
+        sKey[k] = keys[o]!;
+        sHi[k] = rHi[o]!;
+        sLo[k] = rLo[o]!;
+        sIdx[k] = o;
+      }
       let start = 0;
       while (start < m) {
-        const key = keys[order[start]!]!;
+        const key = sKey[start]!;
         let end = start + 1;
-        while (end < m && keys[order[end]!] === key) end++;
+        while (end < m && sKey[end] === key) end++;
         for (let a = start; a < end; a++) {
-          const x = order[a]!;
+          const ah = sHi[a]!;
+          const al = sLo[a]!;
           for (let b = a + 1; b < end; b++) {
-            const y = order[b]!;
             stats.candidates++;
-            if (popcount32((rHi[x]! ^ rHi[y]!) >>> 0) + popcount32((rLo[x]! ^ rLo[y]!) >>> 0) <= distance) {
+            if (popcount32((ah ^ sHi[b]!) >>> 0) + popcount32((al ^ sLo[b]!) >>> 0) <= distance) {
               stats.verified++;
-              uf.union(reps[x]!, reps[y]!);
+              uf.union(reps[sIdx[a]!]!, reps[sIdx[b]!]!);
             }
           }
         }

@@ -4,7 +4,7 @@
  * by Hamming distance, and union-find over the pairs that pass. What `vibe-curate near-dups`
  * runs over every source, and what the benchmark measures at a million hashes.
  */
-import { bandingFor, bandKey } from './bands.ts';
+import { bandingFor, bitsOf, mixKey } from './bands.ts';
 import { popcount32 } from './phash.ts';
 
 /** Union-find with path halving and union by size. */
@@ -100,8 +100,17 @@ export function groupNearDuplicates(hi: Uint32Array, lo: Uint32Array, distance: 
     const sHi = new Uint32Array(m);
     const sLo = new Uint32Array(m);
     const sIdx = new Uint32Array(m);
+    // each block's bits of every hash, read once; a key mixes two of them (same keys as bandKey)
+    const blocks = band.starts.map((start, b) => {
+      const v = new Uint32Array(m);
+      for (let k = 0; k < m; k++) v[k] = bitsOf(rHi[k]!, rLo[k]!, start, band.widths[b]!);
+      return v;
+    });
     for (let p = 0; p < band.pairs.length; p++) {
-      for (let k = 0; k < m; k++) keys[k] = bandKey(band, p, rHi[k]!, rLo[k]!) >>> 0;
+      const [i, j] = band.pairs[p]!;
+      const bi = blocks[i]!;
+      const bj = blocks[j]!;
+      for (let k = 0; k < m; k++) keys[k] = mixKey(p, bi[k]!, bj[k]!) >>> 0;
       const order = radixOrder(keys);
       for (let k = 0; k < m; k++) {
         const o = order[k]!;

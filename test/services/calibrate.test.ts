@@ -6,85 +6,35 @@
  * configured threshold is SC ≥ 6. `calibrate` must recover 7, report agreement that matches
  * the planted counts, and refuse to suggest thresholds from fewer than 30 reviews.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rows } from '../../db/client.ts';
 import { createDashboardApp } from '../../dashboards/server.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import type { CalibrationReport } from '../../pipeline/calibrate/index.ts';
-import { runLocalPipeline, type LocalPipelineSummary } from '../../pipeline/run-local.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { runCli } from './cli-run.ts';
-import { REDIS_URL, freshPrefix, requestsOver, smallImages, tempDir, testConfig } from './pipeline-helpers.ts';
-
-const PLANTED = 7; // reviewers accept editing success ≥ 7
+import { REDIS_URL, freshPrefix, tempDir } from './pipeline-helpers.ts';
+import { PLANTED, plantedSet, type PlantedSet } from './planted-reviews.ts';
 
 describe('calibrate: the judge against planted reviews', () => {
   let t: TestDb;
-  let server: Server;
-  let judgeUrl: string;
-  let calls = 0;
   const tmp = tempDir('calibrate');
+  let set: PlantedSet;
   let env: Record<string, string>;
-  let run: LocalPipelineSummary;
-  let judged: { candidate_id: number; score: number; category: string }[] = [];
-  const verdictOf = new Map<number, 'accept' | 'reject'>();
+  let judged: PlantedSet['judged'];
+  let verdictOf: PlantedSet['verdictOf'];
 
   beforeAll(async () => {
-    // the fake VLM: editing success cycles 2, 3, …, 10 over the calls; everything else is good
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const score = 2 + (calls++ % 9);
-        const content = JSON.stringify({ reasoning: 'planted', editing_success: score, over_editing: 10, naturalness: 9, artifacts: 9 });
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id: `c${calls}`, object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content } }] }));
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    judgeUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     t = await createTestDb();
-    env = { DATA_DIR: `${tmp.dir}/data`, JUDGE_URL: judgeUrl, JUDGE_MODEL: 'fake-vlm', JUDGE_RUBRIC: 'viescore-v1' };
-    const cfg = testConfig(env.DATA_DIR!, env);
-    const images = await smallImages(`${tmp.dir}/img`, 96);
-    run = await runLocalPipeline({
-      db: t.db,
-      blobs: new BlobStore(cfg.blobDir),
-      config: cfg,
-      redisUrl: REDIS_URL,
-      requests: requestsOver(images, 20),
-      baseDir: `${tmp.dir}/img`,
-      candidates: 4,
-      timeoutMs: 90_000,
-    });
-    judged = (
-      await rows<{ candidate_id: number; score: number; category: string }>(
-        t.db,
-        sql`SELECT j.candidate_id, (j.raw_scores->>'editing_success')::int AS score, r.category
-            FROM judgments j JOIN candidates c ON c.id = j.candidate_id JOIN requests r ON r.id = c.request_id
-            WHERE j.ok AND j.judge_model = 'fake-vlm' ORDER BY j.candidate_id`,
-      )
-    ).map((r) => ({ ...r, candidate_id: Number(r.candidate_id) }));
-    // the planted verdicts, with one disagreement each way
-    let noisyReject = false;
-    let noisyAccept = false;
-    for (const j of judged) {
-      let v: 'accept' | 'reject' = j.score >= PLANTED ? 'accept' : 'reject';
-      if (j.score === 8 && !noisyReject) [v, noisyReject] = ['reject', true];
-      else if (j.score === 4 && !noisyAccept) [v, noisyAccept] = ['accept', true];
-      verdictOf.set(j.candidate_id, v);
-    }
+    set = await plantedSet(t.db, tmp.dir);
+    ({ env, judged, verdictOf } = set);
   }, 150_000);
   afterAll(async () => {
     await t?.cleanup();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await set?.close();
     tmp.cleanup();
   });
 
-  const app = () => createDashboardApp({ db: t.db, config: testConfig(env.DATA_DIR!, env), blobs: new BlobStore(`${tmp.dir}/data/blobs`) });
+  const app = () => createDashboardApp({ db: t.db, config: set.config, blobs: new BlobStore(set.config.blobDir) });
   const post = async (candidateId: number, verdict: string) => {
     const res = await app().request('/api/reviews', { method: 'POST', headers: { 'content-type': 'application/json', 'x-reviewer': 'ana' }, body: JSON.stringify({ candidateId, verdict }) });
     expect(res.status).toBe(201);
@@ -101,7 +51,7 @@ describe('calibrate: the judge against planted reviews', () => {
   };
 
   it('judged enough candidates to rest on (planted scores on both sides of 6 and 7)', () => {
-    expect(run.rubric).toBe('viescore-v1');
+    expect(set.run.rubric).toBe('viescore-v1');
     expect(judged.length).toBeGreaterThanOrEqual(31);
     for (const s of [5, 6, 7, 8]) expect(judged.filter((j) => j.score === s).length).toBeGreaterThanOrEqual(2);
   });

@@ -32,19 +32,27 @@ function scoreChart(name, s) {
   const lo = Math.min(...values, s.current);
   const hi = Math.max(...values, s.current);
   const span = Math.max(1, hi - lo);
-  const x = (v) => pad.l + ((W - pad.l - pad.r) * (v - lo)) / span;
+  const bw = Math.max(3, Math.min(18, (W - pad.l - pad.r) / Math.max(2, values.length + 1) / 2.5));
+  // values inset by two bar widths on each side, so edge bars and markers stay inside the plot
+  const x = (v) => pad.l + 2 * bw + ((W - pad.l - pad.r - 4 * bw) * (v - lo)) / span;
   const top = Math.max(1, ...s.distribution.map((d) => Math.max(d.accepted, d.rejected)));
   const y = (n) => H - pad.b - ((H - pad.t - pad.b) * n) / top;
-  const bw = Math.max(3, Math.min(18, (W - pad.l - pad.r) / Math.max(1, values.length) / 2.5));
   const bars = s.distribution.flatMap((d) => [
     svg('rect', { x: (x(d.value) - bw).toFixed(1), y: y(d.accepted).toFixed(1), width: bw.toFixed(1), height: (H - pad.b - y(d.accepted)).toFixed(1), fill: ACCEPT, class: 'bar-accepted', 'data-value': d.value, 'data-count': d.accepted }, svg('title', {}, `${name} = ${d.value}: ${d.accepted} accepted`)),
     svg('rect', { x: x(d.value).toFixed(1), y: y(d.rejected).toFixed(1), width: bw.toFixed(1), height: (H - pad.b - y(d.rejected)).toFixed(1), fill: REJECT, class: 'bar-rejected', 'data-value': d.value, 'data-count': d.rejected }, svg('title', {}, `${name} = ${d.value}: ${d.rejected} rejected`)),
     svg('text', { x: x(d.value).toFixed(1), y: H - pad.b + 12, 'text-anchor': 'middle', class: 'tick' }, String(d.value)),
   ]);
-  const marker = (v, label, cls, dy) => [
-    svg('line', { x1: x(v) - bw * 1.25, x2: x(v) - bw * 1.25, y1: pad.t, y2: H - pad.b, class: cls, stroke: cls === 'current' ? '#6b7280' : '#2563eb', 'stroke-dasharray': cls === 'current' ? '4 3' : null }),
-    svg('text', { x: x(v) - bw * 1.25 + 3, y: pad.t + dy, class: 'tick' }, label),
-  ];
+  const marker = (v, label, cls, dy) => {
+    const at = x(v) - bw * 1.25; // just left of the value's bars: the line separates kept from dropped
+    // the current threshold's label to the left of its line, the suggestion's to the right (so the
+    // two never overlap), unless that side has no room for it
+    const room = 70;
+    const right = cls === 'current' ? at - room < pad.l : at + room < W - pad.r;
+    return [
+      svg('line', { x1: at, x2: at, y1: pad.t, y2: H - pad.b, class: cls, stroke: cls === 'current' ? '#6b7280' : '#2563eb', 'stroke-dasharray': cls === 'current' ? '4 3' : null }),
+      svg('text', { x: right ? at + 3 : at - 3, y: pad.t + dy, 'text-anchor': right ? 'start' : 'end', class: 'tick' }, label),
+    ];
+  };
   const best = s.suggested?.bestF1;
   return el(
     'figure',

@@ -126,6 +126,7 @@ export const envSchema = z.object({
   QUEUE_LOCK_MS: int(30_000, 1000), // 30 s: a killed worker's jobs are retried after this
   METRICS_PORT: port(9464, { offAtZero: true }), // each worker's /metrics; 0: off
   RECONCILE_EVERY: duration(600_000), // 10 min: one worker of the fleet reconciles this often; 0: off
+  NEAR_DUP_DISTANCE: num(6, (s) => s.int('expected an integer').min(0).max(16)), // bits of the 64-bit pHash
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -171,6 +172,8 @@ export interface Config {
   queue: { prefix: string; lockMs: number };
   /** What a worker process runs besides its queues: /metrics on metricsPort (0: off), reconcile every reconcileEveryMs (0: off). */
   worker: { metricsPort: number; reconcileEveryMs: number };
+  /** Sources whose perceptual hashes differ in at most `distance` bits share a group (and a split). */
+  nearDup: { distance: number };
 }
 
 /** Parses `env` (default: process.env). Throws ConfigError `KEY=value: why` on the first bad key. */
@@ -231,5 +234,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dashboard: { token: e.DASHBOARD_TOKEN, port: e.PORT },
     queue: { prefix: e.QUEUE_PREFIX, lockMs: e.QUEUE_LOCK_MS },
     worker: { metricsPort: e.METRICS_PORT, reconcileEveryMs: e.RECONCILE_EVERY },
+    nearDup: { distance: e.NEAR_DUP_DISTANCE },
   };
 }

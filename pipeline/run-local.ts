@@ -93,6 +93,7 @@ export async function runLocalPipeline(o: LocalPipelineOptions): Promise<LocalPi
       model: o.config.inference.model,
       baseDir: o.baseDir ?? process.cwd(),
       maxPixels: o.config.checks.maxImagePixels,
+      nearDupDistance: o.config.nearDup.distance,
       onReject: o.onReject,
       signal: o.signal,
     });

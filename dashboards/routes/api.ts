@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { InputError } from '../../pipeline/errors/index.ts';
 import type { Config } from '../../pipeline/config.ts';
 import type { Db } from '../../db/client.ts';
 import type { JudgeVersionKey } from '../../db/repositories/judge-version.sql.ts';
@@ -22,6 +23,8 @@ import { compareFaces } from '../../pipeline/faces/browser-agreement.ts';
 import { BROWSER_MODELS, browserModelVersions } from './mediapipe.ts';
 import { listReviews, reviewCandidates, reviewPair } from '../../db/repositories/review.repository.ts';
 import { listExports } from '../../db/repositories/export.repository.ts';
+import { nearDupStats } from '../../db/repositories/near-dup.repository.ts';
+import { runCalibration } from '../../pipeline/calibrate/index.ts';
 import type { AuthVars } from './auth.ts';
 import { filterSchema, firstIssue, pageSchema, toBrowseFilter } from './filters.ts';
 import type { QueueSampler } from './queues.ts';
@@ -122,8 +125,21 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars & { judge: 
 
   app.get('/overview', async (c) => {
     const judge = c.get('judge');
-    const [funnel, histograms] = await Promise.all([deps.funnel(judge), scoreHistograms(db, judge)]);
-    return c.json({ rubric: judge.rubric, judge, funnel, histograms });
+    const [funnel, histograms, dups] = await Promise.all([deps.funnel(judge), scoreHistograms(db, judge), nearDupStats(db)]);
+    return c.json({ rubric: judge.rubric, judge, funnel, histograms, nearDuplicates: { distance: config.nearDup.distance, ...dups } });
+  });
+
+  app.get('/calibration', async (c) => {
+    const q = z
+      .object({ rubric: z.string().max(100).optional(), judge_model: z.string().max(300).optional() })
+      .safeParse(Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== '')));
+    if (!q.success) return c.json({ error: firstIssue(q.error) }, 400);
+    try {
+      return c.json(await runCalibration(db, config, { rubric: q.data.rubric, judgeModel: q.data.judge_model }));
+    } catch (err) {
+      if (err instanceof InputError) return c.json({ error: `rubric: ${err.message}` }, 400);
+      throw err;
+    }
   });
 
   app.get('/versions', async (c) =>

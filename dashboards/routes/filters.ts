@@ -47,6 +47,8 @@ export const filterSchema = z.object({
   request: optId,
   /** `disagrees`: the browser's face detector (MediaPipe) disagrees with the server's on the candidate or its source; `agrees`: the others. */
   browser: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['disagrees', 'agrees']).optional()),
+  /** A source id: only candidates of sources in its near-duplicate group. */
+  near_dups_of: optId,
 });
 
 export const pageSchema = z.object({
@@ -88,5 +90,6 @@ export function toBrowseFilter(f: z.output<typeof filterSchema>, judge: JudgeVer
     reviewed: f.reviewed,
     requestId: f.request,
     browserDisagrees: f.browser === undefined ? undefined : f.browser === 'disagrees',
+    nearDupsOf: f.near_dups_of,
   };
 }

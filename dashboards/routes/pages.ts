@@ -45,6 +45,7 @@ export function pageRoutes(): Hono {
   app.get('/browse', (c) => sendFile(c, 'browse.html'));
   app.get('/request/:id{[0-9]+}', (c) => sendFile(c, 'request.html'));
   app.get('/exports', (c) => sendFile(c, 'exports.html'));
+  app.get('/calibrate', (c) => sendFile(c, 'calibrate.html'));
   app.get('/static/*', (c) => sendFile(c, c.req.path.slice('/static/'.length)));
   app.get('/favicon.ico', (c) => c.body(null, 204));
   return app;

@@ -43,7 +43,13 @@ function card(row) {
     el(
       'div',
       { class: 'meta' },
-      el('div', { class: 'line1' }, el('a', { href: `/request/${row.request_id}?c=${row.id}` }, `#${row.id}`), el('span', { class: 'muted' }, ` req ${row.request_id} · seed ${row.seed}`)),
+      el(
+        'div',
+        { class: 'line1' },
+        el('a', { href: `/request/${row.request_id}?c=${row.id}` }, `#${row.id}`),
+        el('span', { class: 'muted' }, ` req ${row.request_id} · seed ${row.seed} · `),
+        el('a', { class: 'muted', href: `/browse?near_dups_of=${row.source_id}`, title: 'candidates of this source and its near-duplicates' }, `src ${row.source_id}`),
+      ),
       el('p', { class: 'instr', title: row.instruction }, row.instruction),
       el(
         'div',

@@ -91,6 +91,7 @@ const PAGES = [
   ['/', 'Overview'],
   ['/browse', 'Browse'],
   ['/exports', 'Exports'],
+  ['/calibrate', 'Calibration'],
   ['/queues', 'Queues'],
   ['/metrics', 'Metrics'],
 ];

@@ -127,7 +127,7 @@ async function refresh() {
   funnel.replaceChildren(renderFunnel(f));
   funnel.setAttribute('aria-busy', 'false');
   document.getElementById('reasons').replaceChildren(renderReasons(f));
-  document.getElementById('counts').replaceChildren(renderCounts(f));
+  document.getElementById('counts').replaceChildren(renderCounts({ ...f, near_duplicates: ov.nearDuplicates }));
   const h = ov.histograms;
   document.getElementById('histograms').replaceChildren(
     histogram({ title: 'instruction', ...h.instruction, max: 10, color: '#2563eb' }),

@@ -37,6 +37,8 @@ export interface BrowseFilter {
   requestId?: number;
   /** The reviewer's browser detector (MediaPipe) disagrees with the server on the candidate or its source. */
   browserDisagrees?: boolean;
+  /** Only candidates whose source is in the near-duplicate group of this source (itself included). */
+  nearDupsOf?: number;
 }
 
 export interface BrowseRow {
@@ -123,6 +125,9 @@ function conditions(f: BrowseFilter): SQL {
   if (f.reviewed === 'yes') w.push(sql`rv.verdict IS NOT NULL`);
   else if (f.reviewed === 'no') w.push(sql`rv.verdict IS NULL`);
   else if (f.reviewed) w.push(sql`rv.verdict = ${f.reviewed}`);
+  if (f.nearDupsOf !== undefined) {
+    w.push(sql`r.source_id IN (SELECT s2.id FROM sources s1 JOIN sources s2 ON s2.id = s1.id OR s2.near_dup_group = s1.near_dup_group WHERE s1.id = ${f.nearDupsOf})`);
+  }
   if (f.requestId !== undefined) w.push(sql`c.request_id = ${f.requestId}`);
   if (f.browserDisagrees === true) w.push(browserDisagreesCondition);
   else if (f.browserDisagrees === false) w.push(sql`NOT ${browserDisagreesCondition}`);

@@ -36,6 +36,8 @@ interface Common extends Record<string, unknown> {
   instruction: string;
   category: string;
   source_sha256: string;
+  /** The source's near-duplicate group (its smallest member sha256; its own when alone): what the split hashes. */
+  near_dup_group: string;
   source_blob: string;
   source_width: number;
   source_height: number;
@@ -193,7 +195,7 @@ export async function countExportSamples(db: Db, kind: 'sft' | 'dpo', f: ExportF
 
 const COMMON_COLS = sql`
   r.id AS request_id, r.instruction, r.category,
-  s.sha256 AS source_sha256, s.blob AS source_blob, s.width AS source_width, s.height AS source_height,
+  s.sha256 AS source_sha256, coalesce(s.near_dup_group, s.sha256) AS near_dup_group, s.blob AS source_blob, s.width AS source_width, s.height AS source_height,
   ck.face_status, ck.face_min_iou, ck.face_count, ck.face_threshold,
   ck.change_status, ck.changed_fraction, ck.largest_component_share`;
 

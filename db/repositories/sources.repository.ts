@@ -16,6 +16,9 @@ export interface NewSource {
   bytes: number;
   /** The manifest's image field (path or URL). */
   origin: string;
+  /** 64-bit perceptual hash as a signed decimal (pipeline/near-dup/phash.ts) and its band keys. */
+  phash?: string;
+  phashBands?: number[];
 }
 
 export interface SourceRow extends NewSource {
@@ -32,7 +35,7 @@ export async function upsertSources(db: Db, list: readonly NewSource[]): Promise
   const unique = [...new Map(list.map((s) => [s.sha256, s])).values()];
   const inserted = await db
     .insert(sources)
-    .values(unique.map((s) => ({ ...s })))
+    .values(unique.map((s) => ({ ...s, phash: s.phash === undefined ? null : BigInt(s.phash) })))
     .onConflictDoNothing({ target: sources.sha256 })
     .returning({ id: sources.id, sha256: sources.sha256 });
   for (const r of inserted) ids.set(r.sha256, r.id);

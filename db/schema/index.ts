@@ -33,7 +33,16 @@ export const sources = pgTable('sources', {
   bytes: integer('bytes').notNull(),
   origin: text('origin').notNull(), // the manifest's image field (path or URL)
   createdAt: createdAt(),
-});
+  /** 64-bit DCT perceptual hash (pipeline/near-dup/phash.ts), as a signed bigint; null before it was computed. */
+  phash: bigint('phash', { mode: 'bigint' }),
+  /** Banded LSH keys of `phash` for NEAR_DUP_DISTANCE (pipeline/near-dup/bands.ts), GIN-indexed. */
+  phashBands: integer('phash_bands').array(),
+  /** The near-duplicate group: the smallest sha256 among its members (its own for a lone source); null until grouped. */
+  nearDupGroup: text('near_dup_group'),
+}, (t) => [
+  index('sources_phash_bands_idx').using('gin', t.phashBands),
+  index('sources_near_dup_group_idx').on(t.nearDupGroup),
+]);
 
 /** One (source, instruction) edit request. Unique per (source, instruction, model). */
 export const requests = pgTable(

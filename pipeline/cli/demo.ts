@@ -146,7 +146,7 @@ export function register(program: Command, ctx: CliContext): void {
         exports.push(
           await runExport(h.db, blobs, {
             kind, outDir: path.join(out, kind), shardSamples: 1000, valFraction: 0.1, format: 'webdataset',
-            rubric: judge.rubric, judgeModel: judge.model, promptHash: judge.promptHash,
+            rubric: judge.rubric, judgeModel: judge.model, promptHash: judge.promptHash, nearDupDistance: cfg.nearDup.distance,
           }),
         );
       }

@@ -68,6 +68,7 @@ export function register(program: Command, ctx: CliContext): void {
         model,
         baseDir: path.dirname(file),
         maxPixels: cfg.checks.maxImagePixels,
+        nearDupDistance: cfg.nearDup.distance,
         onReject: (line, why) => {
           const msg = `${shown}:${line}: ${why}`;
           if (multi) multi.log(`${msg}\n`);

@@ -110,6 +110,7 @@ export function register(program: Command, ctx: CliContext): void {
       let started = false;
       const result = await runExport(h.db, ctx.blobs(), {
         ...opts,
+        nearDupDistance: ctx.config().nearDup.distance,
         sampleDelayMs: Number.isFinite(delay) && delay > 0 ? delay : undefined,
         onProgress: (n, total) => {
           if (!bar) return;

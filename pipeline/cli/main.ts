@@ -20,13 +20,15 @@ import { register as registerSelect } from './select.ts';
 import { register as registerInspect } from './inspect.ts';
 import { register as registerServeInference } from './serve-inference.ts';
 import { register as registerRework } from './rework.ts';
+import { register as registerNearDups } from './near-dups.ts';
+import { register as registerCalibrate } from './calibrate.ts';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../../package.json') as { version: string };
 export const TOOL_VERSION = version;
 
 type Registrar = (program: Command, ctx: CliContext) => void;
-const registrars: Registrar[] = [registerDbMigrate, registerExport, registerServe, registerSelect, registerDemo, registerEnqueue, registerWorker, registerReconcile, registerStatus, registerRetryFailed, registerInspect, registerServeInference, registerRework];
+const registrars: Registrar[] = [registerDbMigrate, registerExport, registerServe, registerSelect, registerDemo, registerEnqueue, registerWorker, registerReconcile, registerStatus, registerRetryFailed, registerInspect, registerServeInference, registerRework, registerNearDups, registerCalibrate];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('vibe-curate')

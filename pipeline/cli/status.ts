@@ -8,6 +8,7 @@ import { QUEUE_NAMES } from '../jobs.ts';
 import { queueDepths, type QueueDepths } from '../queues.ts';
 import type { Funnel } from '../../db/repositories/funnel.repository.ts';
 import { getFunnel } from '../../db/repositories/funnel.repository.ts';
+import { nearDupStats, type NearDupStats } from '../../db/repositories/near-dup.repository.ts';
 import type { CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
 import { formatJudgeVersion } from '../judge/index.ts';
@@ -35,6 +36,12 @@ export function formatFunnel(f: Funnel): string {
   ].join('\n');
 }
 
+/** The near-duplicate groups as one funnel-style row. */
+export function formatNearDups(n: NearDupStats & { distance: number }): string {
+  const extra = n.unhashed ? `, ${n.unhashed} unhashed (run near-dups)` : '';
+  return `${'near-dup groups'.padEnd(22)}${String(n.groups).padStart(8)}  ${n.sources} sources, largest ${n.largest}, distance ≤ ${n.distance}${extra}`;
+}
+
 /** Queue depths as a table. */
 export function formatDepths(d: QueueDepths): string {
   const cols = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -51,6 +58,7 @@ export function register(program: Command, ctx: CliContext): void {
       const cfg = ctx.config();
       const h = await ctx.db();
       const funnel = await getFunnel(h.db, selectionSettings(cfg, { rubric: flags.rubric, model: flags.judgeModel }));
+      const nearDuplicates = { distance: cfg.nearDup.distance, ...(await nearDupStats(h.db)) };
       // The funnel is Postgres alone: without Redis it is still printed, queue depths as null.
       let queues: QueueDepths | null = null;
       let queueError: string | undefined;
@@ -60,8 +68,8 @@ export function register(program: Command, ctx: CliContext): void {
         queueError = describeError(err);
       }
       const prefix = cfg.queue.prefix;
-      if (flags.json) console.log(JSON.stringify({ funnel, queues, prefix, database: h.where, ...(queueError ? { queueError } : {}) }));
-      else console.log(`${formatFunnel(funnel)}\n\n${queues ? formatDepths(queues) : `queues: unavailable (${queueError})`}`);
+      if (flags.json) console.log(JSON.stringify({ funnel, queues, prefix, database: h.where, nearDuplicates, ...(queueError ? { queueError } : {}) }));
+      else console.log(`${formatFunnel(funnel)}\n${formatNearDups(nearDuplicates)}\n\n${queues ? formatDepths(queues) : `queues: unavailable (${queueError})`}`);
       if (queueError) {
         process.stderr.write(`vibe-curate: status: queue depths unavailable: ${queueError}\n`);
         process.exitCode = 1;

@@ -34,6 +34,8 @@ import {
 } from '../../db/repositories/export.repository.ts';
 import type { Db } from '../../db/client.ts';
 import { inSnapshot, type SnapshotInfo } from '../../db/repositories/snapshot.repository.ts';
+import { groupNewSources, nearDupStats, ungroupedSourceIds } from '../../db/repositories/near-dup.repository.ts';
+import { DEFAULT_NEAR_DUP_DISTANCE } from '../near-dup/bands.ts';
 import type { BlobStore } from '../blobs.ts';
 import { InputError } from '../errors/index.ts';
 import { needsEncode, type EncodeOptions } from './images.ts';
@@ -71,6 +73,8 @@ export interface ExportOptions {
   promptHash?: string;
   /** Default: the rule version of the newest selection / pair for the rubric (and judge version). */
   ruleVersion?: string;
+  /** NEAR_DUP_DISTANCE: sources left ungrouped (an enqueue cut short) are grouped with it first. */
+  nearDupDistance?: number;
   onProgress?: (samples: number, total: number) => void;
   /** Milliseconds to wait after each written sample (a throttle; tests use it to interrupt). */
   sampleDelayMs?: number;
@@ -226,6 +230,10 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
   await guardOutDir(outDir, kind, format, Boolean(opts.force));
   await mkdir(outDir, { recursive: true });
   await rm(path.join(outDir, MANIFEST_FILE), { force: true }); // incomplete until written again
+  // splits hash the near-duplicate group: first group any source an interrupted enqueue left ungrouped
+  const distance = opts.nearDupDistance ?? DEFAULT_NEAR_DUP_DISTANCE;
+  for (let ids = await ungroupedSourceIds(db); ids.length; ids = await ungroupedSourceIds(db)) await groupNewSources(db, ids, distance);
+  const dups = await nearDupStats(db);
   const exportId = await beginExport(db, { name, kind, format, outDir, params: { rubric: opts.rubric, judge, ruleVersion, ...filters } });
   // A shard's last bytes are written, its state saved and its file renamed (its "tail") while
   // the next shard fills: at most one tail runs at a time, in shard order
@@ -362,6 +370,7 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
       filters,
       totals: totalsOf(shards),
       shardlist: shards,
+      near_duplicates: { distance, groups: dups.groups, sources: dups.sources, largest: dups.largest, split_by: 'near_dup_group' },
     };
     const written = await writeManifest(outDir, manifest);
     await finishExport(db, exportId, {

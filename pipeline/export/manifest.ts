@@ -40,6 +40,11 @@ export interface Manifest {
   filters: Record<string, unknown>;
   totals: { samples: number; bytes: number; shards: number; splits: Record<string, { samples: number; bytes: number; shards: number }> };
   shardlist: ShardEntry[];
+  /**
+   * Splits go by near-duplicate group (sources within `distance` bits of pHash): the groups of
+   * two or more sources in the ledger at export time, the sources in them, and the largest.
+   */
+  near_duplicates: { distance: number; groups: number; sources: number; largest: number; split_by: 'near_dup_group' };
 }
 
 export const MANIFEST_FILE = 'manifest.json';

@@ -101,7 +101,7 @@ function sampleMeta(r: SftRow | DpoRow, key: string, split: Split, edits: Member
 /** The sample of one SFT pick. */
 export function sftSample(r: SftRow, ctx: SampleContext): SampleMeta {
   const key = sftKey(r.request_id, r.seed);
-  const split = splitOf(r.source_sha256, ctx.valFraction);
+  const split = splitOf(r.near_dup_group, ctx.valFraction);
   const record = {
     key,
     kind: 'sft',
@@ -110,6 +110,7 @@ export function sftSample(r: SftRow, ctx: SampleContext): SampleMeta {
     instruction: r.instruction,
     category: r.category ?? '',
     source_sha256: r.source_sha256,
+    near_dup_group: r.near_dup_group,
     source_width: r.source_width,
     source_height: r.source_height,
     rubric: ctx.rubric,
@@ -133,7 +134,7 @@ export function sftSample(r: SftRow, ctx: SampleContext): SampleMeta {
 /** The sample of one DPO pair. */
 export function dpoSample(r: DpoRow, ctx: SampleContext): SampleMeta {
   const key = dpoKey(r.request_id, r.chosen_seed, r.rejected_seed);
-  const split = splitOf(r.source_sha256, ctx.valFraction);
+  const split = splitOf(r.near_dup_group, ctx.valFraction);
   const record = {
     key,
     kind: 'dpo',
@@ -143,6 +144,7 @@ export function dpoSample(r: DpoRow, ctx: SampleContext): SampleMeta {
     instruction: r.instruction,
     category: r.category ?? '',
     source_sha256: r.source_sha256,
+    near_dup_group: r.near_dup_group,
     source_width: r.source_width,
     source_height: r.source_height,
     rubric: ctx.rubric,

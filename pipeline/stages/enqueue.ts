@@ -12,6 +12,9 @@ import { enqueueJobs, type QueueSet } from '../queues.ts';
 import type { Db } from '../../db/client.ts';
 import { insertRequests } from '../../db/repositories/requests.repository.ts';
 import { upsertSources, type NewSource } from '../../db/repositories/sources.repository.ts';
+import { groupNewSources } from '../../db/repositories/near-dup.repository.ts';
+import { bandKeys, DEFAULT_NEAR_DUP_DISTANCE } from '../near-dup/bands.ts';
+import { phashOfImage, toSignedString } from '../near-dup/phash.ts';
 
 export interface EnqueueOptions {
   db: Db;
@@ -24,6 +27,8 @@ export interface EnqueueOptions {
   /** Folder relative image paths are resolved against (the manifest's folder). */
   baseDir: string;
   maxPixels: number;
+  /** Hamming distance (bits of 64) within which sources are near-duplicates (NEAR_DUP_DISTANCE; default 6). */
+  nearDupDistance?: number;
   /** Per image download, milliseconds. */
   fetchTimeoutMs?: number;
   /** Largest image download, bytes. */
@@ -134,6 +139,8 @@ async function handleBatch(
   const ok = entries.flatMap((e, i) => (loaded[i] ? [{ e, s: loaded[i]!.source }] : []));
   if (!ok.length) return [];
   const ids = await upsertSources(o.db, ok.map((x) => x.s));
+  // the rows (hash and band keys) are committed: now join their near-duplicate groups
+  await groupNewSources(o.db, [...new Set(ids.values())], o.nearDupDistance ?? DEFAULT_NEAR_DUP_DISTANCE);
   const reqs = await insertRequests(
     o.db,
     ok.map(({ e, s }) => ({
@@ -160,8 +167,19 @@ async function loadSource(origin: string, ref: ReturnType<typeof resolveImageRef
   const subject = ref.kind === 'file' ? ref.path : ref.url;
   const info = await probeImage(bytes, subject, { maxPixels: o.maxPixels });
   const stored = await o.blobs.put(bytes, EXT[info.format] ?? info.format);
+  const hash = await phashOfImage(bytes);
   return {
-    source: { sha256: stored.sha256 || sha256Hex(bytes), blob: stored.key, width: info.width, height: info.height, format: info.format, bytes: bytes.length, origin },
+    source: {
+      sha256: stored.sha256 || sha256Hex(bytes),
+      blob: stored.key,
+      width: info.width,
+      height: info.height,
+      format: info.format,
+      bytes: bytes.length,
+      origin,
+      phash: toSignedString(hash),
+      phashBands: bandKeys(hash, o.nearDupDistance ?? DEFAULT_NEAR_DUP_DISTANCE),
+    },
   };
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CHANGE_RULE_VERSION, MIN_REGION_FRACTION, NO_CHANGE_FRACTION } from '../../pipeline/change-check.ts';
-import { checkVersion, clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
+import { ARTIFACT_RULE_VERSION, checkVersion, clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
 import { DETECTOR_VERSION } from '../../pipeline/faces/blazeface.ts';
 import { FACE_RULE_VERSION } from '../../pipeline/faces/face-check.ts';
 import { ImageError } from '../../pipeline/errors/index.ts';
@@ -237,7 +237,8 @@ describe('check version', () => {
   it('names every rule with the detector version and the thresholds it runs with', () => {
     const v = checkVersion(base);
     expect(v).toBe(
-      `${FACE_RULE_VERSION}(detector=${DETECTOR_VERSION}/fine,iou=0.9)+${CHANGE_RULE_VERSION}(px=40,noChange=${NO_CHANGE_FRACTION},minRegion=${MIN_REGION_FRACTION})`,
+      `${FACE_RULE_VERSION}/uncertain-fail(detector=${DETECTOR_VERSION}/fine,iou=0.9)+${CHANGE_RULE_VERSION}(px=40,noChange=${NO_CHANGE_FRACTION},minRegion=${MIN_REGION_FRACTION})` +
+        `+${ARTIFACT_RULE_VERSION}(mode=on,fail=0.9)`,
     );
   });
   it('changes with the face threshold, the face search, the change threshold; not with the pixel limit or the exemption', () => {
@@ -245,6 +246,8 @@ describe('check version', () => {
     expect(checkVersion({ ...base, faceIoUThreshold: 0.95 })).not.toBe(v);
     expect(checkVersion({ ...base, faceSearch: 'fast' })).not.toBe(v);
     expect(checkVersion({ ...base, changePixelThreshold: 30 })).not.toBe(v);
+    expect(checkVersion({ ...base, faceUncertain: 'pass' })).not.toBe(v);
+    expect(checkVersion({ ...base, artifactMode: 'record' })).not.toBe(v);
     expect(checkVersion({ ...base, maxImagePixels: 1000 })).toBe(v);
     expect(checkVersion({ ...base, exemptFaceCheck: true })).toBe(v);
   });

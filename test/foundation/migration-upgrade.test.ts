@@ -17,7 +17,6 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDb, rows, type DbHandle } from '../../db/client.ts';
 import { moveCandidate, storeCandidatesOfRequest } from '../../db/repositories/candidates.repository.ts';
-import { insertCheck } from '../../db/repositories/checks.repository.ts';
 import { insertRequests, settleRequest } from '../../db/repositories/requests.repository.ts';
 import { upsertSources } from '../../db/repositories/sources.repository.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
@@ -121,22 +120,16 @@ describe('migrating a filled 0002 database to the current schema', () => {
       const facts: CandidateFacts[] = [];
       for (const [i, cand] of cands.entries()) {
         const rep = await runHardChecks(bytes, edits[i]!.bytes, hardCheckOptionsFromConfig(c.checks, req.category));
-        await insertCheck(h.db, {
-          candidateId: cand.id,
-          ruleVersion: `${rep.faceCheck.ruleVersion}+${rep.changeCheck.ruleVersion}`, // the rule version 0002's check stage stored
-          faceStatus: rep.faceCheckExempt ? 'exempt' : rep.faceCheck.status,
-          faceMinIou: rep.faceCheck.minIoU,
-          faceThreshold: rep.faceCheck.threshold,
-          faceCount: rep.source.faces.length,
-          faces: { source: rep.source.faces, edit: rep.edit.faces, matches: rep.faceCheck.matches },
-          detectorVersion: rep.faceCheck.detectorVersion,
-          changeStatus: rep.changeCheck.status,
-          changedFraction: rep.changeCheck.changedFraction,
-          largestComponentShare: rep.changeCheck.largestComponentShare,
-          change: rep.changeCheck,
-          passed: rep.passed,
-          latencyMs: 1,
-        });
+        // the columns 0002's checks table has (today's insertCheck writes later ones too), and the
+        // rule version 0002's check stage stored (today's face rule is another one)
+        await h.db.execute(sql`
+          INSERT INTO checks (candidate_id, rule_version, face_status, face_min_iou, face_threshold, face_count, faces, detector_version,
+                              change_status, changed_fraction, largest_component_share, change, passed, latency_ms)
+          VALUES (${cand.id}, 'face-iou-hungarian-v1+change-map-4conn-v1', ${rep.faceCheckExempt ? 'exempt' : rep.faceCheck.status},
+                  ${rep.faceCheck.minIoU}, ${rep.faceCheck.threshold}, ${rep.source.faces.length},
+                  ${JSON.stringify({ source: rep.source.faces, edit: rep.edit.faces, matches: rep.faceCheck.matches })}::jsonb,
+                  ${rep.faceCheck.detectorVersion}, ${rep.changeCheck.status}, ${rep.changeCheck.changedFraction},
+                  ${rep.changeCheck.largestComponentShare}, ${JSON.stringify(rep.changeCheck)}::jsonb, ${rep.passed}, 1)`);
         await moveCandidate(h.db, cand.id, ['generated'], rep.passed ? 'checked' : 'rejected');
         let fact: CandidateFacts = { id: cand.id, seed: base + i, scores: null, passesThresholds: false, checkPassed: rep.passed, review: null };
         if (rep.passed) {
@@ -188,12 +181,18 @@ describe('migrating a filled 0002 database to the current schema', () => {
       { t: 'selections', judge_model: 'builtin-metric-v1', prompt_hash: metric },
     ]);
     const cv = await rows<{ rule_version: string }>(h.db, sql`SELECT DISTINCT rule_version FROM checks`);
-    expect(cv.map((x) => x.rule_version)).toEqual([checkVersion(hardCheckOptionsFromConfig(cfg().checks))]);
+    const [d] = await rows<{ detector_version: string }>(h.db, sql`SELECT DISTINCT detector_version FROM checks`);
+    expect(cv.map((x) => x.rule_version)).toEqual([
+      `face-iou-hungarian-v1(detector=${d!.detector_version},iou=0.9)+change-map-4conn-v1(px=40,noChange=0.0005,minRegion=0.001)`,
+    ]);
+    // today's face rule (registration, uncertain sources) and the artifact rule are a newer check version: recheck applies it
+    expect(cv[0]!.rule_version).not.toBe(checkVersion(hardCheckOptionsFromConfig(cfg().checks)));
     expect(await rows(h.db, sql`SELECT count(*)::int AS n FROM judgments WHERE superseded_at IS NOT NULL`)).toEqual([{ n: 0 }]);
   });
 
-  it('reads the old rows as current: a dry-run selection changes nothing, and export writes the old picks under their judge version', async () => {
-    const s = selectionSettings(cfg());
+  it('reads the old rows under their own versions: a dry-run selection changes nothing, and export writes the old picks under their judge version', async () => {
+    const [old] = await rows<{ rule_version: string }>(h.db, sql`SELECT DISTINCT rule_version FROM checks`);
+    const s = { ...selectionSettings(cfg()), checkVersion: old!.rule_version };
     const dry = await runSelection(h.db, { ...s, all: true, dryRun: true });
     expect(dry.requests).toBe(R);
     expect(dry.diff!.total).toEqual({ picksChanged: 0, picksGained: 0, picksLost: 0, pairsGained: 0, pairsLost: 0 });

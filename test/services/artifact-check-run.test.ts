@@ -53,7 +53,7 @@ describe('ARTIFACT_CHECK through the pipeline', () => {
   });
 
   const checkered = (r: CheckRow) => variantForSeed(r.seed).defects.includes('checkerboard');
-  const otherwiseFine = (r: CheckRow) => r.face_status !== 'fail' && r.change_status === 'pass';
+  const otherwiseFine = (r: CheckRow) => r.face_status !== 'fail' && r.face_status !== 'uncertain' && r.change_status === 'pass'; // FACE_UNCERTAIN=fail by default
 
   it('on: every checkerboard candidate fails the artifact rule and is rejected unjudged; no clean candidate fails it', () => {
     const on = runs.on;
@@ -62,7 +62,7 @@ describe('ARTIFACT_CHECK through the pipeline', () => {
     expect(bad.length).toBeGreaterThanOrEqual(2);
     for (const r of bad) expect(r).toMatchObject({ artifact_status: 'fail', passed: false, status: 'rejected' });
     for (const r of on.filter((x) => variantForSeed(x.seed).defects.length === 0)) expect(r.artifact_status).toBe('pass');
-    expect(new Set(on.map((r) => r.rule_version.split('+').at(-1)))).toEqual(new Set([ARTIFACT_RULE_VERSION]));
+    expect(new Set(on.map((r) => r.rule_version.split('+').at(-1)))).toEqual(new Set([`${ARTIFACT_RULE_VERSION}(mode=on,fail=0.9)`]));
   });
 
   it('record: the same candidates carry the same artifact verdict but pass when faces and change do, and are judged', () => {
@@ -71,6 +71,6 @@ describe('ARTIFACT_CHECK through the pipeline', () => {
     const bad = rec.filter((r) => checkered(r) && otherwiseFine(r));
     expect(bad.length).toBeGreaterThanOrEqual(2);
     for (const r of bad) expect(r).toMatchObject({ artifact_status: 'fail', passed: true, judged: true });
-    expect(new Set(rec.map((r) => r.rule_version.split('+').at(-1)))).toEqual(new Set([`${ARTIFACT_RULE_VERSION}:record`]));
+    expect(new Set(rec.map((r) => r.rule_version.split('+').at(-1)))).toEqual(new Set([`${ARTIFACT_RULE_VERSION}(mode=record,fail=0.9)`]));
   });
 });

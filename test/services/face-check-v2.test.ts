@@ -81,8 +81,8 @@ describe('face rule v2 in the pipeline', () => {
     const pass = runs.pass.checks.filter((c) => c.face_status === 'uncertain');
     expect(fail.every((c) => !c.passed)).toBe(true);
     expect(pass.some((c) => c.passed)).toBe(true);
-    expect(new Set(runs.fail.checks.map((c) => c.rule_version.split('+')[0]))).toEqual(new Set(['face-iou-registered-v2/uncertain-fail']));
-    expect(new Set(runs.pass.checks.map((c) => c.rule_version.split('+')[0]))).toEqual(new Set(['face-iou-registered-v2/uncertain-pass']));
+    expect(new Set(runs.fail.checks.map((c) => c.rule_version.split('(')[0]))).toEqual(new Set(['face-iou-registered-v2/uncertain-fail']));
+    expect(new Set(runs.pass.checks.map((c) => c.rule_version.split('(')[0]))).toEqual(new Set(['face-iou-registered-v2/uncertain-pass']));
   });
 
   it('stores each source’s faces once, and every check of its edits measured exactly those faces', () => {

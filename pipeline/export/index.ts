@@ -26,6 +26,7 @@ import {
   failExport,
   finishExport,
   latestRuleVersion,
+  ruleParamsOf,
   streamDpoRows,
   streamSftRows,
   type Axis,
@@ -166,6 +167,8 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
     reviewedOnly: Boolean(opts.reviewedOnly),
     minAxis: opts.minAxis ?? {},
   };
+  // The rule's parameters as stored with its rows (weights and gap for scalar-v1, margin for select-v1, …).
+  const ruleParams = (await ruleParamsOf(db, kind, filter)) ?? {};
   const enc: EncodeOptions = { maxSide: opts.maxSide, reencodeJpeg: Boolean(opts.reencodeJpeg) };
   const filters = {
     min_axis: filter.minAxis,
@@ -298,6 +301,7 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
       tool: { name: 'vibe-curate', version: TOOL_VERSION },
       rubric: opts.rubric,
       rule_version: ruleVersion,
+      rule_params: ruleParams,
       judge,
       filters,
       totals: totalsOf(shards),

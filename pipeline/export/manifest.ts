@@ -25,6 +25,8 @@ export interface Manifest {
   tool: { name: 'vibe-curate'; version: string };
   rubric: string;
   rule_version: string;
+  /** The parameters stored with the exported rule version's rows ({} when there are none). */
+  rule_params: Record<string, unknown>;
   /** The judge version whose judgments and selection were exported. */
   judge: { rubric: string; model: string; prompt_hash: string };
   filters: Record<string, unknown>;

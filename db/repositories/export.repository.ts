@@ -112,21 +112,6 @@ export async function latestRuleVersion(
   return r[0] ? { ruleVersion: r[0].rule_version, judgeModel: r[0].judge_model, promptHash: r[0].prompt_hash } : null;
 }
 
-/**
- * The rule parameters of the rows an export reads: those of the newest selection / pair of the
- * filter's rule and judge version (what the manifest records beside the rule version); null when there is none.
- */
-export async function ruleParamsOf(db: Db, kind: 'sft' | 'dpo', f: Pick<ExportFilter, 'rubric' | 'judgeModel' | 'promptHash' | 'ruleVersion'>): Promise<Record<string, unknown> | null> {
-  const table = sql.raw(kind === 'sft' ? 'selections' : 'pairs');
-  const r = await rows<{ params: Record<string, unknown> }>(
-    db,
-    sql`SELECT params FROM ${table}
-        WHERE rubric = ${f.rubric} AND rule_version = ${f.ruleVersion} AND judge_model = ${f.judgeModel} AND prompt_hash = ${f.promptHash}
-        ORDER BY id DESC LIMIT 1`,
-  );
-  return r[0]?.params ?? null;
-}
-
 const judged = (alias: string, candidate: SQL, f: ExportFilter) => sql`
   JOIN LATERAL (
     SELECT judge_model, prompt_hash, raw_scores, axis_instruction, axis_preservation, axis_quality
@@ -369,4 +354,14 @@ export async function listExports(db: Db, limit = 50): Promise<{ id: number; nam
     db,
     sql`SELECT id, name, kind, format, out_dir, status, samples, bytes, finished_at FROM exports ORDER BY id DESC LIMIT ${limit}`,
   );
+}
+
+/** The distinct selection params stored with the rows an export reads (one set unless params changed without `select --all`). */
+export async function selectionParamsOf(db: Db, kind: 'sft' | 'dpo', f: Pick<ExportFilter, 'rubric' | 'ruleVersion'>): Promise<unknown[]> {
+  const table = sql.raw(kind === 'sft' ? 'selections' : 'pairs');
+  const r = await rows<{ params: unknown }>(
+    db,
+    sql`SELECT DISTINCT params FROM ${table} WHERE rubric = ${f.rubric} AND rule_version = ${f.ruleVersion} LIMIT 20`,
+  );
+  return r.map((x) => x.params).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
 }

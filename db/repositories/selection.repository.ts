@@ -102,19 +102,37 @@ const idArray = (ids: readonly number[]) => `{${[...new Set(ids.map((n) => Math.
  * 'selected' (when settled or selected).
  */
 export async function selectBatch(db: Db, o: SelectBatchInput): Promise<SelectBatchResult> {
-  if (o.requestIds.length === 0) return { requests: 0, picks: 0, pairs: 0 };
+  return (await selectBatchRules(db, [o]))[0]!;
+}
+
+/**
+ * selectBatch for several rules over the same requests (`inputs` differ only in their rule), in
+ * one transaction under one set of request locks: every rule reads the same state, and the stamp
+ * (on the input that asks for it, the last) cannot cover a change another rule did not see.
+ */
+export async function selectBatchRules(db: Db, inputs: readonly SelectBatchInput[]): Promise<SelectBatchResult[]> {
+  const o = inputs[0];
+  if (!o || o.requestIds.length === 0) return inputs.map(() => ({ requests: 0, picks: 0, pairs: 0 }));
   // JIT off: the statement's cost estimate crosses the JIT threshold, and compiling its many
   // expressions took seconds while the statement itself runs in a few hundred milliseconds.
   // Nested loops off: the planner's row estimates for the CTEs are far too low (tens of rows for
   // thousands), and a nested loop over CTE scans made the w × l join quadratic per batch (250 s
   // instead of 6 s for the benchmark at some batch sizes). The index probes that must be
   // nested loops are written as LATERAL subqueries, which stay nested loops regardless.
-  const [r] = await db.transaction(async (tx) => {
+  return db.transaction(async (tx) => {
+    // Concurrency: the batch's requests are locked first, in id order (reviews lock them in the
+    // same order), so a second selection of any of them waits for this one to commit and then
+    // reads its pairs: any number of selections at once store what one would.
+    await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${idArray(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
     await tx.execute(sql`SET LOCAL jit = off`);
     await tx.execute(sql`SET LOCAL enable_nestloop = off`);
-    return rows<{ requests: number; picks: number; pairs: number }>(tx as unknown as Db, selectBatchSql(o));
+    const out: SelectBatchResult[] = [];
+    for (const input of inputs) {
+      const [r] = await rows<{ requests: number; picks: number; pairs: number }>(tx as unknown as Db, selectBatchSql(input));
+      out.push({ requests: Number(r?.requests ?? 0), picks: Number(r?.picks ?? 0), pairs: Number(r?.pairs ?? 0) });
+    }
+    return out;
   });
-  return { requests: Number(r?.requests ?? 0), picks: Number(r?.picks ?? 0), pairs: Number(r?.pairs ?? 0) };
 }
 
 export interface SelectBatchInput {
@@ -184,8 +202,8 @@ function selectionCtes(o: SelectBatchInput): SQL {
   return sql`
 WITH RECURSIVE
 batch AS MATERIALIZED (
-  SELECT r.id AS request_id, r.settled_at, r.category
-  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.category FROM requests r WHERE r.id = u.id OFFSET 0) r
+  SELECT r.id AS request_id, r.settled_at, r.reviewed_at, r.category
+  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.reviewed_at, r.category FROM requests r WHERE r.id = u.id OFFSET 0) r
 ),
 cand AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n, ${COLS},
@@ -294,12 +312,14 @@ stale AS (
 ),
 dropped AS (DELETE FROM pairs WHERE id = ANY(ARRAY(SELECT id FROM stale WHERE NOT reviewed))),
 demoted AS (UPDATE pairs SET rank = 0 WHERE id = ANY(ARRAY(SELECT id FROM stale WHERE reviewed)) AND rank <> 0)${o.stamp === false ? sql`` : sql`,`}
--- selected_at = now(), unless the request settled again while this statement ran (its row now
+-- selected_at = now() (or the settled_at / reviewed_at read under the lock, when later: this
+-- statement saw them), unless the request settled again while this statement ran (its row now
 -- differs from the snapshot the selection read): then the settled_at that was read, so the
 -- request stays due (settled_at > selected_at) and the next run sees the late change.
 ${o.stamp === false ? sql`` : sql`stamped AS (
   UPDATE requests r
-     SET selected_at = CASE WHEN r.settled_at IS DISTINCT FROM b.settled_at THEN b.settled_at ELSE now() END,
+     SET selected_at = CASE WHEN r.settled_at IS DISTINCT FROM b.settled_at THEN b.settled_at
+                            ELSE greatest(now(), b.settled_at, b.reviewed_at) END,
          status = CASE WHEN r.status IN ('settled', 'selected') THEN 'selected' ELSE r.status END
   FROM batch b
   WHERE r.id = b.request_id AND r.id = ANY(ARRAY(SELECT request_id FROM batch))

@@ -25,10 +25,18 @@ export interface Manifest {
   tool: { name: 'vibe-curate'; version: string };
   rubric: string;
   rule_version: string;
-  /** The parameters stored with the exported rule version's rows ({} when there are none). */
-  rule_params: Record<string, unknown>;
   /** The judge version whose judgments and selection were exported. */
   judge: { rubric: string; model: string; prompt_hash: string };
+  /** The one snapshot of the ledger every sample was read from: its time and each table's highest id. */
+  snapshot: { at: string; high_water: Record<string, number> };
+  /**
+   * The versions the samples come from: the selection rule with the params it stored (thresholds
+   * and check version included), and the judge version (models: those seen in the samples).
+   */
+  versions: {
+    selection: { rule_version: string; params: unknown[] };
+    judge: { rubric: string; model: string; prompt_hash: string; models: string[] };
+  };
   filters: Record<string, unknown>;
   totals: { samples: number; bytes: number; shards: number; splits: Record<string, { samples: number; bytes: number; shards: number }> };
   shardlist: ShardEntry[];

@@ -16,14 +16,13 @@ import type { Db } from '../../db/client.ts';
 import {
   countPendingSelection,
   nextPendingSelection,
-  selectBatch,
   selectBatchDryRun,
+  selectBatchRules,
   type SelectionChangeGroup,
 } from '../../db/repositories/selection.repository.ts';
 import { SELECTION_RULE_VERSION, type SelectionParams } from './rules.ts';
-import { SCALAR_RULE_VERSION } from './scalar.ts';
 import { selectionRule, type SelectionRuleVersion } from './registry.ts';
-import type { ScalarParams } from './scalar.ts';
+import { SCALAR_RULE_VERSION, type ScalarParams } from './scalar.ts';
 
 export { SELECTION_RULE_VERSION, MAX_AXES, geometricMean, mayLose, qualifies, usable } from './rules.ts';
 export type { CandidateFacts, SelectionParams, Verdict } from './rules.ts';
@@ -250,30 +249,34 @@ export async function runSelection(
       // One fetch at a time: each lane waits for the previous fetch before starting its own.
       const ids = await (fetching = fetching.then(() => next()));
       if (!ids) return;
-      // Each rule in turn over the batch; only the last one stamps the requests selected.
-      for (const [i, plan] of plans.entries()) {
-        const input = {
-          requestIds: ids,
-          judge: opts.judge,
-          ruleVersion: plan.rule.version,
-          params,
-          thresholds: opts.thresholds,
-          checkVersion: opts.checkVersion,
-          rowParams: plan.rowParams,
-          rule: plan.sql,
-          stamp: stamp && i === plans.length - 1,
-        };
-        const mine = out.byRule[plan.rule.version]!;
-        if (mine.diff) {
-          for (const g of await selectBatchDryRun(db, input, opts.listLimit ?? 100)) addGroup(mine.diff, g);
-        } else {
-          const r = await selectBatch(db, input);
-          if (i === 0) out.requests += r.requests;
+      // Each rule in turn over the batch (one transaction, one set of request locks); only the
+      // last one stamps the requests selected.
+      const inputs = plans.map((plan, i) => ({
+        requestIds: ids,
+        judge: opts.judge,
+        ruleVersion: plan.rule.version,
+        params,
+        thresholds: opts.thresholds,
+        checkVersion: opts.checkVersion,
+        rowParams: plan.rowParams,
+        rule: plan.sql,
+        stamp: stamp && i === plans.length - 1,
+      }));
+      if (opts.dryRun) {
+        for (const input of inputs) {
+          const diff = out.byRule[input.ruleVersion]!.diff!;
+          for (const g of await selectBatchDryRun(db, input, opts.listLimit ?? 100)) addGroup(diff, g);
+        }
+      } else {
+        const results = await selectBatchRules(db, inputs);
+        out.requests += results[0]!.requests;
+        results.forEach((r, i) => {
+          const mine = out.byRule[inputs[i]!.ruleVersion]!;
           out.picks += r.picks;
           out.pairs += r.pairs;
           mine.picks += r.picks;
           mine.pairs += r.pairs;
-        }
+        });
       }
       done += ids.length;
       total = Math.max(total, done);

@@ -263,6 +263,16 @@ describe('pairing rules side by side through the real pipeline', () => {
     }
     const domKeys = new Set(dom.json.map(key));
     expect(sca.json.filter((j) => !domKeys.has(key(j))).length).toBeGreaterThan(0);
+
+    // Without --rule-version: the first rule of SELECT_RULES that has pairs.
+    const ruleOf = async (tag: string, env: Record<string, string>) => {
+      const out = path.join(tmp.dir, `dpo-default-${tag}`);
+      const r = await runCli(['export', '--kind', 'dpo', '--out', out, '--json'], cliEnv(env));
+      expect(r.stderr).toBe('');
+      return (JSON.parse(await readFile(path.join(out, 'manifest.json'), 'utf8')) as { rule_version: string }).rule_version;
+    };
+    expect(await ruleOf('default', {})).toBe('select-v1');
+    expect(await ruleOf('scalar-first', { SELECT_RULES: 'scalar-v1,select-v1' })).toBe('scalar-v1');
   });
 
   it('status --json and the text status count both rules and the scalar pairs that are not dominant', async () => {

@@ -61,6 +61,22 @@ const urlList = z.preprocess(
   (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
   z.array(z.url('expected comma-separated URLs like http://host:port')),
 );
+/** The selection rule versions there are (pipeline/select/registry.ts holds what each does). */
+export const SELECTION_RULE_VERSIONS = ['select-v1', 'scalar-v1'] as const;
+export type SelectionRuleVersion = (typeof SELECTION_RULE_VERSIONS)[number];
+
+const weight = z.number({ error: 'expected a weight for each of instruction, preservation, quality' });
+
+/** PAIR_WEIGHTS' default: instruction 0.4, preservation 0.35, quality 0.25. */
+export const DEFAULT_PAIR_WEIGHTS = { instruction: 0.4, preservation: 0.35, quality: 0.25 } as const;
+
+/** Weights divided by their sum (exact when they already sum to 1 in doubles, as the default does). */
+export function normaliseWeights(w: { instruction: number; preservation: number; quality: number }): { instruction: number; preservation: number; quality: number } {
+  const sum = w.instruction + w.preservation + w.quality;
+  if (sum === 1) return { ...w };
+  return { instruction: w.instruction / sum, preservation: w.preservation / sum, quality: w.quality / sum };
+}
+
 const bool = (def: boolean) =>
   z.preprocess((v) => {
     if (v === undefined || v === '') return def;
@@ -121,6 +137,30 @@ export const envSchema = z.object({
   DPO_MAX_USES: int(2, 1), // times one candidate may appear across a request's pairs
   DPO_LOSER_MAY_FAIL_CHECKS: bool(true),
   REVIEW_ACCEPT_OVERRIDES_THRESHOLDS: bool(true),
+  PAIR_WEIGHTS: z.preprocess(
+    (v) => {
+      if (typeof v !== 'string' || v.trim() === '') return { ...DEFAULT_PAIR_WEIGHTS };
+      const out: Record<string, number> = {};
+      for (const part of v.split(',')) {
+        const m = /^\s*([A-Za-z_]+)\s*=\s*(\d+(?:\.\d+)?)\s*$/.exec(part);
+        if (!m) return part; // fails the object check below
+        out[m[1]!] = Number(m[2]);
+      }
+      return out;
+    },
+    z
+      .object(
+        { instruction: weight, preservation: weight, quality: weight },
+        { error: 'expected instruction=W,preservation=W,quality=W with W ≥ 0, e.g. instruction=0.4,preservation=0.35,quality=0.25' },
+      )
+      .strict()
+      .refine((w) => w.instruction + w.preservation + w.quality > 0, 'expected weights that do not all equal 0'),
+  ), // scalar-v1's weights of the canonical axes; normalised to sum 1 (the score stays on 0–10)
+  PAIR_MIN_GAP: num(0.5, (s) => s.min(0)), // scalar-v1: least score gap chosen − rejected, canonical 0–10 scale
+  SELECT_RULES: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? [...new Set(v.split(',').map((s) => s.trim()))] : ['select-v1']),
+    z.array(z.enum(SELECTION_RULE_VERSIONS, { error: `expected rule versions among ${SELECTION_RULE_VERSIONS.join(', ')}, comma-separated` })).min(1),
+  ), // the rules the select stage (workers) and a plain `select` run
   CHECK_CONCURRENCY: int(2, 1),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -').default('vibe'), // BullMQ key prefix
   QUEUE_LOCK_MS: int(30_000, 1000), // 30 s: a killed worker's jobs are retried after this
@@ -166,7 +206,19 @@ export interface Config {
     /** The grid-artifact check: on (fails rejects), record (stored, never rejects), off (not run). */
     artifactMode: 'on' | 'off' | 'record';
   };
-  selection: { dpoMinMargin: number; dpoMaxPairs: number; dpoMaxUses: number; loserMayFailChecks: boolean; reviewAcceptOverridesThresholds: boolean };
+  selection: {
+    dpoMinMargin: number;
+    dpoMaxPairs: number;
+    dpoMaxUses: number;
+    loserMayFailChecks: boolean;
+    reviewAcceptOverridesThresholds: boolean;
+    /** scalar-v1: weights of the canonical axes, normalised to sum 1 (PAIR_WEIGHTS). */
+    pairWeights: { instruction: number; preservation: number; quality: number };
+    /** scalar-v1: least scalar gap between chosen and rejected, 0–10 (PAIR_MIN_GAP). */
+    pairMinGap: number;
+    /** Rule versions the select stage and a plain `select` run, in order (SELECT_RULES). */
+    rules: SelectionRuleVersion[];
+  };
   dashboard: { token?: string; port: number };
   /** BullMQ: key prefix (several deployments can share one Redis) and job lock duration (ms). */
   queue: { prefix: string; lockMs: number };
@@ -230,6 +282,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       dpoMaxUses: e.DPO_MAX_USES,
       loserMayFailChecks: e.DPO_LOSER_MAY_FAIL_CHECKS,
       reviewAcceptOverridesThresholds: e.REVIEW_ACCEPT_OVERRIDES_THRESHOLDS,
+      pairWeights: normaliseWeights(e.PAIR_WEIGHTS),
+      pairMinGap: e.PAIR_MIN_GAP,
+      rules: e.SELECT_RULES,
     },
     dashboard: { token: e.DASHBOARD_TOKEN, port: e.PORT },
     queue: { prefix: e.QUEUE_PREFIX, lockMs: e.QUEUE_LOCK_MS },

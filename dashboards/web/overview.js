@@ -29,7 +29,15 @@ function renderFunnel(f) {
     ['Above thresholds', 'judgments.aboveThresholds', f.judgments.aboveThresholds, f.judgments.ok],
     ['Requests selected', 'selection.requestsSelected', f.selection.requestsSelected, f.requests.total],
     ['SFT picks', 'selection.sftPicks', f.selection.sftPicks, f.selection.requestsSelected],
-    ['DPO pairs', 'selection.dpoPairs', f.selection.dpoPairs, null],
+    [f.selection.ruleVersion ? `DPO pairs (${f.selection.ruleVersion})` : 'DPO pairs', 'selection.dpoPairs', f.selection.dpoPairs, null],
+    // The other selection rules side by side: their pairs, and how many are not dominant (the
+    // chosen side worse on some axis: strict dominance never makes those).
+    ...Object.entries(f.selection.rules ?? {})
+      .filter(([rule]) => rule !== f.selection.ruleVersion)
+      .flatMap(([rule, n]) => [
+        [`DPO pairs (${rule})`, `selection.rules.${rule}.dpoPairs`, n.dpoPairs, null],
+        [`Not dominant (${rule})`, `selection.rules.${rule}.notDominant`, n.notDominant, n.dpoPairs],
+      ]),
   ];
   const top = Math.max(1, ...stages.map((s) => s[2]));
   return el(

@@ -96,12 +96,17 @@ export interface DpoRow extends Common {
 
 const PAGE = 500; // requests per keyset page
 
-/** The rule version of the newest SFT selection / DPO pair for `rubric` (and judge model and prompt hash when given); null when there is none. */
+/**
+ * The rule version of the newest SFT selection / DPO pair for `rubric` (and judge model and prompt
+ * hash when given), the first of `prefer` that has one coming first; null when there is none.
+ */
 export async function latestRuleVersion(
   db: Db,
   kind: 'sft' | 'dpo',
   rubric: string,
   judge: { model?: string; promptHash?: string } = {},
+  /** Rule versions preferred in this order when they have rows (SELECT_RULES); the others after them. */
+  prefer: readonly string[] = [],
 ): Promise<{ ruleVersion: string; judgeModel: string; promptHash: string } | null> {
   const table = sql.raw(kind === 'sft' ? 'selections' : 'pairs');
   const r = await rows<{ rule_version: string; judge_model: string; prompt_hash: string }>(
@@ -109,7 +114,7 @@ export async function latestRuleVersion(
     sql`SELECT rule_version, judge_model, prompt_hash FROM ${table}
         WHERE rubric = ${rubric} AND (${judge.model ?? null}::text IS NULL OR judge_model = ${judge.model ?? null})
           AND (${judge.promptHash ?? null}::text IS NULL OR prompt_hash = ${judge.promptHash ?? null})
-        ORDER BY created_at DESC, id DESC LIMIT 1`,
+        ORDER BY array_position(${`{${prefer.map((v) => JSON.stringify(v)).join(',')}}`}::text[], rule_version) NULLS LAST, created_at DESC, id DESC LIMIT 1`,
   );
   return r[0] ? { ruleVersion: r[0].rule_version, judgeModel: r[0].judge_model, promptHash: r[0].prompt_hash } : null;
 }

@@ -13,6 +13,17 @@ export interface FunnelVersions {
   /** Applied to the raw scores for `aboveThresholds`; omitted: each judgment's stored verdict. */
   thresholds?: Record<string, number>;
   checkVersion?: string;
+  /** Selection rule versions: the first is the one the top-level selection counts are of; each gets an entry in selection.rules. */
+  rules?: readonly string[];
+}
+
+/** One selection rule's counts. */
+export interface RuleCounts {
+  requestsSelected: number;
+  sftPicks: number;
+  dpoPairs: number;
+  /** Pairs whose chosen side is worse than the rejected on some rubric axis (a negative margin): never from strict dominance. */
+  notDominant: number;
 }
 
 export interface Funnel {
@@ -62,10 +73,14 @@ export interface Funnel {
     onRejected: number;
   };
   selection: {
+    /** The rule version these counts are of (the first of SELECT_RULES; null: every rule). */
+    ruleVersion: string | null;
     /** Requests with a selection row (an SFT pick or an explicit "nothing qualified"). */
     requestsSelected: number;
     sftPicks: number;
     dpoPairs: number;
+    /** Per rule version (those asked for, and any other with rows): the same counts side by side. */
+    rules: Record<string, RuleCounts>;
   };
   /** Open (unresolved) failures. */
   failures: { total: number; byStage: Record<string, number> };
@@ -82,6 +97,7 @@ export async function getFunnel(db: Db, opts: FunnelVersions = {}): Promise<Funn
   const jv = v ? sql`rubric = ${v.rubric} AND judge_model = ${v.model} AND prompt_hash = ${v.promptHash}` : sql`true`;
   const jCur = sql`${jv} AND superseded_at IS NULL`;
   const ck = opts.checkVersion === undefined ? sql`true` : sql`rule_version = ${opts.checkVersion}`;
+  const rv = opts.rules?.length ? sql`rule_version = ${opts.rules[0]}` : sql`true`;
   const above = opts.thresholds ? thresholdsMetSql(sql`(raw_scores || coalesce(aggregate, '{}'::jsonb))`, opts.thresholds) : sql`passes_thresholds`;
   const [r] = await rows<CountRow>(
     db,
@@ -108,10 +124,30 @@ export async function getFunnel(db: Db, opts: FunnelVersions = {}): Promise<Funn
       (SELECT count(*) FROM judgments WHERE NOT ok AND ${jCur})::int AS j_failed,
       (SELECT count(*) FROM judgments WHERE ok AND ${jCur} AND ${above})::int AS j_above,
       (SELECT count(*) FROM judgments j JOIN candidates c ON c.id = j.candidate_id WHERE c.status = 'rejected' AND ${jv})::int AS j_rejected,
-      (SELECT count(DISTINCT request_id) FROM selections WHERE ${jv})::int AS sel_requests,
-      (SELECT count(DISTINCT request_id) FROM selections WHERE candidate_id IS NOT NULL AND ${jv})::int AS sel_sft,
-      (SELECT count(*) FROM pairs WHERE rank > 0 AND ${jv})::int AS sel_pairs`,
+      (SELECT count(DISTINCT request_id) FROM selections WHERE ${jv} AND ${rv})::int AS sel_requests,
+      (SELECT count(DISTINCT request_id) FROM selections WHERE candidate_id IS NOT NULL AND ${jv} AND ${rv})::int AS sel_sft,
+      (SELECT count(*) FROM pairs WHERE rank > 0 AND ${jv} AND ${rv})::int AS sel_pairs`,
   );
+  const perRule = await rows<{ rule_version: string; requests: number; sft: number; pairs: number; not_dominant: number }>(
+    db,
+    sql`WITH s AS (
+          SELECT rule_version, count(DISTINCT request_id)::int AS requests, count(DISTINCT request_id) FILTER (WHERE candidate_id IS NOT NULL)::int AS sft
+          FROM selections WHERE ${jv} GROUP BY rule_version
+        ), p AS (
+          SELECT rule_version, count(*)::int AS pairs,
+                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM unnest(margins) m WHERE m < 0))::int AS not_dominant
+          FROM pairs WHERE rank > 0 AND ${jv} GROUP BY rule_version
+        )
+        SELECT coalesce(s.rule_version, p.rule_version) AS rule_version, coalesce(s.requests, 0) AS requests, coalesce(s.sft, 0) AS sft,
+               coalesce(p.pairs, 0) AS pairs, coalesce(p.not_dominant, 0) AS not_dominant
+        FROM s FULL JOIN p ON p.rule_version = s.rule_version
+        ORDER BY 1`,
+  );
+  const rules: Record<string, RuleCounts> = {};
+  for (const v of opts.rules ?? []) rules[v] = { requestsSelected: 0, sftPicks: 0, dpoPairs: 0, notDominant: 0 };
+  for (const x of perRule) {
+    rules[x.rule_version] = { requestsSelected: Number(x.requests), sftPicks: Number(x.sft), dpoPairs: Number(x.pairs), notDominant: Number(x.not_dominant) };
+  }
   const n = (k: string) => Number(r?.[k] ?? 0);
   const byStageRows = await rows<{ stage: string; n: number }>(
     db,
@@ -144,7 +180,7 @@ export async function getFunnel(db: Db, opts: FunnelVersions = {}): Promise<Funn
       artifactFail: n('chk_artifact_fail'),
     },
     judgments: { judged: n('j_judged'), ok: n('j_ok'), failed: n('j_failed'), aboveThresholds: n('j_above'), onRejected: n('j_rejected') },
-    selection: { requestsSelected: n('sel_requests'), sftPicks: n('sel_sft'), dpoPairs: n('sel_pairs') },
+    selection: { ruleVersion: opts.rules?.[0] ?? null, requestsSelected: n('sel_requests'), sftPicks: n('sel_sft'), dpoPairs: n('sel_pairs'), rules },
     failures: { total: Object.values(byStage).reduce((a, b) => a + b, 0), byStage },
   };
 }

@@ -48,6 +48,49 @@ const TOTAL = raw(axes.map((i) => (i === 1 ? '(w.s1 - l.s1)' : `coalesce(w.s${i}
 /** (w − l) per axis, cut to the vector's length. */
 const MARGINS = sql.raw(`(ARRAY[${axes.map((i) => `r.ws[${i}] - r.ls[${i}]`).join(', ')}])[1:r.n]`);
 
+/**
+ * A selection rule's own SQL inside the shared statement (batch → cand → q → pick, edge →
+ * greedy → kept → writes): the columns it needs and its pick and edge CTE bodies.
+ */
+export interface RuleSql {
+  /** Extra columns read from the judgment row `jj`, each after a comma. */
+  judgmentCols: SQL;
+  /** Extra columns of `cand` taken from the judgment `j`, each after a comma. */
+  candCols: SQL;
+  /** Extra columns of `q` over cand's, each after a comma. */
+  qCols: SQL;
+  /** The pick CTE's body: (request_id, id, score), one row per request that has a pick. */
+  pick: SQL;
+  /** The edge CTE's body: candidate pairs (request_id, chosen_id, rejected_id, wseed, lseed, ws, ls, n, total), before the use limits. */
+  edge: SQL;
+}
+
+/** select-v1: the geometric-mean pick and strict-dominance edges with Σ(w − l) ≥ minMargin. */
+export function dominanceRuleSql(p: Pick<SelectionSqlParams, 'minMargin'>): RuleSql {
+  return {
+    judgmentCols: sql``,
+    candCols: sql``,
+    qCols: sql`,
+         (${PROD}) AS prod,
+         (${SUM}) AS ssum`,
+    pick: sql`
+  SELECT DISTINCT ON (request_id) request_id, id, CASE WHEN prod > 0 THEN power(prod, 1.0::float8 / n) ELSE 0 END AS score
+  FROM q WHERE qualifies
+  ORDER BY request_id, score DESC, seed
+`,
+    edge: sql`
+  SELECT * FROM (
+    SELECT w.request_id, w.id AS chosen_id, l.id AS rejected_id, w.seed AS wseed, l.seed AS lseed,
+           w.s AS ws, l.s AS ls, w.n, (${TOTAL}) AS total
+    FROM q w
+    JOIN q l ON l.request_id = w.request_id AND l.id <> w.id AND l.n = w.n AND l.ssum <= w.ssum AND l.may_lose
+    WHERE w.qualifies AND (${GE}) AND (${GT})
+  ) e
+  WHERE e.total >= ${p.minMargin}::float8
+`,
+  };
+}
+
 /** The ids as an array literal, each once (a request twice in one batch would be upserted twice). */
 const idArray = (ids: readonly number[]) => `{${[...new Set(ids.map((n) => Math.trunc(n)))].join(',')}}`;
 
@@ -59,23 +102,37 @@ const idArray = (ids: readonly number[]) => `{${[...new Set(ids.map((n) => Math.
  * 'selected' (when settled or selected).
  */
 export async function selectBatch(db: Db, o: SelectBatchInput): Promise<SelectBatchResult> {
-  if (o.requestIds.length === 0) return { requests: 0, picks: 0, pairs: 0 };
+  return (await selectBatchRules(db, [o]))[0]!;
+}
+
+/**
+ * selectBatch for several rules over the same requests (`inputs` differ only in their rule), in
+ * one transaction under one set of request locks: every rule reads the same state, and the stamp
+ * (on the input that asks for it, the last) cannot cover a change another rule did not see.
+ */
+export async function selectBatchRules(db: Db, inputs: readonly SelectBatchInput[]): Promise<SelectBatchResult[]> {
+  const o = inputs[0];
+  if (!o || o.requestIds.length === 0) return inputs.map(() => ({ requests: 0, picks: 0, pairs: 0 }));
   // JIT off: the statement's cost estimate crosses the JIT threshold, and compiling its many
   // expressions took seconds while the statement itself runs in a few hundred milliseconds.
   // Nested loops off: the planner's row estimates for the CTEs are far too low (tens of rows for
   // thousands), and a nested loop over CTE scans made the w × l join quadratic per batch (250 s
   // instead of 6 s for the benchmark at some batch sizes). The index probes that must be
   // nested loops are written as LATERAL subqueries, which stay nested loops regardless.
-  const [r] = await db.transaction(async (tx) => {
+  return db.transaction(async (tx) => {
     // Concurrency: the batch's requests are locked first, in id order (reviews lock them in the
     // same order), so a second selection of any of them waits for this one to commit and then
     // reads its pairs: any number of selections at once store what one would.
     await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${idArray(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
     await tx.execute(sql`SET LOCAL jit = off`);
     await tx.execute(sql`SET LOCAL enable_nestloop = off`);
-    return rows<{ requests: number; picks: number; pairs: number }>(tx as unknown as Db, selectBatchSql(o));
+    const out: SelectBatchResult[] = [];
+    for (const input of inputs) {
+      const [r] = await rows<{ requests: number; picks: number; pairs: number }>(tx as unknown as Db, selectBatchSql(input));
+      out.push({ requests: Number(r?.requests ?? 0), picks: Number(r?.picks ?? 0), pairs: Number(r?.pairs ?? 0) });
+    }
+    return out;
   });
-  return { requests: Number(r?.requests ?? 0), picks: Number(r?.picks ?? 0), pairs: Number(r?.pairs ?? 0) };
 }
 
 export interface SelectBatchInput {
@@ -93,6 +150,15 @@ export interface SelectBatchInput {
   checkVersion?: string;
   /** Stored in the rows' params beside the rule parameters (thresholds, check version). */
   storedParams?: Record<string, unknown>;
+  /** The params stored with each row, replacing { ...params, ...storedParams } (a rule with other parameters). */
+  rowParams?: Record<string, unknown>;
+  /** The rule's pick and edges; omitted: select-v1's (dominanceRuleSql). */
+  rule?: RuleSql;
+  /**
+   * Stamp the requests selected (selected_at, status). Default true; false for a run that does
+   * not cover every rule the select stage runs, so the others still see the requests as due.
+   */
+  stamp?: boolean;
 }
 
 /** The statement selectBatch runs (exported for EXPLAIN in benchmarks). */
@@ -123,6 +189,7 @@ function passesSql(thresholds: Record<string, number> | undefined): SQL {
  */
 function selectionCtes(o: SelectBatchInput): SQL {
   const p = o.params;
+  const rule = o.rule ?? dominanceRuleSql(p);
   const vals = o.thresholds ? sql`, jj.raw_scores || coalesce(jj.aggregate, '{}'::jsonb) AS vals` : sql``;
   const check = o.checkVersion === undefined
     ? sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1`
@@ -140,11 +207,11 @@ batch AS MATERIALIZED (
 ),
 cand AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n, ${COLS},
-         coalesce(ck.passed, false) AS check_passed, ${passesSql(o.thresholds)} AS passes, rv.verdict
+         coalesce(ck.passed, false) AS check_passed, ${passesSql(o.thresholds)} AS passes, rv.verdict${rule.candCols}
   FROM batch b
   CROSS JOIN LATERAL (SELECT c.id, c.request_id, c.seed FROM candidates c WHERE c.request_id = b.request_id OFFSET 0) c
   JOIN LATERAL (
-    SELECT jj.scores::float8[] AS s, jj.passes_thresholds${vals} FROM judgments jj
+    SELECT jj.scores::float8[] AS s, jj.passes_thresholds${vals}${rule.judgmentCols} FROM judgments jj
     WHERE jj.candidate_id = c.id AND jj.rubric = ${o.judge.rubric} AND jj.judge_model = ${o.judge.model} AND jj.prompt_hash = ${o.judge.promptHash}
       AND jj.ok AND jj.scores IS NOT NULL
     ORDER BY jj.id DESC LIMIT 1
@@ -156,26 +223,11 @@ q AS MATERIALIZED (
   SELECT cand.*,
          coalesce(verdict <> 'reject', true)
            AND ((coalesce(verdict = 'accept', false) AND ${p.reviewAcceptOverridesThresholds}::boolean) OR (check_passed AND passes)) AS qualifies,
-         (check_passed OR ${p.loserMayFailChecks}::boolean) AS may_lose,
-         (${PROD}) AS prod,
-         (${SUM}) AS ssum
+         (check_passed OR ${p.loserMayFailChecks}::boolean) AS may_lose${rule.qCols}
   FROM cand
 ),
-pick AS MATERIALIZED (
-  SELECT DISTINCT ON (request_id) request_id, id, CASE WHEN prod > 0 THEN power(prod, 1.0::float8 / n) ELSE 0 END AS geo
-  FROM q WHERE qualifies
-  ORDER BY request_id, geo DESC, seed
-),
-edge AS (
-  SELECT * FROM (
-    SELECT w.request_id, w.id AS chosen_id, l.id AS rejected_id, w.seed AS wseed, l.seed AS lseed,
-           w.s AS ws, l.s AS ls, w.n, (${TOTAL}) AS total
-    FROM q w
-    JOIN q l ON l.request_id = w.request_id AND l.id <> w.id AND l.n = w.n AND l.ssum <= w.ssum AND l.may_lose
-    WHERE w.qualifies AND (${GE}) AND (${GT})
-  ) e
-  WHERE e.total >= ${p.minMargin}::float8
-),
+pick AS MATERIALIZED (${rule.pick}),
+edge AS (${rule.edge}),
 ranked0 AS (
   SELECT e.*, row_number() OVER (PARTITION BY e.request_id ORDER BY e.total DESC, e.wseed, e.lseed) AS rn,
          count(*) OVER (PARTITION BY e.request_id, e.chosen_id) AS wc,
@@ -227,11 +279,11 @@ const sameVersion = (alias: string, o: SelectBatchInput) =>
 /** The write half: upserts, stale pairs, request stamps, and the counts. */
 function writeSelection(o: SelectBatchInput): SQL {
   const p = o.params;
-  const paramsJson = JSON.stringify({ ...p, ...o.storedParams });
+  const paramsJson = JSON.stringify(o.rowParams ?? { ...p, ...o.storedParams });
   return sql`,
 sel_up AS (
   INSERT INTO selections AS t (request_id, candidate_id, rule_version, rubric, judge_model, prompt_hash, params, score)
-  SELECT b.request_id, pk.id, ${o.ruleVersion}, ${versionValues(o)}, ${paramsJson}::jsonb, pk.geo
+  SELECT b.request_id, pk.id, ${o.ruleVersion}, ${versionValues(o)}, ${paramsJson}::jsonb, pk.score
   FROM batch b LEFT JOIN pick pk ON pk.request_id = b.request_id
   ON CONFLICT (request_id, rule_version, rubric, judge_model, prompt_hash) DO UPDATE
     SET candidate_id = EXCLUDED.candidate_id, params = EXCLUDED.params, score = EXCLUDED.score
@@ -259,19 +311,19 @@ stale AS (
   WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.chosen_id = pr.chosen_id AND k.rejected_id = pr.rejected_id)
 ),
 dropped AS (DELETE FROM pairs WHERE id = ANY(ARRAY(SELECT id FROM stale WHERE NOT reviewed))),
-demoted AS (UPDATE pairs SET rank = 0 WHERE id = ANY(ARRAY(SELECT id FROM stale WHERE reviewed)) AND rank <> 0),
+demoted AS (UPDATE pairs SET rank = 0 WHERE id = ANY(ARRAY(SELECT id FROM stale WHERE reviewed)) AND rank <> 0)${o.stamp === false ? sql`` : sql`,`}
 -- selected_at = now() (or the settled_at / reviewed_at read under the lock, when later: this
 -- statement saw them), unless the request settled again while this statement ran (its row now
 -- differs from the snapshot the selection read): then the settled_at that was read, so the
 -- request stays due (settled_at > selected_at) and the next run sees the late change.
-stamped AS (
+${o.stamp === false ? sql`` : sql`stamped AS (
   UPDATE requests r
      SET selected_at = CASE WHEN r.settled_at IS DISTINCT FROM b.settled_at THEN b.settled_at
                             ELSE greatest(now(), b.settled_at, b.reviewed_at) END,
          status = CASE WHEN r.status IN ('settled', 'selected') THEN 'selected' ELSE r.status END
   FROM batch b
   WHERE r.id = b.request_id AND r.id = ANY(ARRAY(SELECT request_id FROM batch))
-)
+)`}
 SELECT (SELECT count(*) FROM batch)::int AS requests,
        (SELECT count(*) FROM pick)::int AS picks,
        (SELECT count(*) FROM kept)::int AS pairs`;
@@ -357,19 +409,44 @@ FROM changes GROUP BY kind, category`,
 const PENDING = sql`status IN ('settled', 'selected') AND (selected_at IS NULL OR settled_at > selected_at OR reviewed_at > selected_at)`;
 const SELECTABLE = sql`status IN ('settled', 'selected')`;
 
+/** Which requests a run without explicit ids covers. */
+export interface PendingFilter {
+  /** Every settled or selected request, not only the due ones. */
+  all?: boolean;
+  /**
+   * Also due: a settled or selected request with no selections row of one of these rule
+   * versions under this judge version (a rule run for the first time, or one the select stage
+   * does not run).
+   */
+  missing?: { ruleVersions: readonly string[]; judge: { rubric: string; model: string; promptHash: string } };
+}
+
+function pendingWhere(f: PendingFilter): SQL {
+  if (f.all) return SELECTABLE;
+  const m = f.missing;
+  if (!m || m.ruleVersions.length === 0) return PENDING;
+  const lacks = sql.join(
+    m.ruleVersions.map(
+      (v) => sql`NOT EXISTS (SELECT 1 FROM selections s WHERE s.request_id = requests.id AND s.rule_version = ${v}
+                  AND s.rubric = ${m.judge.rubric} AND s.judge_model = ${m.judge.model} AND s.prompt_hash = ${m.judge.promptHash})`,
+    ),
+    sql` OR `,
+  );
+  return sql`(${PENDING} OR (${SELECTABLE} AND (${lacks})))`;
+}
+
 /**
  * How many requests are due: settled or reviewed since their last selection (or never selected); with
- * `all`, every settled or selected request (after a change of parameters).
+ * `all`, every settled or selected request (after a change of parameters); with `missing`, also those
+ * lacking a row of one of the rule versions.
  */
-export async function countPendingSelection(db: Db, opts: { all?: boolean } = {}): Promise<number> {
-  const where = opts.all ? SELECTABLE : PENDING;
-  const [r] = await rows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM requests WHERE ${where}`);
+export async function countPendingSelection(db: Db, opts: PendingFilter = {}): Promise<number> {
+  const [r] = await rows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM requests WHERE ${pendingWhere(opts)}`);
   return Number(r?.n ?? 0);
 }
 
 /** The next `limit` due request ids above `afterId`, ascending (keyset paging: bounded memory). */
-export async function nextPendingSelection(db: Db, afterId: number, limit: number, opts: { all?: boolean } = {}): Promise<number[]> {
-  const where = opts.all ? SELECTABLE : PENDING;
-  const r = await rows<{ id: number }>(db, sql`SELECT id FROM requests WHERE ${where} AND id > ${afterId} ORDER BY id LIMIT ${limit}`);
+export async function nextPendingSelection(db: Db, afterId: number, limit: number, opts: PendingFilter = {}): Promise<number[]> {
+  const r = await rows<{ id: number }>(db, sql`SELECT id FROM requests WHERE ${pendingWhere(opts)} AND id > ${afterId} ORDER BY id LIMIT ${limit}`);
   return r.map((x) => Number(x.id));
 }

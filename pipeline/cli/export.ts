@@ -99,11 +99,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--reencode-jpeg', 're-encode every image as JPEG quality 95')
     .option('--rubric <rubric>', 'judge rubric (default: the configured judge\'s: metric-v1 without JUDGE_URL, else JUDGE_RUBRIC)')
     .option('--judge-model <name>', "judge model whose judgments and selection to export (default: the configured judge's)")
-    .option('--rule-version <v>', 'selection rule version (default: the newest present)')
+    .option('--rule-version <v>', 'selection rule version (default: the first of SELECT_RULES with rows, else the newest present)')
     .option('--force', 'write into a non-empty --out that holds no export of this kind and format')
     .option('--json', 'print the result as JSON')
     .action(async (flags: Flags) => {
-      const opts = optionsFromFlags(flags, judgeVersion(ctx.config().judge, { rubric: flags.rubric, model: flags.judgeModel }));
+      const opts = {
+        ...optionsFromFlags(flags, judgeVersion(ctx.config().judge, { rubric: flags.rubric, model: flags.judgeModel })),
+        preferRuleVersions: ctx.config().selection.rules,
+      };
       const delay = Number(process.env.VIBE_EXPORT_SAMPLE_DELAY_MS ?? 0);
       const h = await ctx.db();
       const bar = process.stderr.isTTY && !flags.json ? new SingleBar({ stream: process.stderr, format: 'export {bar} {value}/{total} samples | {eta}s' }, Presets.shades_classic) : null;

@@ -1,14 +1,23 @@
 /**
- * `vibe-curate select [--all] [--dry-run] [--rubric R] [--judge-model M] [--json]`: SFT picks
- * and DPO pairs of settled requests under the settings in force (judge version, thresholds
- * applied to the raw scores, check version, DPO parameters). `--dry-run` computes the same and
- * prints what would change against the stored selection, writing nothing.
+ * `vibe-curate select [--all] [--dry-run] [--rule V[,V]] [--rubric R] [--judge-model M] [--json]`:
+ * SFT picks and DPO pairs of settled requests under the settings in force (judge version,
+ * thresholds applied to the raw scores, check version, DPO parameters), for the rules of
+ * SELECT_RULES or those `--rule` names. `--dry-run` computes the same and prints what would
+ * change against the stored selection, writing nothing.
  */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { InputError } from '../errors/index.ts';
 import { formatJudgeVersion } from '../judge/index.ts';
-import { DEFAULT_SELECTION_BATCH, SELECTION_RULE_VERSION, runSelection, selectionSettings, type SelectionDiff } from '../select/index.ts';
+import {
+  DEFAULT_SELECTION_BATCH,
+  SELECTION_RULE_VERSIONS,
+  runSelection,
+  selectionRule,
+  selectionSettings,
+  type SelectionDiff,
+  type SelectionRuleVersion,
+} from '../select/index.ts';
 import type { CliContext } from './context.ts';
 
 /** The `--rubric` / `--judge-model` options of every command that reads judgments. */
@@ -29,8 +38,9 @@ export function register(program: Command, ctx: CliContext): void {
   judgeVersionOptions(
     program
       .command('select')
-      .description('pick the SFT candidate and the strict-dominance DPO pairs of settled requests (incremental)'),
+      .description('pick the SFT candidate and the DPO pairs of settled requests under each selection rule (incremental)'),
   )
+    .option('--rule <versions>', `rule versions to run, comma-separated: ${SELECTION_RULE_VERSIONS.join(', ')} (default: SELECT_RULES)`)
     .option('--all', 're-select every settled or selected request, not only those settled since their last selection')
     .option('--dry-run', 'compute under the current settings and print what would change; write nothing')
     .option('--list <n>', 'with --dry-run: changes of each kind listed in --json (counts are complete)', (v) => Number(v), 100)
@@ -38,7 +48,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--concurrency <n>', 'batches in flight at once', (v) => Number(v), 2)
     .option('--json', 'print the result as JSON')
     .action(
-      async (opts: { rubric?: string; judgeModel?: string; all?: boolean; dryRun?: boolean; list: number; batch: number; concurrency: number; json?: boolean }) => {
+      async (opts: { rule?: string; rubric?: string; judgeModel?: string; all?: boolean; dryRun?: boolean; list: number; batch: number; concurrency: number; json?: boolean }) => {
         if (!Number.isInteger(opts.batch) || opts.batch < 1) throw new InputError('expected a whole number ≥ 1', { subject: '--batch' });
         if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
           throw new InputError('expected a whole number ≥ 1', { subject: '--concurrency' });
@@ -46,6 +56,12 @@ export function register(program: Command, ctx: CliContext): void {
         if (!Number.isInteger(opts.list) || opts.list < 0) throw new InputError('expected a whole number ≥ 0', { subject: '--list' });
         const cfg = ctx.config();
         const settings = selectionSettings(cfg, { rubric: opts.rubric, model: opts.judgeModel });
+        const rules: SelectionRuleVersion[] = opts.rule === undefined
+          ? settings.rules
+          : [...new Set(opts.rule.split(',').map((v) => selectionRule(v.trim(), '--rule').version))];
+        // A run that leaves out a rule of SELECT_RULES does not stamp the requests selected:
+        // the select stage still finds them due for the rules it runs.
+        const stamp = settings.rules.every((r) => rules.includes(r));
         const h = await ctx.db();
         const bar = !opts.json && process.stderr.isTTY
           ? new cliProgress.SingleBar(
@@ -56,6 +72,8 @@ export function register(program: Command, ctx: CliContext): void {
         let started = false;
         const r = await runSelection(h.db, {
           ...settings,
+          rules,
+          stamp,
           all: opts.all,
           dryRun: opts.dryRun,
           listLimit: opts.list,
@@ -70,23 +88,32 @@ export function register(program: Command, ctx: CliContext): void {
           },
         });
         if (started) bar?.stop();
-        const { diff, ...counts } = r;
+        const { diff, byRule, ...counts } = r;
         const out = {
-          ruleVersion: SELECTION_RULE_VERSION,
+          ruleVersion: rules.join(','),
+          rules,
           rubric: settings.judge.rubric,
           judge: settings.judge,
           checkVersion: settings.checkVersion,
           thresholds: settings.thresholds,
           params: settings.params,
+          ...(rules.includes('scalar-v1') ? { scalar: settings.scalar } : {}),
           dryRun: Boolean(opts.dryRun),
           ...counts,
           ms: Math.round(r.ms),
           ...(diff ? { diff } : {}),
+          byRule,
         };
-        const head = `${SELECTION_RULE_VERSION} (${formatJudgeVersion(settings.judge)})`;
+        const judge = formatJudgeVersion(settings.judge);
         if (opts.json) console.log(JSON.stringify(out));
-        else if (diff) console.log(`${head} dry run over ${r.requests} request(s), nothing written:\n${formatDiff(diff)}`);
-        else console.log(`${head}: ${r.requests} request(s) selected, ${r.picks} SFT pick(s), ${r.pairs} DPO pair(s) in ${(r.ms / 1000).toFixed(1)} s`);
+        else if (opts.dryRun) {
+          for (const v of rules) console.log(`${v} (${judge}) dry run over ${r.requests} request(s), nothing written:\n${formatDiff(byRule[v]!.diff!)}`);
+        } else {
+          for (const v of rules) {
+            const n = byRule[v]!;
+            console.log(`${v} (${judge}): ${r.requests} request(s) selected, ${n.picks} SFT pick(s), ${n.pairs} DPO pair(s) in ${(r.ms / 1000).toFixed(1)} s`);
+          }
+        }
       },
     );
 }

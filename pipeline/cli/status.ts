@@ -31,7 +31,11 @@ export function formatFunnel(f: Funnel): string {
     row('  judged, rejected', f.judgments.onRejected, 'judge calls on candidates that failed a hard check (JUDGE_REJECTED)'),
     row('  above thresholds', f.judgments.aboveThresholds, f.rubric ? `rubric ${f.rubric}` : ''),
     row('SFT picks', f.selection.sftPicks, `of ${f.selection.requestsSelected} selected requests`),
-    row('DPO pairs', f.selection.dpoPairs),
+    row('DPO pairs', f.selection.dpoPairs, f.selection.ruleVersion ? `rule ${f.selection.ruleVersion}` : ''),
+    // Each rule side by side (the dominance-versus-scalar comparison): pairs, of them not dominant, picks.
+    ...Object.entries(f.selection.rules).map(([v, n]) =>
+      row(`  ${v} pairs`, n.dpoPairs, `not dominant ${n.notDominant}, SFT picks ${n.sftPicks} of ${n.requestsSelected}`),
+    ),
     row('failures (open)', f.failures.total, stages),
   ].join('\n');
 }

@@ -71,10 +71,12 @@ export interface ExportOptions {
   /** The judge model and prompt hash of the judge version read; default: those of the newest selection / pair of the rubric. */
   judgeModel?: string;
   promptHash?: string;
-  /** Default: the rule version of the newest selection / pair for the rubric (and judge version). */
+  /** Default: the first of preferRuleVersions with rows, else the rule version of the newest selection / pair for the rubric (and judge version). */
   ruleVersion?: string;
   /** NEAR_DUP_DISTANCE: sources left ungrouped (an enqueue cut short) are grouped with it first. */
   nearDupDistance?: number;
+  /** Without ruleVersion: rule versions to export in this order of preference when they have rows (SELECT_RULES). */
+  preferRuleVersions?: readonly string[];
   onProgress?: (samples: number, total: number) => void;
   /** Milliseconds to wait after each written sample (a throttle; tests use it to interrupt). */
   sampleDelayMs?: number;
@@ -205,7 +207,7 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
   const name = path.basename(outDir);
   const { kind, format } = opts;
   // One judge version and one rule version: the ones asked for, else the newest selection's.
-  const latest = await latestRuleVersion(db, kind, opts.rubric, { model: opts.judgeModel, promptHash: opts.promptHash });
+  const latest = await latestRuleVersion(db, kind, opts.rubric, { model: opts.judgeModel, promptHash: opts.promptHash }, opts.preferRuleVersions);
   const ruleVersion = opts.ruleVersion ?? latest?.ruleVersion ?? 'none';
   const judge = { rubric: opts.rubric, model: opts.judgeModel ?? latest?.judgeModel ?? 'none', prompt_hash: opts.promptHash ?? latest?.promptHash ?? 'none' };
   const filter: ExportFilter = {

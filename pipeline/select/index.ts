@@ -16,16 +16,20 @@ import type { Db } from '../../db/client.ts';
 import {
   countPendingSelection,
   nextPendingSelection,
-  selectBatch,
   selectBatchDryRun,
+  selectBatchRules,
   type SelectionChangeGroup,
 } from '../../db/repositories/selection.repository.ts';
 import { SELECTION_RULE_VERSION, type SelectionParams } from './rules.ts';
+import { selectionRule, type SelectionRuleVersion } from './registry.ts';
+import { SCALAR_RULE_VERSION, type ScalarParams } from './scalar.ts';
 
 export { SELECTION_RULE_VERSION, MAX_AXES, geometricMean, mayLose, qualifies, usable } from './rules.ts';
 export type { CandidateFacts, SelectionParams, Verdict } from './rules.ts';
 export { pickSft, type SftPick } from './sft-pick.ts';
 export { dominance, dpoPairs, type DominanceMargin, type DpoPair } from './dominance.ts';
+export { SCALAR_RULE_VERSION, notDominant, pickScalar, scalarPairs, scalarScore, type ScalarCandidateFacts, type ScalarParams, type ScalarWeights } from './scalar.ts';
+export { SELECTION_RULES, SELECTION_RULE_VERSIONS, selectionRule, type SelectionRule, type SelectionRuleVersion } from './registry.ts';
 
 /** Requests per statement: bounds both the statement's working set and the ids held in Node. */
 export const DEFAULT_SELECTION_BATCH = 5000;
@@ -50,6 +54,10 @@ export interface SelectionSettings {
   thresholds: Record<string, number>;
   /** The check version whose checks count. */
   checkVersion: string;
+  /** scalar-v1's weights and least gap (PAIR_WEIGHTS, PAIR_MIN_GAP). */
+  scalar: ScalarParams;
+  /** The rules a run applies: SELECT_RULES. */
+  rules: SelectionRuleVersion[];
 }
 
 /**
@@ -63,6 +71,8 @@ export function selectionSettings(cfg: Config, pick: { rubric?: string; model?: 
     params: selectionParamsFromConfig(cfg),
     thresholds: thresholdsInForce(cfg.judge, judge.rubric),
     checkVersion: checkVersion(hardCheckOptionsFromConfig(cfg.checks)),
+    scalar: { weights: { ...cfg.selection.pairWeights }, minGap: cfg.selection.pairMinGap },
+    rules: [...cfg.selection.rules],
   };
 }
 
@@ -117,8 +127,21 @@ export interface SelectionRunResult {
   pairs: number;
   /** Wall time, milliseconds. */
   ms: number;
-  /** With dryRun: what the run would change; nothing was written. */
+  /** With dryRun and one rule: what the run would change; nothing was written. */
   diff?: SelectionDiff;
+  /** Per rule version: its picks and pairs (with dryRun: 0 and 0, and its diff). */
+  byRule: Record<string, { picks: number; pairs: number; diff?: SelectionDiff }>;
+}
+
+function checkScalar(sp: ScalarParams | undefined): asserts sp is ScalarParams {
+  const bad = (field: string, why: string) => new InputError(why, { subject: `selection.scalar.${field}` });
+  if (!sp) throw bad('weights', 'expected the scalar-v1 parameters');
+  const w = sp.weights;
+  for (const k of ['instruction', 'preservation', 'quality'] as const) {
+    if (!Number.isFinite(w?.[k]) || w[k] < 0) throw bad(`weights.${k}`, 'expected a number ≥ 0');
+  }
+  if (Math.abs(w.instruction + w.preservation + w.quality - 1) > 1e-9) throw bad('weights', 'expected weights summing to 1');
+  if (!Number.isFinite(sp.minGap) || sp.minGap < 0) throw bad('minGap', 'expected a number ≥ 0');
 }
 
 function checkParams(p: SelectionParams): void {
@@ -144,6 +167,15 @@ export async function runSelection(
     /** The judge version whose judgments are read (and named by the rows written). */
     judge: JudgeVersion;
     params: SelectionParams;
+    /** The rule versions applied, in order (default: select-v1 alone). */
+    rules?: readonly SelectionRuleVersion[];
+    /** scalar-v1's parameters; needed when rules include it. */
+    scalar?: ScalarParams;
+    /**
+     * Stamp the requests selected (default true). A run that leaves out a rule the select stage
+     * runs passes false, so that stage still finds them due.
+     */
+    stamp?: boolean;
     /** Thresholds applied to the raw scores now; omitted: each judgment's stored pass/fail. */
     thresholds?: Record<string, number>;
     /** The check version whose checks count; omitted: each candidate's newest check. */
@@ -171,13 +203,22 @@ export async function runSelection(
   // Exactly the five rule parameters: they are stored with every row.
   const { minMargin, maxPairs, maxUses, loserMayFailChecks, reviewAcceptOverridesThresholds } = opts.params;
   const params: SelectionParams = { minMargin, maxPairs, maxUses, loserMayFailChecks, reviewAcceptOverridesThresholds };
-  const out: SelectionRunResult = { requests: 0, picks: 0, pairs: 0, ms: 0 };
+  const rules = [...new Set(opts.rules ?? [SELECTION_RULE_VERSION])].map((v) => selectionRule(v, 'rules'));
+  if (rules.length === 0) throw new InputError('expected at least one rule version', { subject: 'rules' });
+  if (rules.some((r) => r.version === SCALAR_RULE_VERSION)) checkScalar(opts.scalar);
+  const inputs = { params, scalar: opts.scalar ?? { weights: { instruction: 0, preservation: 0, quality: 0 }, minGap: 0 } };
+  const out: SelectionRunResult = { requests: 0, picks: 0, pairs: 0, ms: 0, byRule: {} };
   const storedParams: Record<string, unknown> = {};
   if (opts.thresholds) storedParams.thresholds = opts.thresholds;
   if (opts.checkVersion !== undefined) storedParams.checkVersion = opts.checkVersion;
-  const diff: SelectionDiff | undefined = opts.dryRun
-    ? { total: zeroCounts(), byCategory: {}, picks: [], pairsGained: [], pairsLost: [], truncated: false }
-    : undefined;
+  const newDiff = (): SelectionDiff => ({ total: zeroCounts(), byCategory: {}, picks: [], pairsGained: [], pairsLost: [], truncated: false });
+  // Per rule: its SQL, the params its rows store, and its counts.
+  const plans = rules.map((r) => {
+    out.byRule[r.version] = opts.dryRun ? { picks: 0, pairs: 0, diff: newDiff() } : { picks: 0, pairs: 0 };
+    return { rule: r, sql: r.sql(inputs), rowParams: { ...r.storedParams(inputs), ...storedParams } };
+  });
+  const stamp = opts.stamp !== false;
+  const pending = { all: opts.all, missing: { ruleVersions: rules.map((r) => r.version), judge: opts.judge } };
   let total = 0;
   let done = 0;
 
@@ -192,10 +233,10 @@ export async function runSelection(
     let i = 0;
     next = async () => (i < ids.length ? ids.slice(i, (i += batchSize)) : null);
   } else {
-    total = await countPendingSelection(db, { all: opts.all });
+    total = await countPendingSelection(db, pending);
     let after = 0;
     next = async () => {
-      const ids = await nextPendingSelection(db, after, batchSize, { all: opts.all });
+      const ids = await nextPendingSelection(db, after, batchSize, pending);
       if (ids.length === 0) return null;
       after = ids[ids.length - 1]!;
       return ids;
@@ -208,14 +249,34 @@ export async function runSelection(
       // One fetch at a time: each lane waits for the previous fetch before starting its own.
       const ids = await (fetching = fetching.then(() => next()));
       if (!ids) return;
-      const input = { requestIds: ids, judge: opts.judge, ruleVersion: SELECTION_RULE_VERSION, params, thresholds: opts.thresholds, checkVersion: opts.checkVersion, storedParams };
-      if (diff) {
-        for (const g of await selectBatchDryRun(db, input, opts.listLimit ?? 100)) addGroup(diff, g);
+      // Each rule in turn over the batch (one transaction, one set of request locks); only the
+      // last one stamps the requests selected.
+      const inputs = plans.map((plan, i) => ({
+        requestIds: ids,
+        judge: opts.judge,
+        ruleVersion: plan.rule.version,
+        params,
+        thresholds: opts.thresholds,
+        checkVersion: opts.checkVersion,
+        rowParams: plan.rowParams,
+        rule: plan.sql,
+        stamp: stamp && i === plans.length - 1,
+      }));
+      if (opts.dryRun) {
+        for (const input of inputs) {
+          const diff = out.byRule[input.ruleVersion]!.diff!;
+          for (const g of await selectBatchDryRun(db, input, opts.listLimit ?? 100)) addGroup(diff, g);
+        }
       } else {
-        const r = await selectBatch(db, input);
-        out.requests += r.requests;
-        out.picks += r.picks;
-        out.pairs += r.pairs;
+        const results = await selectBatchRules(db, inputs);
+        out.requests += results[0]!.requests;
+        results.forEach((r, i) => {
+          const mine = out.byRule[inputs[i]!.ruleVersion]!;
+          out.picks += r.picks;
+          out.pairs += r.pairs;
+          mine.picks += r.picks;
+          mine.pairs += r.pairs;
+        });
       }
       done += ids.length;
       total = Math.max(total, done);
@@ -223,19 +284,22 @@ export async function runSelection(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
-  if (diff) {
+  if (opts.dryRun) {
     out.requests = done;
-    out.diff = diff;
     // Each batch and category listed its first changes: keep the first listLimit of each kind overall.
     const limit = opts.listLimit ?? 100;
     const order = (a: { requestId: number; chosenId?: number }, b: { requestId: number; chosenId?: number }) => a.requestId - b.requestId || (a.chosenId ?? 0) - (b.chosenId ?? 0);
-    for (const key of ['picks', 'pairsGained', 'pairsLost'] as const) {
-      const list = (diff[key] as { requestId: number; chosenId?: number }[]).sort(order);
-      if (list.length > limit) {
-        list.length = limit;
-        diff.truncated = true;
+    for (const mine of Object.values(out.byRule)) {
+      const diff = mine.diff!;
+      for (const key of ['picks', 'pairsGained', 'pairsLost'] as const) {
+        const list = (diff[key] as { requestId: number; chosenId?: number }[]).sort(order);
+        if (list.length > limit) {
+          list.length = limit;
+          diff.truncated = true;
+        }
       }
     }
+    if (plans.length === 1) out.diff = out.byRule[plans[0]!.rule.version]!.diff;
   }
   out.ms = performance.now() - t0;
   return out;

@@ -5,15 +5,27 @@
  *   measured: the full incremental selection (SFT picks + DPO pairs, written), batch by batch,
  *   under one judge version, one check version and thresholds applied to the raw scores;
  *   and `select --dry-run` over the same requests, before the real select (everything new) and
- *   after it with other thresholds (a threshold change previewed), each against the real select.
- * Prints the times, the ratios (selection ≤ 4× the baseline; dry run ≤ 1× the real select) and
- * the Node process RSS sampled during the run.
+ *   after it with other thresholds (a threshold change previewed), each against the real select;
+ *   then `select --rule scalar-v1 --all` (the scalarised pairing rule) over the same requests.
+ * Prints the times, the ratios (selection ≤ 4× the baseline; dry run ≤ 1× the real select;
+ * scalar-v1 against the baseline and against select-v1) and the Node process RSS sampled during the run.
  *
  *   npx tsx test/bench/select.bench.ts [--requests 250000] [--batch 5000] [--concurrency 2]
  */
 import { sql } from 'drizzle-orm';
 import { rows, type Db } from '../../db/client.ts';
-import { dpoPairs, pickSft, runSelection, type CandidateFacts, type SelectionParams, type Verdict } from '../../pipeline/select/index.ts';
+import {
+  dpoPairs,
+  pickScalar,
+  pickSft,
+  runSelection,
+  scalarPairs,
+  type CandidateFacts,
+  type ScalarCandidateFacts,
+  type ScalarParams,
+  type SelectionParams,
+  type Verdict,
+} from '../../pipeline/select/index.ts';
 import { createTestDb } from '../helpers/db.ts';
 
 function flag(name: string, def: number): number {
@@ -34,6 +46,7 @@ const CHECK_VERSION = 'bench-check-v1';
 const THRESHOLDS = { a: 4, b: 4 };
 const OTHER_THRESHOLDS = { a: 5, b: 3, q: 2 };
 const PARAMS: SelectionParams = { minMargin: 1, maxPairs: 4, maxUses: 2, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
+const SCALAR: ScalarParams = { weights: { instruction: 0.4, preservation: 0.35, quality: 0.25 }, minGap: 0.5 };
 
 const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
 const secs = (ms: number) => (ms / 1000).toFixed(2);
@@ -113,6 +126,9 @@ async function main(): Promise<void> {
     }
     // A threshold change previewed against the stored selection.
     const dry2 = await runSelection(db, { ...settings, thresholds: OTHER_THRESHOLDS, all: true, dryRun: true, listLimit: 0 });
+    // The scalarised rule over the same requests (as `select --rule scalar-v1 --all`; it leaves the stamps alone).
+    const sc = await runSelection(db, { ...settings, thresholds: THRESHOLDS, rules: ['scalar-v1'], scalar: SCALAR, all: true, stamp: false });
+    const scChecked = await compareScalarWithReference(db, Math.max(1, Math.floor(REQUESTS / 200)));
     console.log(`baseline CREATE TABLE AS (candidates ⋈ judgments): ${secs(baseMs)} s`);
     console.log(
       `selection (batch ${BATCH}, ${CONCURRENCY} in flight): ${secs(r.ms)} s — ${r.requests} requests, ${r.picks} picks, ${r.pairs} pairs (rows: ${chk!.sel} selections, ${chk!.pairs} pairs)`,
@@ -121,6 +137,9 @@ async function main(): Promise<void> {
     console.log(`select --dry-run before any selection: ${secs(dry.ms)} s — predicts ${dry.diff!.total.picksGained} picks, ${dry.diff!.total.pairsGained} pairs (what select wrote)`);
     console.log(`select --all --dry-run with other thresholds: ${secs(dry2.ms)} s — picks changed ${dry2.diff!.total.picksChanged}, pairs +${dry2.diff!.total.pairsGained} −${dry2.diff!.total.pairsLost}`);
     console.log(`ratio dry run / real select: ${(dry.ms / r.ms).toFixed(2)}× and ${(dry2.ms / r.ms).toFixed(2)}× (target ≤ 1×)`);
+    console.log(`scalar-v1 selection (select --rule scalar-v1 --all): ${secs(sc.ms)} s — ${sc.requests} requests, ${sc.picks} picks, ${sc.pairs} pairs`);
+    console.log(`ratio scalar-v1 / baseline: ${(sc.ms / baseMs).toFixed(2)}×; scalar-v1 / select-v1: ${(sc.ms / r.ms).toFixed(2)}×`);
+    console.log(`checked ${scChecked} requests against the scalar-v1 TypeScript reference: same picks, same pairs`);
     console.log(`checked ${checked} requests (every ${Math.max(1, Math.floor(REQUESTS / 200))}th) against the TypeScript reference: same picks, same pairs`);
     console.log(`Node RSS during selection: min ${mb(Math.min(...rss))} MiB, max ${mb(Math.max(...rss))} MiB over ${rss.length} samples`);
   } finally {
@@ -144,10 +163,13 @@ async function compareWithReference(db: Db, every: number): Promise<number> {
     list.push({ id: Number(f.id), seed: f.seed, scores: f.scores.map((v) => Math.fround(Number(v))), passesThresholds: f.passes, checkPassed: f.passed, review: f.verdict });
     byReq.set(Number(f.request_id), list);
   }
-  const sel = await rows<{ request_id: number; candidate_id: number | null }>(db, sql`SELECT request_id, candidate_id FROM selections WHERE request_id % ${every} = 0`);
+  const sel = await rows<{ request_id: number; candidate_id: number | null }>(
+    db,
+    sql`SELECT request_id, candidate_id FROM selections WHERE request_id % ${every} = 0 AND rule_version = 'select-v1'`,
+  );
   const prs = await rows<{ request_id: number; chosen_id: number; rejected_id: number; rank: number }>(
     db,
-    sql`SELECT request_id, chosen_id, rejected_id, rank FROM pairs WHERE request_id % ${every} = 0 ORDER BY request_id, rank`,
+    sql`SELECT request_id, chosen_id, rejected_id, rank FROM pairs WHERE request_id % ${every} = 0 AND rule_version = 'select-v1' ORDER BY request_id, rank`,
   );
   for (const s of sel) {
     const ref = pickSft(byReq.get(Number(s.request_id)) ?? [], PARAMS).candidateId;
@@ -156,6 +178,52 @@ async function compareWithReference(db: Db, every: number): Promise<number> {
     const want = dpoPairs(byReq.get(Number(s.request_id)) ?? [], PARAMS).map((p) => `${p.chosenId}>${p.rejectedId}#${p.rank}`).join(' ');
     const have = prs.filter((p) => Number(p.request_id) === Number(s.request_id)).map((p) => `${p.chosen_id}>${p.rejected_id}#${p.rank}`).join(' ');
     if (want !== have) throw new Error(`request ${s.request_id}: SQL pairs [${have}], the reference [${want}]`);
+  }
+  return sel.length;
+}
+
+/** The same for scalar-v1's rows (thresholds as stored in passes_thresholds, which THRESHOLDS equal). */
+async function compareScalarWithReference(db: Db, every: number): Promise<number> {
+  const facts = await rows<{ request_id: number; id: number; seed: number; scores: number[]; ai: number; ap: number; aq: number; passes: boolean; passed: boolean; verdict: Verdict | null }>(
+    db,
+    sql`SELECT c.request_id, c.id, c.seed, j.scores, j.axis_instruction AS ai, j.axis_preservation AS ap, j.axis_quality AS aq,
+               j.passes_thresholds AS passes, k.passed,
+               (SELECT v.verdict FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1) AS verdict
+        FROM candidates c JOIN judgments j ON j.candidate_id = c.id AND j.rubric = ${RUBRIC}
+        JOIN checks k ON k.candidate_id = c.id
+        WHERE c.request_id % ${every} = 0 ORDER BY c.request_id, c.id`,
+  );
+  const byReq = new Map<number, ScalarCandidateFacts[]>();
+  const f32 = (v: number) => Math.fround(Number(v));
+  for (const f of facts) {
+    const list = byReq.get(Number(f.request_id)) ?? [];
+    list.push({
+      id: Number(f.id),
+      seed: f.seed,
+      scores: f.scores.map(f32),
+      axes: { instruction: f32(f.ai), preservation: f32(f.ap), quality: f32(f.aq) },
+      passesThresholds: f.passes,
+      checkPassed: f.passed,
+      review: f.verdict,
+    });
+    byReq.set(Number(f.request_id), list);
+  }
+  const sel = await rows<{ request_id: number; candidate_id: number | null }>(
+    db,
+    sql`SELECT request_id, candidate_id FROM selections WHERE request_id % ${every} = 0 AND rule_version = 'scalar-v1'`,
+  );
+  const prs = await rows<{ request_id: number; chosen_id: number; rejected_id: number; rank: number }>(
+    db,
+    sql`SELECT request_id, chosen_id, rejected_id, rank FROM pairs WHERE request_id % ${every} = 0 AND rule_version = 'scalar-v1' ORDER BY request_id, rank`,
+  );
+  for (const s of sel) {
+    const cands = byReq.get(Number(s.request_id)) ?? [];
+    const ref = pickScalar(cands, PARAMS, SCALAR).candidateId;
+    const got = s.candidate_id === null ? null : Number(s.candidate_id);
+    if (ref !== got) throw new Error(`scalar-v1 request ${s.request_id}: SQL picked ${got}, the reference ${ref}`);
+    const want = scalarPairs(cands, PARAMS, SCALAR).map((p) => `${p.chosenId}>${p.rejectedId}#${p.rank}`).join(' ');
+    const have = prs.filter((p) => Number(p.request_id) === Number(s.request_id)).map((p) => `${p.chosen_id}>${p.rejected_id}#${p.rank}`).join(' ');
+    if (want !== have) throw new Error(`scalar-v1 request ${s.request_id}: SQL pairs [${have}], the reference [${want}]`);
   }
   return sel.length;
 }

@@ -23,7 +23,16 @@ describe('status tables', () => {
     candidates: { generated: 196, failed: 3 },
     checks: { checked: 196, passed: 120, failed: 76, faceFail: 30, noChange: 20, noiseOnly: 26, noFaces: 100, faceUncertain: 0, artifactFail: 7 },
     judgments: { judged: 118, ok: 117, failed: 1, aboveThresholds: 60, onRejected: 7 },
-    selection: { requestsSelected: 45, sftPicks: 40, dpoPairs: 70 },
+    selection: {
+      ruleVersion: 'select-v1',
+      requestsSelected: 45,
+      sftPicks: 40,
+      dpoPairs: 70,
+      rules: {
+        'select-v1': { requestsSelected: 45, sftPicks: 40, dpoPairs: 70, notDominant: 0 },
+        'scalar-v1': { requestsSelected: 45, sftPicks: 42, dpoPairs: 80, notDominant: 12 },
+      },
+    },
     failures: { total: 4, byStage: { generate: 1, judge: 3 } },
   };
   it('prints every funnel row with its reasons', () => {
@@ -34,7 +43,9 @@ describe('status tables', () => {
     expect(text).toMatch(/^ {2}judged, rejected\s+7\s+judge calls on candidates that failed a hard check \(JUDGE_REJECTED\)$/m);
     expect(text).toMatch(/^ {2}checked\s+196\s+check version face\(iou=0\.9\)\+change\(px=40\)$/m);
     expect(text).toMatch(/^SFT picks\s+40\s+of 45 selected requests$/m);
-    expect(text).toMatch(/^DPO pairs\s+70$/m);
+    expect(text).toMatch(/^DPO pairs\s+70\s+rule select-v1$/m);
+    expect(text).toMatch(/^ {2}select-v1 pairs\s+70\s+not dominant 0, SFT picks 40 of 45$/m);
+    expect(text).toMatch(/^ {2}scalar-v1 pairs\s+80\s+not dominant 12, SFT picks 42 of 45$/m);
     expect(text).toMatch(/^failures \(open\)\s+4\s+generate 1, judge 3$/m);
     expect(text).not.toMatch(/uncertain/); // shown only when some source was uncertain
     const some = formatFunnel({ ...funnel, checks: { ...funnel.checks, faceUncertain: 7 } });

@@ -103,6 +103,8 @@ export async function insertRequests(
         candidateId, judgeModel: j.model ?? judge.model, rubric: j.rubric ?? rubric, promptHash: judge.promptHash, ok: j.ok,
         scores: j.scores, passesThresholds: j.passes, attempts: 1, latencyMs: 1,
         rawScores: o.rawNames && j.scores ? Object.fromEntries(o.rawNames.map((n, i) => [n, j.scores![i]!])) : null,
+        // Three scores are the canonical axes themselves, as the metric-v1 rubric stores them.
+        ...(j.scores?.length === 3 ? { axisInstruction: j.scores[0], axisPreservation: j.scores[1], axisQuality: j.scores[2] } : {}),
       });
     for (const verdict of c.reviews ?? []) revVals.push({ candidateId, reviewer: 'r', verdict });
   });

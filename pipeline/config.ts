@@ -37,7 +37,7 @@ export const envSchema = z.object({
   JUDGE_URL: optUrl, // unset: the built-in metric judge
   JUDGE_MODEL: z.string().default('builtin-metric-v1'),
   JUDGE_API_KEY: optStr,
-  JUDGE_RUBRIC: z.enum(['viescore-v1', 'nhr-v1']).default('viescore-v1'),
+  JUDGE_RUBRIC: z.enum(['viescore-v1', 'nhr-v1', 'imgedit-v1']).default('viescore-v1'),
   JUDGE_THRESHOLDS: z.preprocess(
     (v) => {
       if (typeof v !== 'string' || v.trim() === '') return undefined;
@@ -91,7 +91,7 @@ export interface Config {
     url?: string;
     model: string;
     apiKey?: string;
-    rubric: 'viescore-v1' | 'nhr-v1';
+    rubric: 'viescore-v1' | 'nhr-v1' | 'imgedit-v1';
     /** Replaces the rubric's default thresholds when set (names: the rubric's scores or aggregates). */
     thresholds?: Record<string, number>;
     timeoutMs: number;

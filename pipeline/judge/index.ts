@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config.ts';
 import { createMetricJudge } from './metric-judge.ts';
-import { getRubric, isVlmRubric } from './rubrics/index.ts';
+import { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
 import type { Judge } from './types.ts';
 import { createVlmJudge } from './vlm.client.ts';
 import { ConfigError } from '../errors/index.ts';
@@ -42,7 +42,7 @@ export function judgeVersion(cfg: Config['judge'], pick: { rubric?: string; mode
   try {
     promptHash = getRubric(rubric).promptHash;
   } catch (err) {
-    throw new ConfigError(`no rubric ${JSON.stringify(rubric)} (expected one of viescore-v1, nhr-v1, metric-v1)`, { subject: '--rubric', cause: err });
+    throw new ConfigError(`no rubric ${JSON.stringify(rubric)} (expected one of ${RUBRIC_IDS.join(', ')})`, { subject: '--rubric', cause: err });
   }
   return { rubric, model: pick.model ?? cfg.model, promptHash };
 }

@@ -26,6 +26,8 @@ export { SELECTION_RULE_VERSION, MAX_AXES, geometricMean, mayLose, qualifies, us
 export type { CandidateFacts, SelectionParams, Verdict } from './rules.ts';
 export { pickSft, type SftPick } from './sft-pick.ts';
 export { dominance, dpoPairs, type DominanceMargin, type DpoPair } from './dominance.ts';
+export { ENSEMBLE_RULE_VERSION, ensembleScore, ensembleSelect, ensembleSettings, runEnsembleSelection } from './ensemble.ts';
+export type { EnsembleCandidate, EnsembleJudge, EnsembleSettings } from './ensemble.ts';
 
 /** Requests per statement: bounds both the statement's working set and the ids held in Node. */
 export const DEFAULT_SELECTION_BATCH = 5000;

@@ -1,7 +1,9 @@
 /**
  * The review dashboard: one hono app with the pages (dashboards/web), the JSON API (/api),
  * images (/img), finished exports (/exports/NAME/…), BullMQ's board (/queues) and Prometheus
- * metrics (/metrics), all behind the token gate when DASHBOARD_TOKEN is set.
+ * metrics (/metrics), all behind the token gate when DASHBOARD_TOKEN is set, and behind the
+ * defences of ./security.ts in every mode (same-origin writes, body limits, CSP; loopback Host
+ * names only without a token).
  */
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
@@ -12,6 +14,7 @@ import { changeMapPng } from '../pipeline/change-check.ts';
 import { decodeImage } from '../pipeline/images.ts';
 import { selectionSettings } from '../pipeline/select/index.ts';
 import { metricsText } from '../pipeline/metrics.ts';
+import { enqueueJobs, openQueues, type QueueSet } from '../pipeline/queues.ts';
 import { describeError } from '../pipeline/errors/index.ts';
 import type { Db } from '../db/client.ts';
 import { getFunnel } from '../db/repositories/funnel.repository.ts';
@@ -22,6 +25,7 @@ import { exportRoutes } from './routes/exports.ts';
 import { imageRoutes, type ChangeMapFn } from './routes/images.ts';
 import { pageRoutes } from './routes/pages.ts';
 import { startQueueSampler, type QueueSampler } from './routes/queues.ts';
+import { bodyLimits, loopbackHostOnly, sameOriginWrites, securityHeaders, type BodyLimits } from './security.ts';
 
 export interface DashboardOptions {
   db: Db;
@@ -45,6 +49,10 @@ export interface DashboardOptions {
   judgeModel?: string;
   /** Most candidates one bulk review may touch (default 1 000). */
   bulkCap?: number;
+  /** Request body limits by path (default DEFAULT_BODY_LIMITS: 64 KiB /login, 1 MiB /api). */
+  bodyLimits?: BodyLimits;
+  /** Time a client has to send a whole request, headers and body, in ms (default 30 000 = 30 s); then 408. */
+  requestTimeoutMs?: number;
 }
 
 /** A hono app with a `dispose()` that stops the queue sampler and closes its Redis connection. */
@@ -62,16 +70,17 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
     const status = (err as { code?: string }).code === 'NOT_FOUND' ? 404 : 500;
     return c.json({ error: describeError(err) }, status);
   });
-  app.use('*', async (c, next) => {
-    await next();
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'same-origin');
-    if (!c.req.path.startsWith('/queues')) c.header('X-Frame-Options', 'DENY');
-  });
+  app.use('*', securityHeaders());
+  if (!token) app.use('*', loopbackHostOnly());
+  app.use('*', sameOriginWrites());
+  app.use('*', bodyLimits(opts.bodyLimits));
   app.use('*', authMiddleware(token));
   app.route('/', loginRoutes(token));
 
   let sampler: QueueSampler | undefined;
+  // Reviews enqueue the selection of their requests on the pipeline's select queue.
+  let queues: QueueSet | undefined;
+  if (opts.redisUrl) queues = openQueues(opts.redisUrl, opts.queuePrefix ?? config.queue.prefix);
   if (opts.redisUrl) {
     sampler = startQueueSampler({ redisUrl: opts.redisUrl, prefix: opts.queuePrefix ?? config.queue.prefix, intervalMs: opts.queueSampleMs });
     app.route('/queues', sampler.board);
@@ -79,6 +88,9 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
     app.get('/queues', (c) => c.html('<p>No Redis configured: the queue board needs REDIS_URL.</p>', 503));
   }
 
+  const enqueueSelection = queues
+    ? (requestIds: number[]) => enqueueJobs(queues, 'select', requestIds.map((requestId) => ({ requestId })))
+    : undefined;
   app.route(
     '/api',
     apiRoutes({
@@ -89,8 +101,10 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
       funnel: (judge) => getFunnel(db, { ...settings, judge, thresholds: judge.rubric === settings.judge.rubric ? settings.thresholds : undefined }),
       queues: sampler,
       bulkCap: opts.bulkCap,
+      enqueueSelection,
     }),
   );
+  app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.route('/img', imageRoutes({ db, blobs: opts.blobs, thumbDir: path.join(config.dataDir, 'thumbs'), changeMap: opts.changeMap ?? defaultChangeMap(config) }));
   app.get('/metrics', async (c) => {
     const m = await (opts.metrics ?? sampler?.metrics ?? (() => metricsText()))();
@@ -102,15 +116,24 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
   return Object.assign(app, {
     async dispose() {
       await sampler?.close();
+      await queues?.close();
     },
   });
 }
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000; // 30 s to send a whole request: slow bodies get 408
 
 /** Starts the dashboard on host:port (port 0: any free port). `close()` stops it and its sampler. */
 export async function startDashboard(opts: DashboardOptions & { port: number; host: string }): Promise<{ url: string; close(): Promise<void> }> {
   const app = createDashboardApp(opts);
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
+    const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const serverOptions = {
+      requestTimeout,
+      headersTimeout: Math.min(requestTimeout, 20_000), // 20 s at most for the headers
+      connectionsCheckingInterval: Math.min(1_000, requestTimeout), // how often Node looks for overdue requests
+    };
+    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host, serverOptions }, () => resolve(s));
     s.once('error', reject);
   });
   const addr = server.address();

@@ -8,6 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { maskUrl } from '../pipeline/config.ts';
+import { VibeError } from '../pipeline/errors/index.ts';
+import { lockPgliteDir } from './pglite-lock.ts';
 import * as schema from './schema/index.ts';
 
 export type Schema = typeof schema;
@@ -36,19 +39,90 @@ export async function openDb(opts: { databaseUrl?: string; pgliteDir: string; po
     pg.types.setTypeParser(1700, (v: string) => Number(v));
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
     pool.on('error', () => {}); // an idle client dropped by the server: the pool replaces it
+    try {
+      // Connect now, so a wrong URL fails here with its cause rather than inside the first query.
+      await pool.query('SELECT 1');
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw databaseError(opts.databaseUrl, err);
+    }
     const db = drizzle(pool, { schema }) as unknown as Db;
-    return { db, kind: 'postgres', where: redactUrl(opts.databaseUrl), url: opts.databaseUrl, close: () => pool.end() };
+    return { db, kind: 'postgres', where: maskUrl(opts.databaseUrl), url: opts.databaseUrl, close: () => pool.end() };
   }
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   const dir = opts.pgliteDir;
-  if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
-  const client = new PGlite(dir, {
-    parsers: { 20: (v: string) => Number(v), 1700: (v: string) => Number(v) },
-  });
-  await client.waitReady;
+  let unlock = () => {};
+  if (!dir.startsWith('memory://')) {
+    mkdirSync(dir, { recursive: true });
+    unlock = lockPgliteDir(dir); // before PGlite touches a file: a refused process writes nothing
+  }
+  let client: InstanceType<typeof PGlite>;
+  try {
+    client = new PGlite(dir, {
+      parsers: { 20: (v: string) => Number(v), 1700: (v: string) => Number(v) },
+    });
+    await client.waitReady;
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const db = drizzle(client, { schema }) as unknown as Db;
-  return { db, kind: 'pglite', where: dir, close: () => client.close() };
+  return {
+    db,
+    kind: 'pglite',
+    where: dir,
+    close: async () => {
+      try {
+        await client.close();
+      } finally {
+        unlock();
+      }
+    },
+  };
+}
+
+/**
+ * A connection failure as one line naming the variable, the URL with its password masked, and
+ * the cause: `DATABASE_URL=postgres://user:***@host/db: connection refused`.
+ */
+export function databaseError(url: string, err: unknown): VibeError {
+  const e = err as { code?: string; message?: string; errors?: { code?: string }[] };
+  const code = e.code ?? e.errors?.[0]?.code;
+  let why: string;
+  switch (code) {
+    case 'ECONNREFUSED':
+      why = 'connection refused';
+      break;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      why = 'unknown host';
+      break;
+    case 'ETIMEDOUT':
+      why = 'connection timed out';
+      break;
+    case '28P01':
+    case '28000':
+      why = 'authentication failed';
+      break;
+    case '3D000':
+      why = 'database does not exist';
+      break;
+    default:
+      why = (e.message ?? String(err)).replace(/\s*\n\s*/g, ' ');
+  }
+  // pg's own messages may quote the URL's parts; never the password.
+  const password = safePassword(url);
+  if (password) why = why.split(password).join('***');
+  return new VibeError('INTERNAL', why, { subject: `DATABASE_URL=${maskUrl(url)}`, cause: err });
+}
+
+function safePassword(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return '';
+  }
 }
 
 /** Applies every migration not yet applied. Safe to run twice and from several processes at once. */
@@ -86,14 +160,4 @@ async function appliedCount(db: Db): Promise<number> {
 export async function rows<T extends Record<string, unknown>>(db: Db, query: ReturnType<typeof sql>): Promise<T[]> {
   const res = (await db.execute(query)) as unknown as { rows: T[] };
   return res.rows;
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres';
-  }
 }

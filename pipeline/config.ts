@@ -10,7 +10,53 @@ import { ConfigError } from './errors/index.ts';
 const num = (def: number, check: (s: z.ZodNumber) => z.ZodNumber = (s) => s) =>
   z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), check(z.number()));
 const int = (def: number, min = 0) => num(def, (s) => s.int('expected an integer').min(min));
+/**
+ * A TCP port variable: an integer 1–65535 (`PORT=99999` fails naming PORT), or 0–65535 with
+ * `offAtZero` (0 turns the listener off). Used for every port variable.
+ */
+export const port = (def: number, opts: { offAtZero?: boolean } = {}) => {
+  const min = opts.offAtZero ? 0 : 1;
+  const why = `expected a port, an integer from ${min} to 65535${opts.offAtZero ? ' (0: off)' : ''}`;
+  return z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), z.number({ error: why }).int(why).min(min, why).max(65535, why));
+};
 const optStr = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+/** A Postgres URL that parses (postgres:// or postgresql://). */
+const pgUrl = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z
+    .string()
+    .refine((v) => {
+      try {
+        return ['postgres:', 'postgresql:'].includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, 'expected a URL like postgres://user:password@host:5432/db')
+    .optional(),
+);
+/** A duration: `600` (seconds), `90s`, `10m`, `1h`, `500ms`; 0 turns the feature off. Milliseconds. */
+const duration = (defMs: number) =>
+  z.preprocess(
+    (v) => {
+      if (v === undefined || v === '') return defMs;
+      const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(String(v));
+      if (!m) return v;
+      const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+      return Math.round(Number(m[1]) * unit);
+    },
+    z.number({ error: 'expected a duration like 600, 90s, 10m or 1h (0: off)' }).int().min(0),
+  );
+
+/** Masks the password of a URL-like string (`postgres://user:***@host/db`), parseable or not. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/(\/\/[^/@:]*:)[^@]*@/, '$1***@').replace(/^([^/@:]*:)[^/@]*@/, '$1***@');
+  }
+}
 const optUrl = z.preprocess((v) => (v === '' ? undefined : v), z.url('expected a URL like http://host:port').optional());
 const urlList = z.preprocess(
   (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),
@@ -27,13 +73,14 @@ const bool = (def: boolean) =>
 
 /** Every environment variable the program reads, with its default. Documented in README.md. */
 export const envSchema = z.object({
-  DATABASE_URL: optStr, // unset: embedded PGlite in DATA_DIR/pg
+  DATABASE_URL: pgUrl, // unset: embedded PGlite in DATA_DIR/pg
   REDIS_URL: optUrl, // unset: redis://127.0.0.1:6379, else a private redis-server
   DATA_DIR: z.string().default('./data'),
   INFERENCE_URL: urlList, // unset: the built-in CPU inference core, in-process
   INFERENCE_MODEL: z.string().default('vibe-builtin-cpu'),
   INFERENCE_TIMEOUT_MS: int(120_000, 1), // 120 s per call
   INFERENCE_MAX_ATTEMPTS: int(4, 1),
+  INFERENCE_API_KEY: optStr, // unset: no key; set: serve-inference requires it, the client sends it
   GPU_SLOTS: int(4, 1), // global concurrency of the generate queue
   JUDGE_URL: optUrl, // unset: the built-in metric judge
   JUDGE_MODEL: z.string().default('builtin-metric-v1'),
@@ -59,7 +106,7 @@ export const envSchema = z.object({
   JUDGES_FILE: optStr, // unset: one judge (JUDGE_URL…); set: a JSON array of judges, every candidate judged by each
   JUDGE_REJECTED: bool(true), // judge candidates that failed a hard check too (rejected sides of DPO pairs)
   DASHBOARD_TOKEN: optStr, // unset: dashboard listens on 127.0.0.1 only
-  PORT: int(3000, 1),
+  PORT: port(3000), // dashboard
   FACE_IOU_THRESHOLD: num(0.9, (s) => s.min(0).max(1)),
   FACE_EXEMPT_CATEGORIES: z.preprocess(
     (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()) : []),
@@ -77,6 +124,8 @@ export const envSchema = z.object({
   CHECK_CONCURRENCY: int(2, 1),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -').default('vibe'), // BullMQ key prefix
   QUEUE_LOCK_MS: int(30_000, 1000), // 30 s: a killed worker's jobs are retried after this
+  METRICS_PORT: port(9464, { offAtZero: true }), // each worker's /metrics; 0: off
+  RECONCILE_EVERY: duration(600_000), // 10 min: one worker of the fleet reconciles this often; 0: off
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -139,7 +188,16 @@ export interface Config {
   /** Where PGlite keeps its files when `databaseUrl` is unset. */
   pgliteDir: string;
   redisUrl?: string;
-  inference: { urls: string[]; model: string; timeoutMs: number; maxAttempts: number; gpuSlots: number; candidates: number };
+  inference: {
+    urls: string[];
+    model: string;
+    timeoutMs: number;
+    maxAttempts: number;
+    gpuSlots: number;
+    candidates: number;
+    /** Bearer key: the built-in server requires it, the client sends it (INFERENCE_API_KEY). */
+    apiKey?: string;
+  };
   judge: {
     url?: string;
     model: string;
@@ -161,6 +219,8 @@ export interface Config {
   dashboard: { token?: string; port: number };
   /** BullMQ: key prefix (several deployments can share one Redis) and job lock duration (ms). */
   queue: { prefix: string; lockMs: number };
+  /** What a worker process runs besides its queues: /metrics on metricsPort (0: off), reconcile every reconcileEveryMs (0: off). */
+  worker: { metricsPort: number; reconcileEveryMs: number };
 }
 
 /** Parses `env` (default: process.env). Throws ConfigError `KEY=value: why` on the first bad key. */
@@ -169,7 +229,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = String(issue.path[0] ?? '?');
-    throw new ConfigError(`${key}=${env[key] ?? ''}: ${issue.message}`);
+    const value = key === 'DATABASE_URL' || key === 'REDIS_URL' ? maskUrl(env[key] ?? '') : (env[key] ?? '');
+    throw new ConfigError(`${key}=${value}: ${issue.message}`);
   }
   const e = parsed.data;
   let judges: JudgeEntry[] | undefined;
@@ -192,6 +253,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxAttempts: e.INFERENCE_MAX_ATTEMPTS,
       gpuSlots: e.GPU_SLOTS,
       candidates: e.CANDIDATES,
+      apiKey: e.INFERENCE_API_KEY,
     },
     judge: {
       url: e.JUDGE_URL,
@@ -223,5 +285,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     dashboard: { token: e.DASHBOARD_TOKEN, port: e.PORT },
     queue: { prefix: e.QUEUE_PREFIX, lockMs: e.QUEUE_LOCK_MS },
+    worker: { metricsPort: e.METRICS_PORT, reconcileEveryMs: e.RECONCILE_EVERY },
   };
 }

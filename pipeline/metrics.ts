@@ -3,6 +3,9 @@
  * judge errors, and queue depths by state. One registry per process; the dashboard's
  * `/metrics` calls `collectQueueDepths` and then serves `metricsRegistry.metrics()`.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { QUEUE_NAMES } from './jobs.ts';
 import { queueDepths, type QueueDepths, type QueueSet } from './queues.ts';
@@ -51,6 +54,44 @@ export const judgeErrors = new Counter({
   registers: [metricsRegistry],
 });
 
+/** HTTP calls to the inference core, by outcome (ok, rate_limited, refused, error): one per attempt. */
+export const inferenceCalls = new Counter({
+  name: 'vibe_inference_calls_total',
+  help: 'HTTP calls to the inference core, by outcome',
+  labelNames: ['outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+/** HTTP calls to the judge, by outcome (ok, bad_reply, rate_limited, refused, error): one per attempt. */
+export const judgeCalls = new Counter({
+  name: 'vibe_judge_calls_total',
+  help: 'HTTP calls to the judge, by outcome',
+  labelNames: ['outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+/** Generate jobs of this process waiting on the inference core right now (each holds one GPU slot). */
+export const gpuSlotsInUse = new Gauge({
+  name: 'vibe_gpu_slots_in_use',
+  help: 'GPU slots (generate jobs in flight) this process holds',
+  registers: [metricsRegistry],
+});
+
+/** GPU_SLOTS: the global cap on generate jobs, all workers together. */
+export const gpuSlots = new Gauge({
+  name: 'vibe_gpu_slots',
+  help: 'GPU slots of the fleet (GPU_SLOTS)',
+  registers: [metricsRegistry],
+});
+
+/** Reconcile runs this process made (the scheduled ones: one worker of the fleet per period). */
+export const reconcileRuns = new Counter({
+  name: 'vibe_reconcile_runs_total',
+  help: 'Scheduled reconcile runs made by this process, by outcome',
+  labelNames: ['outcome'] as const,
+  registers: [metricsRegistry],
+});
+
 /** Jobs in each queue by state, as of the last `collectQueueDepths`. */
 export const queueJobs = new Gauge({
   name: 'vibe_queue_jobs',
@@ -72,4 +113,41 @@ export async function collectQueueDepths(set: QueueSet): Promise<QueueDepths> {
 export async function metricsText(set?: QueueSet): Promise<{ contentType: string; body: string }> {
   if (set) await collectQueueDepths(set);
   return { contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() };
+}
+
+/** The label that tells processes apart in one Prometheus: `host:pid`. Set on every metric. */
+export function labelThisProcess(): string {
+  const name = `${os.hostname()}:${process.pid}`;
+  metricsRegistry.setDefaultLabels({ process: name });
+  return name;
+}
+
+/**
+ * Serves `GET /metrics` (this process's registry) on `port` at `host` (port 0: any free port).
+ * A worker runs one, so job counters and latencies are scraped where they are counted.
+ */
+export async function startMetricsServer(port: number, host = '0.0.0.0'): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+      return;
+    }
+    metricsRegistry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': metricsRegistry.contentType }).end(body),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}/metrics`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }

@@ -93,7 +93,8 @@ export function createWorker<Q extends QueueName>(
 
 /**
  * Adds one job per payload with its deterministic id, `ADD_BULK_BATCH` per round trip. A job
- * whose id is already waiting, active or delayed is left alone (BullMQ ignores the duplicate).
+ * whose id is already waiting, active or delayed is left alone (BullMQ ignores the duplicate);
+ * select jobs follow enqueueSelect's rule instead (never dropped behind a running one).
  * With `replaceFinished`, a completed or failed job of the same id is removed first so the
  * work runs again (reconcile, retry-failed, a request settled again).
  */
@@ -103,6 +104,7 @@ export async function enqueueJobs<Q extends QueueName>(
   payloads: readonly JobPayloads[Q][],
   opts: { replaceFinished?: boolean } = {},
 ): Promise<number> {
+  if (name === 'select') return enqueueSelect(set, payloads as readonly JobPayloads['select'][]);
   const queue = set.queues[name] as Queue<JobPayloads[Q]>;
   let added = 0;
   for (let i = 0; i < payloads.length; i += ADD_BULK_BATCH) {
@@ -117,6 +119,42 @@ export async function enqueueJobs<Q extends QueueName>(
       await q.addBulk(batch.map((data) => ({ name, data, opts: { jobId: jobId(name, data) } })) as never);
     }
     added += batch.length;
+  }
+  return added;
+}
+
+/**
+ * Select jobs are never dropped. BullMQ ignores an add whose id exists, and a select job that is
+ * already running may have read the ledger before the change that asks for selection now (a
+ * review, a settle). So a select job is deduplicated only against a job of the same request that
+ * has not started yet (it will read the change); when the request's job is running or finished,
+ * a new job is added under the next generation id, `select-R-G` (the first one is `select-R`).
+ * Generations live in one Redis hash per prefix. Two callers racing may both add one: selection
+ * is idempotent and locks its requests, so the second run changes nothing.
+ */
+async function enqueueSelect(set: QueueSet, payloads: readonly JobPayloads['select'][]): Promise<number> {
+  const genKey = `${set.prefix}:select:generation`;
+  const queue = set.queues.select as unknown as Queue;
+  const idOf = (requestId: number, gen: number) => (gen === 0 ? jobId('select', { requestId }) : `select-${requestId}-${gen}`);
+  let added = 0;
+  for (let i = 0; i < payloads.length; i += ADD_BULK_BATCH) {
+    const batch = [...new Map(payloads.slice(i, i + ADD_BULK_BATCH).map((p) => [p.requestId, p])).values()];
+    const gens = ((await set.connection.hmget(genKey, ...batch.map((p) => String(p.requestId)))) ?? []).map((g) => Number(g ?? 0));
+    const pipe = set.connection.pipeline();
+    batch.forEach((p, k) => pipe.hmget(`${set.prefix}:select:${idOf(p.requestId, gens[k]!)}`, 'processedOn', 'finishedOn', 'data'));
+    const states = (await pipe.exec()) ?? [];
+    const jobs: { name: string; data: JobPayloads['select']; opts: JobsOptions }[] = [];
+    for (let k = 0; k < batch.length; k++) {
+      const p = batch[k]!;
+      const [processedOn, , data] = (states[k]?.[1] as (string | null)[] | undefined) ?? [null, null, null];
+      if (data != null && processedOn == null) continue; // not started yet: it will read the change
+      // no job under this generation: add it; else it started or finished: the next generation
+      const gen = data == null ? gens[k]! : await set.connection.hincrby(genKey, String(p.requestId), 1);
+      jobs.push({ name: 'select', data: p, opts: { jobId: idOf(p.requestId, gen) } });
+    }
+    if (jobs.length === 1) await queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
+    else if (jobs.length) await queue.addBulk(jobs);
+    added += jobs.length;
   }
   return added;
 }

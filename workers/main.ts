@@ -48,13 +48,13 @@ export async function buildStageDeps(o: Omit<StartWorkersOptions, 'redisUrl' | '
   if (o.which.includes('generate')) {
     let urls = o.config.inference.urls;
     if (!urls.length) {
-      const srv = await startInferenceServer({ port: 0 });
+      const srv = await startInferenceServer({ port: 0, apiKey: o.config.inference.apiKey, maxPixels: o.config.checks.maxImagePixels });
       closeServer = () => srv.close();
       builtinUrl = srv.url;
       urls = [srv.url];
     }
     const i = o.config.inference;
-    deps.inference = createInferenceClient({ urls, model: i.model, timeoutMs: i.timeoutMs, maxAttempts: i.maxAttempts });
+    deps.inference = createInferenceClient({ urls, model: i.model, timeoutMs: i.timeoutMs, maxAttempts: i.maxAttempts, apiKey: i.apiKey });
   }
   if (o.which.includes('judge') || o.which.includes('select')) {
     if (o.config.judge.judges) {

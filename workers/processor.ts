@@ -1,25 +1,39 @@
 /**
  * The one wrapper every queue's processor goes through: runs the stage, counts the outcome and
- * its latency, turns 429/503 into a queue rate limit (no attempt used), and after the last
- * attempt, or on an error a retry cannot fix, records the failure (stage.giveUp) and throws
- * BullMQ's UnrecoverableError so the job ends failed without further retries.
+ * its latency, turns 429/503 into a queue rate limit (no attempt used, at most
+ * RATE_LIMITED_RUNS_MAX times per job), and after the last attempt, or on an error the queue
+ * does not retry (retriedByQueue: the HTTP clients already spent their attempts), records the
+ * failure (stage.giveUp) and throws BullMQ's UnrecoverableError so the job ends failed.
  */
 import { UnrecoverableError, type Job, type Processor, type Queue } from 'bullmq';
-import { describeError, isRetryable } from '../pipeline/errors/index.ts';
+import { describeError, RemoteError, retriedByQueue } from '../pipeline/errors/index.ts';
 import { throwIfRateLimited } from '../pipeline/inference/inference.client.ts';
 import type { JobPayloads, QueueName } from '../pipeline/jobs.ts';
-import { jobsTotal, stageSeconds } from '../pipeline/metrics.ts';
+import { gpuSlotsInUse, jobsTotal, stageSeconds } from '../pipeline/metrics.ts';
 import type { Stage, StageDeps, StageResult } from '../pipeline/stages/types.ts';
+
+/** Runs of one job that may end rate limited (429/503) before the job gives up. */
+export const RATE_LIMITED_RUNS_MAX = 20;
 
 /** A BullMQ processor for `stage`; `queue` is the stage's queue (its rate limit is shared by all workers). */
 export function stageProcessor<Q extends QueueName>(stage: Stage<Q>, deps: StageDeps, queue: Queue): Processor<JobPayloads[Q], StageResult> {
   return async (job: Job<JobPayloads[Q], StageResult>, _token?: string, signal?: AbortSignal) => {
     const end = stageSeconds.startTimer({ stage: stage.name });
+    const holdsGpuSlot = stage.name === 'generate'; // the generate queue's global concurrency is GPU_SLOTS
+    if (holdsGpuSlot) gpuSlotsInUse.inc();
     try {
       const r = await stage.run(deps, job.data, signal);
       jobsTotal.inc({ queue: stage.name, outcome: r.outcome });
       return r;
     } catch (err) {
+      // attemptsStarted counts every run, rate-limited ones included; attemptsMade only failed ones
+      const rateLimitedRuns = (job.attemptsStarted ?? 0) - job.attemptsMade - (job.stalledCounter ?? 0);
+      if (err instanceof RemoteError && err.code === 'RATE_LIMITED' && rateLimitedRuns >= RATE_LIMITED_RUNS_MAX) {
+        const why = `${describeError(err)} (rate limited ${rateLimitedRuns} times; giving up)`;
+        await stage.giveUp(deps, job.data, why, job.attemptsMade + 1);
+        jobsTotal.inc({ queue: stage.name, outcome: 'failed' });
+        throw new UnrecoverableError(why);
+      }
       try {
         await throwIfRateLimited(err, queue);
       } catch (limited) {
@@ -28,7 +42,7 @@ export function stageProcessor<Q extends QueueName>(stage: Stage<Q>, deps: Stage
       }
       const attempts = job.attemptsMade + 1;
       const why = describeError(err);
-      if (!isRetryable(err) || attempts >= (job.opts.attempts ?? 1)) {
+      if (!retriedByQueue(err) || attempts >= (job.opts.attempts ?? 1)) {
         await stage.giveUp(deps, job.data, why, attempts);
         jobsTotal.inc({ queue: stage.name, outcome: 'failed' });
         throw new UnrecoverableError(why);
@@ -37,6 +51,7 @@ export function stageProcessor<Q extends QueueName>(stage: Stage<Q>, deps: Stage
       throw err;
     } finally {
       end();
+      if (holdsGpuSlot) gpuSlotsInUse.dec();
     }
   };
 }

@@ -38,6 +38,11 @@ export interface ApiDeps {
   queues?: QueueSampler;
   /** Most candidates one bulk action may touch (default BULK_CAP). */
   bulkCap?: number;
+  /**
+   * Asks for the selection of requests a review changed (a select job each, so a fleet of
+   * workers applies reviews with no CLI). Without it the next `select` or reconcile does.
+   */
+  enqueueSelection?: (requestIds: number[]) => Promise<number>;
 }
 
 const verdict = z.enum(['accept', 'reject', 'flag']);
@@ -88,6 +93,16 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars & { judge: 
     await next();
   });
 
+  /** Enqueues the selection of the reviewed requests; the review stands even if Redis is down (reconcile recovers). */
+  const reselect = async (requestIds: number[]): Promise<{ enqueued: number } | { error: string }> => {
+    if (!deps.enqueueSelection || requestIds.length === 0) return { enqueued: 0 };
+    try {
+      return { enqueued: await deps.enqueueSelection([...new Set(requestIds)].sort((a, b) => a - b)) };
+    } catch (err) {
+      return { error: `selection not enqueued (reconcile will): ${(err as Error).message}` };
+    }
+  };
+
   app.get('/whoami', (c) => c.json({ reviewer: c.get('reviewer'), tokenRequired: Boolean(config.dashboard.token), rubric: c.get('judge').rubric }));
 
   app.get('/overview', async (c) => {
@@ -137,12 +152,12 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars & { judge: 
     if (b.candidateId !== undefined) {
       const [row] = await reviewCandidates(db, { candidateIds: [b.candidateId], reviewer, verdict: b.verdict, note: b.note, judge: c.get('judge') });
       if (!row) return c.json({ error: `candidate ${b.candidateId}: not found` }, 404);
-      return c.json({ review: row }, 201);
+      return c.json({ review: row, selection: await reselect([row.request_id]) }, 201);
     }
     const pairId = b.pairId!;
     const row = await reviewPair(db, { pairId, reviewer, verdict: b.verdict, note: b.note });
     if (!row) return c.json({ error: `pair ${pairId}: not found` }, 404);
-    return c.json({ review: row }, 201);
+    return c.json({ review: row, selection: await reselect([row.request_id]) }, 201);
   });
 
   app.post('/reviews/bulk', async (c) => {
@@ -158,7 +173,7 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars & { judge: 
       return c.json({ error: `filter: ${ids.length} candidates match now, ${b.expected} were confirmed; confirm again`, count: ids.length }, 409);
     }
     const written = await reviewCandidates(db, { candidateIds: ids, reviewer: c.get('reviewer'), verdict: b.verdict, note: b.note, judge: c.get('judge') });
-    return c.json({ count: ids.length, cap, applied: written.length });
+    return c.json({ count: ids.length, cap, applied: written.length, selection: await reselect(written.map((w) => w.request_id)) });
   });
 
   app.get('/reviews', async (c) => {

@@ -38,10 +38,16 @@ function sameSecret(a: string, b: string): boolean {
 /** Whether the request carries the token (bearer header or session cookie). */
 export function isAuthorised(c: Context, token: string | undefined): boolean {
   if (!token) return true;
-  const auth = c.req.header('authorization');
-  if (auth?.startsWith('Bearer ') && sameSecret(auth.slice(7).trim(), token)) return true;
+  const bearer = bearerOf(c);
+  if (bearer !== undefined && sameSecret(bearer, token)) return true;
   const cookie = getCookie(c, SESSION_COOKIE);
   return cookie !== undefined && sameSecret(cookie, sessionValue(token));
+}
+
+/** The credentials of an `Authorization: Bearer …` header (the scheme in any case), if any. */
+export function bearerOf(c: Context): string | undefined {
+  const m = /^bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
+  return m?.[1];
 }
 
 function reviewerOf(c: Context, token: string | undefined): string {
@@ -49,12 +55,12 @@ function reviewerOf(c: Context, token: string | undefined): string {
   if (header.success) return header.data;
   const cookie = reviewerName.safeParse(getCookie(c, REVIEWER_COOKIE) ?? '');
   if (cookie.success) return cookie.data;
-  if (token && c.req.header('authorization')?.startsWith('Bearer ')) return 'token';
+  if (token && bearerOf(c) !== undefined) return 'token';
   return 'anonymous';
 }
 
-/** Paths reachable without the token: the login page and its stylesheet. */
-const OPEN = new Set(['/login', '/static/style.css', '/favicon.ico']);
+/** Paths reachable without the token: the login page, its script and its stylesheet. */
+const OPEN = new Set(['/login', '/static/login.js', '/static/style.css', '/favicon.ico']);
 
 /** The gate: 401 for API-like paths, a redirect to /login for pages. Sets `reviewer`. */
 export function authMiddleware(token: string | undefined): MiddlewareHandler<{ Variables: AuthVars }> {
@@ -91,11 +97,12 @@ function loginPage(opts: { next: string; error?: string; tokenRequired: boolean;
   const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Log in · vibe-curate</title><link rel="stylesheet" href="/static/style.css"></head>
+<title>Log in · vibe-curate</title><link rel="stylesheet" href="/static/style.css">
+<script type="module" src="/static/login.js"></script></head>
 <body class="login-body"><main class="login-card">
 <h1>vibe-curate</h1><p class="muted">Review dashboard</p>
-${opts.error ? `<p class="error" role="alert">${esc(opts.error)}</p>` : ''}
-<form method="post" action="/login">
+<p class="error" role="alert"${opts.error ? '' : ' hidden'}>${esc(opts.error ?? '')}</p>
+<form method="post" action="/login" id="login">
 <input type="hidden" name="next" value="${esc(opts.next)}">
 <label>Your name (shown in the audit trail)<input name="name" autocomplete="username" value="${esc(opts.name)}" placeholder="anonymous"></label>
 ${opts.tokenRequired ? '<label>Access token<input name="token" type="password" autocomplete="current-password" required></label>' : ''}
@@ -109,20 +116,21 @@ export function loginRoutes(token: string | undefined): Hono<{ Variables: AuthVa
   app.get('/login', (c) =>
     c.html(loginPage({ next: safeNext(c.req.query('next') ?? '/'), tokenRequired: Boolean(token), name: getCookie(c, REVIEWER_COOKIE) ?? '' })),
   );
+  // JSON only (the login page's script sends it): a page on another site cannot post JSON
+  // without asking first, so it can neither log a browser in nor set the reviewer's name.
   app.post('/login', async (c) => {
-    const parsed = loginForm.safeParse(await c.req.parseBody());
-    if (!parsed.success) return c.html(loginPage({ next: '/', tokenRequired: Boolean(token), name: '', error: 'bad form' }), 400);
+    const parsed = loginForm.safeParse(await c.req.json().catch(() => null));
+    if (!parsed.success) return c.json({ error: 'expected a JSON object {name, token, next}' }, 400);
     const { name, next } = parsed.data;
     const where = safeNext(next);
-    if (token && !sameSecret(parsed.data.token, token)) {
-      return c.html(loginPage({ next: where, tokenRequired: true, name, error: 'wrong token' }), 401);
-    }
+    if (token && !sameSecret(parsed.data.token, token)) return c.json({ error: 'wrong token' }, 401);
+    const who = reviewerName.safeParse(name);
+    if (name.trim() !== '' && !who.success) return c.json({ error: `name: ${who.error.issues[0]!.message}` }, 400);
     const secure = new URL(c.req.url).protocol === 'https:';
     if (token) setCookie(c, SESSION_COOKIE, sessionValue(token), { httpOnly: true, sameSite: 'Strict', path: '/', secure, maxAge: 30 * 24 * 3600 });
-    const who = reviewerName.safeParse(name);
-    if (who.success) setCookie(c, REVIEWER_COOKIE, who.data, { sameSite: 'Strict', path: '/', secure, maxAge: 365 * 24 * 3600 });
+    if (who.success) setCookie(c, REVIEWER_COOKIE, who.data, { httpOnly: true, sameSite: 'Strict', path: '/', secure, maxAge: 365 * 24 * 3600 });
     else deleteCookie(c, REVIEWER_COOKIE, { path: '/' });
-    return c.redirect(where, 303);
+    return c.json({ next: where, reviewer: who.success ? who.data : 'anonymous' });
   });
   app.post('/logout', (c) => {
     deleteCookie(c, SESSION_COOKIE, { path: '/' });

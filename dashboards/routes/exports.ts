@@ -4,7 +4,8 @@
  * nothing outside the export directory (and nothing half-written) is reachable; names are also
  * checked against a strict pattern and the resolved path must stay inside the directory.
  * Shards support a single `Range` (206 / 416), a strong `ETag` (the shard's sha256 from the
- * manifest; the manifest's own sha256 for manifest.json), `If-None-Match` and `If-Range`.
+ * manifest; the manifest's own sha256 for manifest.json), `If-None-Match` (weak comparison:
+ * `W/"…"` matches) and `If-Range` (strong comparison).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -45,6 +46,13 @@ export function parseRange(header: string | undefined, size: number): [number, n
   }
   if (start >= size) return 'unsatisfiable';
   return [start, end];
+}
+
+/** Whether an If-None-Match header matches `etag` by weak comparison (`W/"x"` matches `"x"`), or is `*`. */
+export function noneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  const opaque = (t: string) => t.trim().replace(/^W\//, '');
+  return header.split(',').some((t) => t.trim() === '*' || opaque(t) === opaque(etag));
 }
 
 /** The hono sub-app for `/exports`. */
@@ -95,10 +103,10 @@ export function exportRoutes(opts: ExportRoutesOptions): Hono {
       'Content-Type': contentType(file),
       'Cache-Control': 'no-cache',
     };
-    const inm = c.req.header('if-none-match');
-    if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) return c.body(null, 304, headers);
+    if (noneMatch(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
 
-    const ifRange = c.req.header('if-range');
+    // If-Range compares strongly (RFC 9110 13.1.5): a weak tag or a date never matches, so the whole file is sent.
+    const ifRange = c.req.header('if-range')?.trim();
     const range = ifRange && ifRange !== etag ? null : parseRange(c.req.header('range'), size);
     if (range === 'unsatisfiable') return c.body(null, 416, { ...headers, 'Content-Range': `bytes */${size}` });
     const [start, end] = range ?? [0, size - 1];

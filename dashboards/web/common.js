@@ -12,6 +12,7 @@ export function el(tag, attrs = {}, ...children) {
     if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
     else if (k === 'dataset') Object.assign(node.dataset, v);
     else if (k === 'text') node.textContent = String(v);
+    else if (k === 'style') node.style.cssText = String(v); // through the CSSOM: the CSP allows no style attributes
     else node.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of children.flat(Infinity)) {

@@ -357,3 +357,13 @@ export async function listExports(db: Db, limit = 50): Promise<{ id: number; nam
     sql`SELECT id, name, kind, format, out_dir, status, samples, bytes, finished_at FROM exports ORDER BY id DESC LIMIT ${limit}`,
   );
 }
+
+/** The distinct selection params stored with the rows an export reads (one set unless params changed without `select --all`). */
+export async function selectionParamsOf(db: Db, kind: 'sft' | 'dpo', f: Pick<ExportFilter, 'rubric' | 'ruleVersion'>): Promise<unknown[]> {
+  const table = sql.raw(kind === 'sft' ? 'selections' : 'pairs');
+  const r = await rows<{ params: unknown }>(
+    db,
+    sql`SELECT DISTINCT params FROM ${table} WHERE rubric = ${f.rubric} AND rule_version = ${f.ruleVersion} LIMIT 20`,
+  );
+  return r.map((x) => x.params).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+}

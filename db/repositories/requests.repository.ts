@@ -181,12 +181,12 @@ export async function requestIdsByStatus(db: Db, status: 'pending' | 'generated'
   return r.map((x) => Number(x.id));
 }
 
-/** Requests whose selection is due (settled, or settled again since their last selection) and not failed at select. */
+/** Requests whose selection is due (settled, or settled again or reviewed since their last selection) and not failed at select. */
 export async function requestIdsToSelect(db: Db, after: number, limit: number): Promise<number[]> {
   const r = await rows<{ id: number }>(
     db,
     sql`SELECT r.id FROM requests r
-        WHERE r.status IN ('settled', 'selected') AND (r.selected_at IS NULL OR r.settled_at > r.selected_at) AND r.id > ${after}
+        WHERE r.status IN ('settled', 'selected') AND (r.selected_at IS NULL OR r.settled_at > r.selected_at OR r.reviewed_at > r.selected_at) AND r.id > ${after}
           AND NOT EXISTS (SELECT 1 FROM failures f WHERE f.stage = 'select' AND f.request_id = r.id AND f.resolved_at IS NULL)
         ORDER BY r.id LIMIT ${limit}`,
   );
@@ -198,7 +198,7 @@ export async function isSelectionDue(db: Db, id: number): Promise<boolean> {
   const r = await rows<{ id: number }>(
     db,
     sql`SELECT r.id FROM requests r
-        WHERE r.id = ${id} AND r.status IN ('settled', 'selected') AND (r.selected_at IS NULL OR r.settled_at > r.selected_at)
+        WHERE r.id = ${id} AND r.status IN ('settled', 'selected') AND (r.selected_at IS NULL OR r.settled_at > r.selected_at OR r.reviewed_at > r.selected_at)
           AND NOT EXISTS (SELECT 1 FROM failures f WHERE f.stage = 'select' AND f.request_id = r.id AND f.resolved_at IS NULL)`,
   );
   return r.length > 0;

@@ -4,7 +4,7 @@
  * `before` and `after` hold the subject's state as the reviewer saw it and as they left it: the
  * previous review plus the automatic decision (check, thresholds, SFT pick or pair rank).
  */
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { sameJudgeVersion, type JudgeVersionKey } from './judge-version.sql.ts';
 import { rows, type Db } from '../client.ts';
 
@@ -22,20 +22,45 @@ export interface ReviewRow {
   created_at: Date;
 }
 
-const RETURNING = sql`RETURNING id, candidate_id, pair_id, reviewer, verdict, note, before, after, created_at`;
+/** A review just written, with the request of its subject (whose selection is due again). */
+export interface WrittenReview extends ReviewRow {
+  request_id: number;
+}
+
+const RETURNING = sql`RETURNING id, candidate_id, pair_id, reviewer, verdict, note, before, after, created_at,
+  coalesce((SELECT c.request_id FROM candidates c WHERE c.id = reviews.candidate_id),
+           (SELECT p.request_id FROM pairs p WHERE p.id = reviews.pair_id)) AS request_id`;
+
+/**
+ * The review's stamp on its requests, in the caller's transaction: their rows are locked first,
+ * in id order (the order selection takes them, so the two never deadlock), then reviewed_at is
+ * set past the request's selected_at as it stands after the lock. A selection that held the lock
+ * first and did not see this review therefore leaves the request due; one that comes after sees
+ * the review. Either way no review is lost.
+ */
+async function stampReviewed(tx: Db, requestIds: SQL): Promise<void> {
+  await tx.execute(sql`SELECT r.id FROM requests r WHERE r.id IN (${requestIds}) ORDER BY r.id FOR UPDATE`);
+  await tx.execute(
+    sql`UPDATE requests SET reviewed_at = greatest(clock_timestamp(), selected_at + interval '1 millisecond') WHERE id IN (${requestIds})`,
+  );
+}
 
 /**
  * Records one verdict on each candidate in `candidateIds` (ids that do not exist are skipped),
- * in one statement. Returns the rows written, in id order.
+ * in one transaction that also makes their requests due for selection. Returns the rows
+ * written, in id order.
  */
 export async function reviewCandidates(
   db: Db,
   o: { candidateIds: readonly number[]; reviewer: string; verdict: Verdict; note: string; judge: JudgeVersionKey },
-): Promise<ReviewRow[]> {
+): Promise<WrittenReview[]> {
   if (o.candidateIds.length === 0) return [];
   const ids = `{${o.candidateIds.map((n) => Math.trunc(n)).join(',')}}`;
-  return rows<ReviewRow & Record<string, unknown>>(
-    db,
+  return db.transaction(async (t) => {
+    const tx = t as unknown as Db;
+    await stampReviewed(tx, sql`SELECT c.request_id FROM candidates c WHERE c.id = ANY(${ids}::bigint[])`);
+    return rows<WrittenReview & Record<string, unknown>>(
+      tx,
     sql`WITH state AS (
           SELECT c.id, jsonb_build_object(
                    'status', c.status,
@@ -56,27 +81,27 @@ export async function reviewCandidates(
           ) prev ON true
           WHERE c.id = ANY(${ids}::bigint[])
         )
-        , due AS (
-          -- a review makes its request due for selection again (see selection.repository PENDING)
-          UPDATE requests SET reviewed_at = now()
-          WHERE id IN (SELECT c.request_id FROM candidates c JOIN state ON state.id = c.id)
-        )
         INSERT INTO reviews (candidate_id, reviewer, verdict, note, before, after)
         SELECT id, ${o.reviewer}, ${o.verdict}, ${o.note},
                auto || jsonb_build_object('verdict', verdict, 'note', note, 'reviewer', reviewer),
                auto || jsonb_build_object('verdict', ${o.verdict}::text, 'note', ${o.note}::text, 'reviewer', ${o.reviewer}::text)
         FROM state ORDER BY id
         ${RETURNING}`,
-  );
+    );
+  });
 }
 
 /** Records one verdict on a DPO pair. Returns null when the pair does not exist. */
 export async function reviewPair(
   db: Db,
   o: { pairId: number; reviewer: string; verdict: Verdict; note: string },
-): Promise<ReviewRow | null> {
-  const out = await rows<ReviewRow & Record<string, unknown>>(
-    db,
+): Promise<WrittenReview | null> {
+  const pairId = Math.trunc(o.pairId);
+  const out = await db.transaction(async (t) => {
+    const tx = t as unknown as Db;
+    await stampReviewed(tx, sql`SELECT p.request_id FROM pairs p WHERE p.id = ${pairId}`);
+    return rows<WrittenReview & Record<string, unknown>>(
+      tx,
     sql`WITH state AS (
           SELECT p.id, p.request_id, jsonb_build_object('chosen_id', p.chosen_id, 'rejected_id', p.rejected_id, 'rank', p.rank,
                                           'total_margin', p.total_margin) AS auto,
@@ -85,9 +110,7 @@ export async function reviewPair(
           LEFT JOIN LATERAL (
             SELECT v.verdict, v.note, v.reviewer FROM reviews v WHERE v.pair_id = p.id ORDER BY v.id DESC LIMIT 1
           ) prev ON true
-          WHERE p.id = ${Math.trunc(o.pairId)}
-        ), due AS (
-          UPDATE requests SET reviewed_at = now() WHERE id IN (SELECT request_id FROM state)
+          WHERE p.id = ${pairId}
         )
         INSERT INTO reviews (pair_id, reviewer, verdict, note, before, after)
         SELECT id, ${o.reviewer}, ${o.verdict}, ${o.note},
@@ -95,7 +118,8 @@ export async function reviewPair(
                auto || jsonb_build_object('verdict', ${o.verdict}::text, 'note', ${o.note}::text, 'reviewer', ${o.reviewer}::text)
         FROM state
         ${RETURNING}`,
-  );
+    );
+  });
   return out[0] ?? null;
 }
 

@@ -67,6 +67,10 @@ export async function selectBatch(db: Db, o: SelectBatchInput): Promise<SelectBa
   // instead of 6 s for the benchmark at some batch sizes). The index probes that must be
   // nested loops are written as LATERAL subqueries, which stay nested loops regardless.
   const [r] = await db.transaction(async (tx) => {
+    // Concurrency: the batch's requests are locked first, in id order (reviews lock them in the
+    // same order), so a second selection of any of them waits for this one to commit and then
+    // reads its pairs: any number of selections at once store what one would.
+    await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${idArray(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
     await tx.execute(sql`SET LOCAL jit = off`);
     await tx.execute(sql`SET LOCAL enable_nestloop = off`);
     return rows<{ requests: number; picks: number; pairs: number }>(tx as unknown as Db, selectBatchSql(o));
@@ -131,8 +135,8 @@ function selectionCtes(o: SelectBatchInput): SQL {
   return sql`
 WITH RECURSIVE
 batch AS MATERIALIZED (
-  SELECT r.id AS request_id, r.settled_at, r.category
-  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.category FROM requests r WHERE r.id = u.id OFFSET 0) r
+  SELECT r.id AS request_id, r.settled_at, r.reviewed_at, r.category
+  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.reviewed_at, r.category FROM requests r WHERE r.id = u.id OFFSET 0) r
 ),
 cand AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n, ${COLS},
@@ -256,12 +260,14 @@ stale AS (
 ),
 dropped AS (DELETE FROM pairs WHERE id = ANY(ARRAY(SELECT id FROM stale WHERE NOT reviewed))),
 demoted AS (UPDATE pairs SET rank = 0 WHERE id = ANY(ARRAY(SELECT id FROM stale WHERE reviewed)) AND rank <> 0),
--- selected_at = now(), unless the request settled again while this statement ran (its row now
+-- selected_at = now() (or the settled_at / reviewed_at read under the lock, when later: this
+-- statement saw them), unless the request settled again while this statement ran (its row now
 -- differs from the snapshot the selection read): then the settled_at that was read, so the
 -- request stays due (settled_at > selected_at) and the next run sees the late change.
 stamped AS (
   UPDATE requests r
-     SET selected_at = CASE WHEN r.settled_at IS DISTINCT FROM b.settled_at THEN b.settled_at ELSE now() END,
+     SET selected_at = CASE WHEN r.settled_at IS DISTINCT FROM b.settled_at THEN b.settled_at
+                            ELSE greatest(now(), b.settled_at, b.reviewed_at) END,
          status = CASE WHEN r.status IN ('settled', 'selected') THEN 'selected' ELSE r.status END
   FROM batch b
   WHERE r.id = b.request_id AND r.id = ANY(ARRAY(SELECT request_id FROM batch))

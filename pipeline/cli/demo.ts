@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { startDashboard } from '../../dashboards/server.ts';
+import { judgeVersion } from '../judge/index.ts';
 import type { RunProgress } from '../../db/repositories/requests.repository.ts';
 import { InputError } from '../errors/index.ts';
 import { runExport, type ExportResult } from '../export/index.ts';
@@ -140,9 +141,13 @@ export function register(program: Command, ctx: CliContext): void {
       }).finally(() => view.stop());
 
       const exports: ExportResult[] = [];
+      const judge = judgeVersion(cfg.judge); // the version the run judged and selected with
       for (const kind of ['sft', 'dpo'] as const) {
         exports.push(
-          await runExport(h.db, blobs, { kind, outDir: path.join(out, kind), shardSamples: 1000, valFraction: 0.1, format: 'webdataset', rubric: run.rubric }),
+          await runExport(h.db, blobs, {
+            kind, outDir: path.join(out, kind), shardSamples: 1000, valFraction: 0.1, format: 'webdataset',
+            rubric: judge.rubric, judgeModel: judge.model, promptHash: judge.promptHash,
+          }),
         );
       }
       const secs = ((performance.now() - t0) / 1000).toFixed(1);

@@ -26,6 +26,7 @@ interface Flags {
   rubric?: string;
   judgeModel?: string;
   ruleVersion?: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -77,6 +78,7 @@ export function optionsFromFlags(f: Flags, judge: JudgeVersion): Omit<ExportOpti
     judgeModel: judge.model,
     promptHash: judge.promptHash,
     ruleVersion: f.ruleVersion,
+    force: Boolean(f.force),
   };
 }
 
@@ -99,6 +101,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--rubric <rubric>', 'judge rubric (default: the configured judge\'s: metric-v1 without JUDGE_URL, else JUDGE_RUBRIC)')
     .option('--judge-model <name>', "judge model whose judgments and selection to export (default: the configured judge's)")
     .option('--rule-version <v>', 'selection rule version (default: the newest present)')
+    .option('--force', 'write into a non-empty --out that holds no export of this kind and format')
     .option('--json', 'print the result as JSON')
     .action(async (flags: Flags) => {
       const cfg = ctx.config();

@@ -2,12 +2,14 @@
  * `vibe-curate worker [--queues generate,check,judge,select] [--concurrency N]`: processes the
  * chosen queues until SIGTERM or SIGINT, then closes the workers (active jobs finish, nothing
  * new is taken) and exits 0. Run it on as many machines as you like against one Redis,
- * Postgres and blob volume.
+ * Postgres and blob volume. Each worker serves /metrics on METRICS_PORT, and one worker of the
+ * fleet at a time runs reconcile every RECONCILE_EVERY.
  */
 import type { Command } from 'commander';
 import { InputError } from '../errors/index.ts';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../jobs.ts';
-import { enableProcessMetrics } from '../metrics.ts';
+import { enableProcessMetrics, gpuSlots, labelThisProcess, startMetricsServer } from '../metrics.ts';
+import { scheduleReconcile } from '../stages/reconcile-schedule.ts';
 import { startWorkers } from '../../workers/main.ts';
 import { untilSignal, type CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
@@ -57,11 +59,35 @@ export function register(program: Command, ctx: CliContext): void {
       if (h.kind === 'pglite') {
         process.stderr.write(`worker: embedded PGlite in ${h.where}: no other process may open it while this worker runs; set DATABASE_URL to run workers beside enqueue, status or more workers\n`);
       }
+      gpuSlots.set(cfg.inference.gpuSlots);
+      let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+      if (cfg.worker.metricsPort > 0) {
+        const name = labelThisProcess();
+        try {
+          metrics = await startMetricsServer(cfg.worker.metricsPort);
+        } catch (err) {
+          await running.close();
+          throw new InputError(`cannot listen: ${(err as Error).message}`, { subject: `METRICS_PORT=${cfg.worker.metricsPort}` });
+        }
+        process.stderr.write(`worker: metrics at ${metrics.url} (process="${name}")\n`);
+      }
+      const schedule =
+        cfg.worker.reconcileEveryMs > 0
+          ? scheduleReconcile({ db: h.db, queues: set, config: cfg }, cfg.worker.reconcileEveryMs, {
+              onRun: (r) => {
+                const n = Object.values(r.enqueued).reduce((a, b) => a + b, 0);
+                if (n || r.settled) process.stderr.write(`worker: reconcile enqueued ${n} job(s), settled ${r.settled}\n`);
+              },
+              onError: (why) => process.stderr.write(`vibe-curate: worker reconcile: ${why}\n`),
+            })
+          : undefined;
       const inference = running.builtinInferenceUrl ? `, built-in inference core at ${running.builtinInferenceUrl}` : '';
       process.stderr.write(`worker: ${which.join(',')} (prefix ${set.prefix}, ${h.kind}${inference}); SIGTERM or SIGINT to stop\n`);
       const sig = await untilSignal();
       process.stderr.write(`worker: ${sig}, finishing active jobs\n`);
+      await schedule?.stop();
       await running.close();
+      await metrics?.close();
       process.stderr.write('worker: stopped\n');
     });
 }

@@ -103,6 +103,36 @@ export function isRetryable(err: unknown): boolean {
   }
 }
 
+/**
+ * Whether the job queue should run a job again after `err`. One layer owns each retry: the HTTP
+ * clients of the inference core and the judge retry transport errors, timeouts, 5xx, bad image
+ * bytes and bad judge replies themselves, within INFERENCE_MAX_ATTEMPTS / JUDGE_MAX_ATTEMPTS
+ * calls, so what they throw has spent its budget and is final for the job. The queue retries
+ * only what no client retried (the database, the blob store, an unexpected throw) and re-runs
+ * jobs whose worker died. Rate limits (429/503) wait on the queue instead, a bounded number of
+ * times (workers/processor.ts).
+ */
+export function retriedByQueue(err: unknown): boolean {
+  if (!(err instanceof VibeError)) return true;
+  switch (err.code) {
+    case 'BAD_INPUT':
+    case 'BAD_CONFIG':
+    case 'BAD_IMAGE':
+    case 'REMOTE_FINAL':
+    case 'NOT_FOUND':
+    case 'REMOTE_RETRYABLE': // the client's attempts are spent
+    case 'JUDGE_REPLY':
+      return false;
+    case 'RATE_LIMITED':
+    case 'INTERNAL':
+      return true;
+    default: {
+      const never: never = err.code;
+      return never;
+    }
+  }
+}
+
 /** Exit code for the CLI: 2 for bad usage or input, 1 for a run-time failure. */
 export function exitCodeFor(err: unknown): 1 | 2 {
   if (err instanceof VibeError && ['BAD_INPUT', 'BAD_CONFIG', 'BAD_IMAGE'].includes(err.code)) return 2;
@@ -112,6 +142,10 @@ export function exitCodeFor(err: unknown): 1 | 2 {
 /** A one-line description of any thrown value. */
 export function describeError(err: unknown): string {
   if (err instanceof VibeError) return err.oneLine();
+  if (err instanceof Error && /^Failed query:/.test(err.message) && err.cause instanceof Error) {
+    // drizzle's wrapper quotes the whole statement; the cause says what went wrong
+    return `database query failed: ${err.cause.message.replace(/\s*\n\s*/g, ' ')}`;
+  }
   if (err instanceof Error) return err.message.replace(/\s*\n\s*/g, ' ');
   return String(err);
 }

@@ -26,12 +26,14 @@ import {
   failExport,
   finishExport,
   latestRuleVersion,
+  selectionParamsOf,
   streamDpoRows,
   streamSftRows,
   type Axis,
   type ExportFilter,
 } from '../../db/repositories/export.repository.ts';
 import type { Db } from '../../db/client.ts';
+import { inSnapshot, type SnapshotInfo } from '../../db/repositories/snapshot.repository.ts';
 import type { BlobStore } from '../blobs.ts';
 import { InputError } from '../errors/index.ts';
 import { needsEncode, type EncodeOptions } from './images.ts';
@@ -78,6 +80,12 @@ export interface ExportOptions {
   onProgress?: (samples: number, total: number) => void;
   /** Milliseconds to wait after each written sample (a throttle; tests use it to interrupt). */
   sampleDelayMs?: number;
+  /** Requests per page read from the ledger (default 500). */
+  pageSize?: number;
+  /** Write into a non-empty directory that holds no export of this kind and format (`--force`). */
+  force?: boolean;
+  /** Called once the export's snapshot is taken (its exported id lets other connections read the same snapshot). */
+  onSnapshot?: (snap: SnapshotInfo) => void | Promise<void>;
 }
 
 export interface ExportResult {
@@ -98,6 +106,9 @@ interface ShardState {
   nsamples: number;
 }
 interface State {
+  /** What the directory holds: one kind and format per directory (absent in state files of older versions). */
+  kind?: 'sft' | 'dpo';
+  format?: 'webdataset' | 'parquet';
   shards: Record<string, ShardState>;
 }
 
@@ -128,15 +139,50 @@ async function sha256File(file: string): Promise<string> {
 }
 
 async function loadState(dir: string): Promise<State> {
+  return (await readState(dir)) ?? { shards: {} };
+}
+
+/** The state file of `dir`, or null when there is none (or it is not one of ours). */
+async function readState(dir: string): Promise<State | null> {
   try {
     const s = JSON.parse(await readFile(path.join(dir, STATE_FILE), 'utf8')) as State;
-    return s && typeof s.shards === 'object' && s.shards ? s : { shards: {} };
+    return s && typeof s.shards === 'object' && s.shards ? s : null;
   } catch {
-    return { shards: {} };
+    return null;
+  }
+}
+
+/**
+ * Never clobbers: `outDir` must be missing, empty, or an export directory of the same kind and
+ * format (its state file says so: then the export resumes). Anything else is refused naming
+ * `--out`, unless `force`.
+ */
+async function guardOutDir(outDir: string, kind: 'sft' | 'dpo', format: 'webdataset' | 'parquet', force: boolean): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(outDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw new InputError(`${outDir} is a file, not a directory`, { subject: '--out' });
+    throw err;
+  }
+  if (entries.length === 0 || force) return;
+  const state = await readState(outDir);
+  if (!state) {
+    throw new InputError(`${outDir} is not empty and holds no vibe-curate export (no ${STATE_FILE}); choose an empty or new directory, or pass --force`, {
+      subject: '--out',
+    });
+  }
+  if ((state.kind && state.kind !== kind) || (state.format && state.format !== format)) {
+    throw new InputError(`${outDir} holds a ${state.kind ?? kind} ${state.format ?? format} export; write ${kind} ${format} into another directory, or pass --force`, {
+      subject: '--out',
+    });
   }
 }
 
 async function saveState(dir: string, state: State): Promise<void> {
+  if (!state.kind) throw new Error('export state without kind');
   const file = path.join(dir, STATE_FILE);
   await writeFile(`${file}.tmp`, JSON.stringify(state));
   await rename(`${file}.tmp`, file);
@@ -189,6 +235,7 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
     reencode_jpeg: enc.reencodeJpeg,
   };
 
+  await guardOutDir(outDir, kind, format, Boolean(opts.force));
   await mkdir(outDir, { recursive: true });
   await rm(path.join(outDir, MANIFEST_FILE), { force: true }); // incomplete until written again
   const exportId = await beginExport(db, { name, kind, format, outDir, params: { rubric: opts.rubric, judge, ruleVersion, ...filters } });
@@ -196,108 +243,116 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
   // the next shard fills: at most one tail runs at a time, in shard order
   let tail: Promise<void> = Promise.resolve();
   try {
-    const state = await loadState(outDir);
-    const ext = format === 'parquet' ? 'parquet' : 'tar';
-    const encodeTag = `${TOOL_VERSION}|${format}|${enc.maxSide ?? 0}|${enc.reencodeJpeg}|vips ${sharp.versions.vips}`;
-    const shards: ShardEntry[] = [];
-    let done = 0;
-    // the total is only for progress: counted (when someone listens) while the rows stream,
-    // since the count is a pass over the whole join; progress is reported once it is known
-    let total = -1;
-    const progress = () => {
-      if (total >= 0) opts.onProgress?.(done, total);
-    };
-    const counted = opts.onProgress
-      ? countExportSamples(db, kind, filter).then((n) => {
-          total = n;
-          progress();
-        })
-      : Promise.resolve();
-    counted.catch(() => {}); // surfaced when awaited below
-
-    const flush = async (split: Split, index: number, metas: SampleMeta[]) => {
-      const url = `${kind}-${split}-${String(index).padStart(6, '0')}.${ext}`;
-      const file = path.join(outDir, url);
-      const h = createHash('sha256').update(encodeTag);
-      for (const m of metas) {
-        h.update(`\n${m.key}\t${m.instruction}\t${m.json}`);
-        for (const i of m.images) h.update(`\t${i.suffix}:${i.sha256}:${needsEncode(i, enc) ? 'enc' : 'raw'}`);
-      }
-      const contentId = h.digest('hex');
-      const previous = tail;
-      if (await isKept(file, state.shards[url], contentId)) {
-        await previous;
-        const st = state.shards[url]!;
-        shards.push({ url, nsamples: metas.length, filesize: st.filesize, sha256: st.sha256, split, kind });
-        done += metas.length;
-        progress();
-        return;
-      }
-      const tmp = `${file}.tmp`;
-      const onSample = () => {
-        done += 1;
-        progress();
-        return opts.sampleDelayMs ? sleep(opts.sampleDelayMs) : undefined;
+    const state: State = { ...(await loadState(outDir)), kind, format };
+    await saveState(outDir, state); // the directory is this kind's from now on
+    const judgeModels = new Set<string>();
+    // Every read from here to the last shard sees one snapshot of the ledger (the writes to the
+    // exports table go through db, before and after it).
+    const { shards, snap, selectionParams } = await inSnapshot(db, async (tx, snap) => {
+      await opts.onSnapshot?.(snap);
+      const ext = format === 'parquet' ? 'parquet' : 'tar';
+      const encodeTag = `${TOOL_VERSION}|${format}|${enc.maxSide ?? 0}|${enc.reencodeJpeg}|vips ${sharp.versions.vips}`;
+      const shards: ShardEntry[] = [];
+      let done = 0;
+      // the total is only for progress: counted (when someone listens) while the rows stream,
+      // since the count is a pass over the whole join; progress is reported once it is known
+      let total = -1;
+      const progress = () => {
+        if (total >= 0) opts.onProgress?.(done, total);
       };
-      let written: Promise<ShardWriteResult>;
-      try {
-        written =
-          format === 'parquet'
-            ? Promise.resolve(await writeParquetShard(tmp, metas, blobs, enc, `vibe-curate ${TOOL_VERSION}`, onSample))
-            : (await writeTarShard(tmp, metas, blobs, enc, onSample)).done;
-      } catch (err) {
-        await previous.catch(() => {});
-        await rm(tmp, { force: true });
-        throw err;
-      }
-      tail = (async () => {
-        try {
+      const counted = opts.onProgress
+        ? countExportSamples(tx, kind, filter).then((n) => {
+            total = n;
+            progress();
+          })
+        : Promise.resolve();
+      counted.catch(() => {}); // surfaced when awaited below
+
+      const flush = async (split: Split, index: number, metas: SampleMeta[]) => {
+        const url = `${kind}-${split}-${String(index).padStart(6, '0')}.${ext}`;
+        const file = path.join(outDir, url);
+        const h = createHash('sha256').update(encodeTag);
+        for (const m of metas) {
+          h.update(`\n${m.key}\t${m.instruction}\t${m.json}`);
+          for (const i of m.images) h.update(`\t${i.suffix}:${i.sha256}:${needsEncode(i, enc) ? 'enc' : 'raw'}`);
+        }
+        const contentId = h.digest('hex');
+        const previous = tail;
+        if (await isKept(file, state.shards[url], contentId)) {
           await previous;
-          const result = await written;
-          // state first, then the rename: a shard under its final name is always in the state
-          // (an entry whose file is missing or differs is simply written again)
-          state.shards[url] = { contentId, sha256: result.sha256, filesize: result.bytes, nsamples: metas.length };
-          await saveState(outDir, state);
-          await rename(tmp, file);
-          shards.push({ url, nsamples: metas.length, filesize: result.bytes, sha256: result.sha256, split, kind });
+          const st = state.shards[url]!;
+          shards.push({ url, nsamples: metas.length, filesize: st.filesize, sha256: st.sha256, split, kind });
+          done += metas.length;
+          progress();
+          return;
+        }
+        const tmp = `${file}.tmp`;
+        const onSample = () => {
+          done += 1;
+          progress();
+          return opts.sampleDelayMs ? sleep(opts.sampleDelayMs) : undefined;
+        };
+        let written: Promise<ShardWriteResult>;
+        try {
+          written =
+            format === 'parquet'
+              ? Promise.resolve(await writeParquetShard(tmp, metas, blobs, enc, `vibe-curate ${TOOL_VERSION}`, onSample))
+              : (await writeTarShard(tmp, metas, blobs, enc, onSample)).done;
         } catch (err) {
-          await written.catch(() => {});
+          await previous.catch(() => {});
           await rm(tmp, { force: true });
           throw err;
         }
-      })();
-      tail.catch(() => {}); // surfaced when awaited
-      await previous;
-    };
+        tail = (async () => {
+          try {
+            await previous;
+            const result = await written;
+            // state first, then the rename: a shard under its final name is always in the state
+            // (an entry whose file is missing or differs is simply written again)
+            state.shards[url] = { contentId, sha256: result.sha256, filesize: result.bytes, nsamples: metas.length };
+            await saveState(outDir, state);
+            await rename(tmp, file);
+            shards.push({ url, nsamples: metas.length, filesize: result.bytes, sha256: result.sha256, split, kind });
+          } catch (err) {
+            await written.catch(() => {});
+            await rm(tmp, { force: true });
+            throw err;
+          }
+        })();
+        tail.catch(() => {}); // surfaced when awaited
+        await previous;
+      };
 
-    const open: Record<Split, { index: number; metas: SampleMeta[]; bytes: number }> = {
-      train: { index: 0, metas: [], bytes: 0 },
-      val: { index: 0, metas: [], bytes: 0 },
-    };
-    const cut = async (split: Split) => {
-      const sp = open[split];
-      await flush(split, sp.index, sp.metas);
-      open[split] = { index: sp.index + 1, metas: [], bytes: 0 };
-    };
-    const ctx = { kind, rubric: opts.rubric, valFraction: opts.valFraction };
-    const metas: AsyncIterable<SampleMeta> =
-      kind === 'sft'
-        ? mapAsync(streamSftRows(db, filter), (r) => sftSample(r, ctx))
-        : mapAsync(streamDpoRows(db, filter), (r) => dpoSample(r, ctx));
-    for await (const meta of metas) {
-      const sp = open[meta.split];
-      if (opts.shardBytes) {
-        const sizes = await Promise.all(meta.images.map(async (i) => (await stat(blobs.path(i.blobKey))).size));
-        const b = sampleTarBytes(meta, sizes);
-        if (sp.metas.length && sp.bytes + b > opts.shardBytes) await cut(meta.split);
-        open[meta.split].bytes += b;
+      const open: Record<Split, { index: number; metas: SampleMeta[]; bytes: number }> = {
+        train: { index: 0, metas: [], bytes: 0 },
+        val: { index: 0, metas: [], bytes: 0 },
+      };
+      const cut = async (split: Split) => {
+        const sp = open[split];
+        await flush(split, sp.index, sp.metas);
+        open[split] = { index: sp.index + 1, metas: [], bytes: 0 };
+      };
+      const ctx = { kind, rubric: opts.rubric, valFraction: opts.valFraction };
+      const metas: AsyncIterable<SampleMeta> =
+        kind === 'sft'
+          ? mapAsync(streamSftRows(tx, filter, opts.pageSize), (r) => (judgeModels.add(r.judge_model), sftSample(r, ctx)))
+          : mapAsync(streamDpoRows(tx, filter, opts.pageSize), (r) => (judgeModels.add(r.chosen.judge_model), judgeModels.add(r.rejected.judge_model), dpoSample(r, ctx)));
+      for await (const meta of metas) {
+        const sp = open[meta.split];
+        if (opts.shardBytes) {
+          const sizes = await Promise.all(meta.images.map(async (i) => (await stat(blobs.path(i.blobKey))).size));
+          const b = sampleTarBytes(meta, sizes);
+          if (sp.metas.length && sp.bytes + b > opts.shardBytes) await cut(meta.split);
+          open[meta.split].bytes += b;
+        }
+        open[meta.split].metas.push(meta);
+        if (open[meta.split].metas.length >= opts.shardSamples) await cut(meta.split);
       }
-      open[meta.split].metas.push(meta);
-      if (open[meta.split].metas.length >= opts.shardSamples) await cut(meta.split);
-    }
-    for (const split of ['train', 'val'] as const) if (open[split].metas.length) await cut(split);
-    await tail;
-    await counted;
+      for (const split of ['train', 'val'] as const) if (open[split].metas.length) await cut(split);
+      await tail;
+      await counted;
+      return { shards, snap, selectionParams: await selectionParamsOf(tx, kind, filter) };
+    });
 
     shards.sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
     await removeStale(outDir, kind, new Set(shards.map((s) => s.url)), state);
@@ -311,6 +366,11 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
       rubric: opts.rubric,
       rule_version: ruleVersion,
       judge,
+      snapshot: { at: snap.at, high_water: snap.highWater },
+      versions: {
+        selection: { rule_version: ruleVersion, params: selectionParams },
+        judge: { rubric: judge.rubric, model: judge.model, prompt_hash: judge.prompt_hash, models: [...judgeModels].sort() },
+      },
       filters,
       totals: totalsOf(shards),
       shardlist: shards,

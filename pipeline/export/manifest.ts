@@ -27,6 +27,16 @@ export interface Manifest {
   rule_version: string;
   /** The judge version whose judgments and selection were exported. */
   judge: { rubric: string; model: string; prompt_hash: string };
+  /** The one snapshot of the ledger every sample was read from: its time and each table's highest id. */
+  snapshot: { at: string; high_water: Record<string, number> };
+  /**
+   * The versions the samples come from: the selection rule with the params it stored (thresholds
+   * and check version included), and the judge version (models: those seen in the samples).
+   */
+  versions: {
+    selection: { rule_version: string; params: unknown[] };
+    judge: { rubric: string; model: string; prompt_hash: string; models: string[] };
+  };
   filters: Record<string, unknown>;
   totals: { samples: number; bytes: number; shards: number; splits: Record<string, { samples: number; bytes: number; shards: number }> };
   shardlist: ShardEntry[];

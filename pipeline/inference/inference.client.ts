@@ -8,6 +8,7 @@
 import { Worker } from 'bullmq';
 import sharp from 'sharp';
 import { ImageError, RemoteError, VibeError } from '../errors/index.ts';
+import { inferenceCalls } from '../metrics.ts';
 import { sleep } from '../sleep.ts';
 
 export interface EditRequest {
@@ -274,6 +275,7 @@ export function createInferenceClient(opts: InferenceClientOptions): InferenceCl
         if (rateLimited && downUntil.get(url)! > Date.now()) break;
         lastUrl = url;
         const out = await attempt(url, req);
+        inferenceCalls.inc({ outcome: !('kind' in out) ? 'ok' : out.kind === 'rate' ? 'rate_limited' : out.kind === 'final' ? 'refused' : 'error' });
         if (!('kind' in out)) {
           downUntil.set(url, 0);
           return { images: out.images, latencyMs: out.latencyMs, url, model: opts.model };

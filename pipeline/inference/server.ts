@@ -7,6 +7,7 @@
  */
 import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
+import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Server } from 'node:http';
@@ -25,6 +26,10 @@ export interface InferenceServerOptions {
   maxPixels?: number; // default 40 MP: decompression-bomb guard
   /** Candidates rendered at once over all requests (default: the CPU count); the rest wait, so memory stays bounded. */
   maxConcurrentRenders?: number;
+  /** Edit requests holding decoded pixels at once (default: maxConcurrentRenders); the rest wait before decoding. */
+  maxConcurrentEdits?: number;
+  /** When set, /v1/* needs `Authorization: Bearer KEY` (INFERENCE_API_KEY); /health stays open. */
+  apiKey?: string;
 }
 
 /** A counting semaphore: at most `limit` holders at once, the rest wait in FIFO order. */
@@ -47,12 +52,12 @@ function semaphore(limit: number) {
 const DEFAULT_MAX_UPLOAD = 50 * 1024 * 1024; // 50 MiB
 const DEFAULT_MAX_PIXELS = 40_000_000; // 40 MP
 const MAX_N = 16;
-const MAX_SIDE = 8192; // pixels, for `size`
+const MAX_SIDE = 8192; // pixels, either side of `size`; width × height is capped at maxPixels too
 
 type ErrorType = 'invalid_request_error' | 'server_error' | 'not_found_error';
 
 /** An OpenAI-style error reply: `{error:{message,type,param,code}}`. */
-function apiError(c: Context, status: 400 | 404 | 413 | 500, message: string, code: string, param: string | null = null, type: ErrorType = 'invalid_request_error') {
+function apiError(c: Context, status: 400 | 401 | 404 | 413 | 500, message: string, code: string, param: string | null = null, type: ErrorType = 'invalid_request_error') {
   return c.json({ error: { message, type, param, code } }, status);
 }
 
@@ -97,7 +102,7 @@ function numField(body: Body, name: string, min: number, max: number): number | 
   return n;
 }
 
-function parseSize(v: string | undefined): { width: number; height: number } | undefined {
+function parseSize(v: string | undefined, maxPixels: number): { width: number; height: number } | undefined {
   if (v === undefined || v === 'auto') return undefined;
   const m = /^(\d{1,5})x(\d{1,5})$/.exec(v);
   const width = Number(m?.[1]);
@@ -105,7 +110,19 @@ function parseSize(v: string | undefined): { width: number; height: number } | u
   if (!m || width < 1 || height < 1 || width > MAX_SIDE || height > MAX_SIDE) {
     throw new FieldError('size', `size: expected 'auto' or WIDTHxHEIGHT up to ${MAX_SIDE}, got '${v.slice(0, 40)}'`);
   }
+  if (width * height > maxPixels) {
+    throw new FieldError('size', `size: ${width}x${height} is ${width * height} pixels, over the ${maxPixels}-pixel limit (MAX_IMAGE_PIXELS)`);
+  }
   return { width, height };
+}
+
+/** Whether the request carries `Authorization: Bearer KEY` (the scheme in any case), compared in constant time. */
+function hasKey(c: Context, key: string): boolean {
+  const m = /^bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!);
+  const b = Buffer.from(key);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 const DRAIN_LIMIT = 512 * 1024 * 1024; // 512 MiB: past this an oversized upload is cut off instead of drained
@@ -143,15 +160,34 @@ async function parseForm(raw: Buffer, type: string): Promise<Body> {
   return body;
 }
 
+/** The uploaded `image` file's bytes and name (400 when it is missing or a text field). */
+async function imageField(body: Body): Promise<{ bytes: Buffer; name: string }> {
+  const image = field(body, 'image');
+  if (image === undefined) throw new FieldError('image', "image: missing; send the source image as the multipart file field 'image'", 'missing_required_parameter');
+  if (typeof image === 'string') throw new FieldError('image', 'image: expected a file upload, got a text field', 'invalid_image');
+  return { bytes: Buffer.from(await image.arrayBuffer()), name: image.name || 'upload' };
+}
+
 /** Builds the Hono app (usable with `app.request` in tests, or served by startInferenceServer). */
 export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const render = semaphore(Math.max(1, opts.maxConcurrentRenders ?? os.availableParallelism()));
+  const renderSlots = Math.max(1, opts.maxConcurrentRenders ?? os.availableParallelism());
+  const render = semaphore(renderSlots);
+  const admit = semaphore(Math.max(1, opts.maxConcurrentEdits ?? renderSlots));
   const started = Math.floor(Date.now() / 1000);
   const app = new Hono();
 
   app.get('/health', (c) => c.json({ ok: true, model: BUILTIN_MODEL, ops: EDIT_OPS }));
+
+  const key = opts.apiKey;
+  if (key) {
+    app.use('/v1/*', async (c, next) => {
+      if (hasKey(c, key)) return next();
+      c.header('WWW-Authenticate', 'Bearer');
+      return apiError(c, 401, 'missing or wrong API key: send Authorization: Bearer INFERENCE_API_KEY', 'invalid_api_key');
+    });
+  }
 
   app.get('/v1/models', (c) =>
     c.json({ object: 'list', data: [{ id: BUILTIN_MODEL, object: 'model', created: started, owned_by: 'vibe-curate' }] }),
@@ -159,7 +195,7 @@ export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
 
   app.post('/v1/images/edits', async (c) => {
     const type = c.req.header('content-type') ?? '';
-    const raw = await readBody(c.req.raw, maxUploadBytes);
+    let raw: Buffer | 'too_large' | undefined = await readBody(c.req.raw, maxUploadBytes);
     if (raw === 'too_large') return apiError(c, 413, `request body exceeds the ${maxUploadBytes}-byte upload limit`, 'payload_too_large');
     if (!/^multipart\/form-data|^application\/x-www-form-urlencoded/i.test(type)) {
       return apiError(c, 400, `expected a multipart/form-data body, got '${type || 'no content-type'}'`, 'invalid_content_type');
@@ -167,13 +203,12 @@ export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
     let body: Body;
     try {
       body = await parseForm(raw, type);
+      raw = undefined; // the form holds what is needed: one copy of the upload less while this request waits
     } catch (err) {
       return apiError(c, 400, `malformed multipart body: ${(err as Error).message}`, 'invalid_body');
     }
     try {
-      const image = field(body, 'image');
-      if (image === undefined) throw new FieldError('image', "image: missing; send the source image as the multipart file field 'image'", 'missing_required_parameter');
-      if (typeof image === 'string') throw new FieldError('image', 'image: expected a file upload, got a text field', 'invalid_image');
+      const { bytes, name: imageName } = await imageField(body);
       const prompt = textField(body, 'prompt');
       if (prompt === undefined) throw new FieldError('prompt', 'prompt: missing; send the edit instruction', 'missing_required_parameter');
       const spec = parseInstruction(prompt);
@@ -188,47 +223,54 @@ export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
       const outputFormat = textField(body, 'output_format') ?? 'jpeg';
       if (!['jpeg', 'png', 'webp'].includes(outputFormat)) throw new FieldError('output_format', `output_format: expected jpeg, png or webp, got '${outputFormat.slice(0, 40)}'`);
       if ((textField(body, 'stream') ?? 'false') !== 'false') throw new FieldError('stream', 'stream: streaming is not supported by the built-in core');
-      const size = parseSize(textField(body, 'size'));
+      const size = parseSize(textField(body, 'size'), maxPixels);
       // Diffusion knobs are accepted (and validated) for protocol compatibility; global ops ignore them.
       intField(body, 'num_inference_steps', 1, 1000);
       numField(body, 'guidance_scale', 0, 100);
       numField(body, 'image_guidance_scale', 0, 100);
+      body = {}; // let the parsed form (a second copy of the upload) go before waiting for a slot
 
-      const bytes = Buffer.from(await image.arrayBuffer());
       let meta: Metadata;
       try {
-        meta = await sharp(bytes).metadata();
+        // The header only (no decoding), with sharp's own pixel limit off so that any image over ours gets 413, not 400.
+        meta = await sharp(bytes, { limitInputPixels: false }).metadata();
       } catch {
-        throw new FieldError('image', `image: '${image.name || 'upload'}' is not a decodable image (PNG, JPEG, WebP, …)`, 'invalid_image');
+        throw new FieldError('image', `image: '${imageName}' is not a decodable image (PNG, JPEG, WebP, …)`, 'invalid_image');
       }
       if ((meta.width ?? 0) * (meta.height ?? 0) > maxPixels) {
-        throw new FieldError('image', `image: ${meta.width}x${meta.height} exceeds the ${maxPixels}-pixel limit`, 'image_too_large', 413);
+        throw new FieldError('image', `image: ${meta.width}x${meta.height} exceeds the ${maxPixels}-pixel limit (MAX_IMAGE_PIXELS)`, 'image_too_large', 413);
       }
-      let src: RgbPixels;
-      try {
-        src = await decodeSource(bytes, maxPixels);
-      } catch (err) {
-        const why = err instanceof ImageError ? err.message : String(err);
-        throw new FieldError('image', `image: '${image.name || 'upload'}' is ${why}`, 'invalid_image');
-      }
-
-      const data = await Promise.all(
-        Array.from({ length: n }, async (_, i) => {
-          const variant = variantForSeed(seed + i);
-          const out = await render(() => renderDecoded(src, spec, variant));
-          let encoded = out.bytes;
-          if (size && (size.width !== out.width || size.height !== out.height)) {
-            encoded = await sharp(encoded).resize(size.width, size.height, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
-          }
-          if (outputFormat !== 'jpeg') encoded = await sharp(encoded).toFormat(outputFormat as 'png' | 'webp').toBuffer();
-          return {
-            b64_json: encoded.toString('base64'),
-            vibe: { op: spec.op, ...(spec.amount !== undefined ? { amount: spec.amount } : {}), strength: variant.strength, defects: variant.defects, seed: seed + i },
-          };
-        }),
-      );
-      const w = size?.width ?? src.width;
-      const h = size?.height ?? src.height;
+      // Decoding, every render, resize and encode run inside the two semaphores: memory grows with
+      // the slots, not with the number of requests or the n and size they ask for.
+      const { data, width: srcWidth, height: srcHeight } = await admit(async () => {
+        let src: RgbPixels;
+        try {
+          src = await decodeSource(bytes, maxPixels);
+        } catch (err) {
+          const why = err instanceof ImageError ? err.message : String(err);
+          throw new FieldError('image', `image: '${imageName}' is ${why}`, 'invalid_image');
+        }
+        const data = await Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            render(async () => {
+              const variant = variantForSeed(seed + i);
+              const out = await renderDecoded(src, spec, variant);
+              let encoded = out.bytes;
+              if (size && (size.width !== out.width || size.height !== out.height)) {
+                encoded = await sharp(encoded).resize(size.width, size.height, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+              }
+              if (outputFormat !== 'jpeg') encoded = await sharp(encoded).toFormat(outputFormat as 'png' | 'webp').toBuffer();
+              return {
+                b64_json: encoded.toString('base64'),
+                vibe: { op: spec.op, ...(spec.amount !== undefined ? { amount: spec.amount } : {}), strength: variant.strength, defects: variant.defects, seed: seed + i },
+              };
+            }),
+          ),
+        );
+        return { data, width: src.width, height: src.height };
+      });
+      const w = size?.width ?? srcWidth;
+      const h = size?.height ?? srcHeight;
       return c.json({ created: Math.floor(Date.now() / 1000), data, output_format: outputFormat, size: `${w}x${h}` });
     } catch (err) {
       if (err instanceof FieldError) return apiError(c, err.status, err.message, err.code, err.param);

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { ConfigError, ImageError, RemoteError, describeError } from '../errors/index.ts';
 import type { Judge, JudgeInput, Judgment, VlmRubric } from './types.ts';
+import { judgeCalls } from '../metrics.ts';
 import { sleep } from '../sleep.ts';
 
 export interface VlmClientOptions {
@@ -109,6 +110,11 @@ export function parseReply(rubric: VlmRubric, text: string): { ok: true; raw: Re
   const raw: Record<string, number> = {};
   for (const name of rubric.rawNames) raw[name] = parsed.data[name] as number;
   return { ok: true, raw };
+}
+
+/** The judge_calls outcome of a failed call. */
+function callOutcome(err: RemoteError): string {
+  return err.code === 'RATE_LIMITED' ? 'rate_limited' : err.code === 'REMOTE_FINAL' ? 'refused' : 'error';
 }
 
 const oneLine = (s: string, max = 200) => s.replace(/\s+/g, ' ').trim().slice(0, max);
@@ -218,6 +224,7 @@ export function createVlmJudge(cfg: JudgeCfg, rubric: VlmRubric, opts: VlmClient
         reply = await post(body, input.signal);
       } catch (err) {
         release();
+        if (!input.signal?.aborted) judgeCalls.inc({ outcome: err instanceof RemoteError ? callOutcome(err) : 'error' });
         if (!(err instanceof RemoteError) || err.code === 'REMOTE_FINAL' || attempt === cfg.maxAttempts) throw err;
         const wait = err.code === 'RATE_LIMITED' ? (err.retryAfterMs ?? backoffMs * 2 ** (attempt - 1)) : backoffMs * 2 ** (attempt - 1);
         if (err.code === 'RATE_LIMITED' && wait > maxWait) throw err;
@@ -233,6 +240,7 @@ export function createVlmJudge(cfg: JudgeCfg, rubric: VlmRubric, opts: VlmClient
       }
       const rawReply = reply.text;
       const parsed = reply.text === null ? { ok: false as const, error: 'reply has no message content' } : parseReply(rubric, reply.text);
+      judgeCalls.inc({ outcome: parsed.ok ? 'ok' : 'bad_reply' });
       if (parsed.ok) {
         const scores = rubric.score(parsed.raw);
         return { ...base, ok: true, latencyMs: Math.round(performance.now() - t0), attempts: attempt, rawReply, usage, rawScores: parsed.raw, ...scores };

@@ -298,22 +298,28 @@ describe('access with DASHBOARD_TOKEN', () => {
     expect(who.body.reviewer).toBe('token');
   });
 
-  it('redirects pages to /login; the login form sets a cookie that works and names the reviewer', async () => {
+  it('redirects pages to /login; the login (JSON only) sets HttpOnly SameSite=Strict cookies that work and name the reviewer', async () => {
     const page = await gated.request('/browse', { headers: { accept: 'text/html' } });
     expect(page.status).toBe(302);
     expect(page.headers.get('location')).toBe('/login?next=%2Fbrowse');
     expect((await gated.request('/login')).status).toBe(200);
-    const wrong = await gated.request('/login', { method: 'POST', body: new URLSearchParams({ token: 'nope', name: 'bo', next: '/browse' }) });
+    const form = await gated.request('/login', { method: 'POST', body: new URLSearchParams({ token: TOKEN, name: 'bo', next: '/browse' }) });
+    expect(form.status).toBe(415); // a form is what another site can post
+    expect(form.headers.getSetCookie()).toEqual([]);
+    const wrong = await post(gated, '/login', { token: 'nope', name: 'bo', next: '/browse' });
     expect(wrong.status).toBe(401);
-    const ok = await gated.request('/login', { method: 'POST', body: new URLSearchParams({ token: TOKEN, name: 'bo', next: '/browse' }) });
-    expect(ok.status).toBe(303);
-    expect(ok.headers.get('location')).toBe('/browse');
-    const cookies = ok.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const ok = await post(gated, '/login', { token: TOKEN, name: 'bo', next: '/browse' });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { next: string }).next).toBe('/browse');
+    const set = ok.headers.getSetCookie();
+    expect(set).toHaveLength(2);
+    for (const c of set) expect(c).toMatch(/; HttpOnly.*; SameSite=Strict|; SameSite=Strict.*; HttpOnly/);
+    const cookies = set.map((c) => c.split(';')[0]).join('; ');
     expect(cookies).not.toContain(TOKEN);
     const res = await post(gated, '/api/reviews', { candidateId: seeded.candidateIds[2]!, verdict: 'flag' }, { cookie: cookies });
     expect(res.status).toBe(201);
     expect(((await res.json()) as { review: { reviewer: string } }).review.reviewer).toBe('bo');
-    const evil = await gated.request('/login', { method: 'POST', body: new URLSearchParams({ token: TOKEN, next: '//evil.example/' }) });
-    expect(evil.headers.get('location')).toBe('/');
+    const evil = await post(gated, '/login', { token: TOKEN, next: '//evil.example/' });
+    expect(((await evil.json()) as { next: string }).next).toBe('/');
   });
 });

@@ -229,7 +229,9 @@ describe('dashboard in Chromium', () => {
     for (let i = 0; i < items + pairs - 1; i++) await page.keyboard.press('j');
     await page.keyboard.press('k');
     await page.keyboard.press('j');
-    await page.keyboard.press('f'); // flag the last item: the next request shows
+    // flag the last item: the next request shows (the page moves on before the POST returns,
+    // so wait for it too: the next test counts review rows)
+    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/reviews') && r.request().method() === 'POST'), page.keyboard.press('f')]);
     await page.waitForFunction((id) => document.body.dataset.request === String(id), ids[1]);
     expect(new URL(page.url()).pathname).toBe(`/request/${ids[1]}`);
   });

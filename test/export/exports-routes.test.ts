@@ -88,6 +88,21 @@ describe('/exports routes', () => {
     await stale.arrayBuffer();
   });
 
+  it('matches weak ETags in If-None-Match (304) but compares If-Range strongly (a weak tag gets the whole shard)', async () => {
+    const shard = result.shards[0]!;
+    const url = `${base}/web-sft/${shard.url}`;
+    const weak = `W/"${shard.sha256}"`;
+    expect((await fetch(url, { headers: { 'If-None-Match': weak } })).status).toBe(304);
+    expect((await fetch(url, { headers: { 'If-None-Match': `"other", ${weak}` } })).status).toBe(304);
+    const miss = await fetch(url, { headers: { 'If-None-Match': 'W/"other"' } });
+    expect(miss.status).toBe(200);
+    await miss.arrayBuffer();
+    const strong = await fetch(url, { headers: { Range: 'bytes=0-9', 'If-Range': `"${shard.sha256}"` } });
+    expect([strong.status, (await strong.arrayBuffer()).byteLength]).toEqual([206, 10]);
+    const weakRange = await fetch(url, { headers: { Range: 'bytes=0-9', 'If-Range': weak } });
+    expect([weakRange.status, (await weakRange.arrayBuffer()).byteLength]).toEqual([200, shard.filesize]);
+  });
+
   it('refuses path traversal and serves only what the manifest lists', async () => {
     for (const p of ['/web-sft/..%2f..%2fetc%2fpasswd', '/web-sft/..%2F..%2F..%2Fetc%2Fpasswd', '/..%2f..%2fetc/passwd', '/web-sft/.vibe-export-state.json']) {
       const res = await fetch(`${base}${p}`);

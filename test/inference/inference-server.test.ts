@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import OpenAI, { BadRequestError, toFile, type APIError } from 'openai';
 import type { ImageEditParamsNonStreaming } from 'openai/resources/images';
 import sharp from 'sharp';
@@ -38,6 +39,25 @@ async function post(fields: Record<string, string | Blob>, url = server.url): Pr
   return { status: res.status, body: (await res.json()) as never };
 }
 const png = (b: Buffer) => new Blob([b as Uint8Array<ArrayBuffer>], { type: 'image/png' });
+
+/** A valid, all-black 1-bit PNG of width × height: a few tens of kB on disk, however many pixels it declares. */
+function blackPng(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, 'latin1');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])), 0);
+    return Buffer.concat([head, data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([1, 0, 0, 0, 0], 8); // bit depth 1, greyscale, deflate, no filter, no interlace
+  const rows = Buffer.alloc((1 + Math.ceil(width / 8)) * height); // filter byte 0 + zero pixels, every row
+  const idat = zlib.deflateSync(rows, { level: 9 });
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
 
 describe('built-in inference server with the official openai client', () => {
   it('returns n decodable JPEGs at the source size, with the per-seed ground truth', async () => {
@@ -150,6 +170,63 @@ describe('built-in inference server: protocol details and errors', () => {
     } finally {
       await small.close();
       await fewPixels.close();
+    }
+  });
+
+  it('refuses a size over MAX_IMAGE_PIXELS with a 400 that says so', async () => {
+    const { status, body } = await post({ image: png(chelsea), prompt: 'blur it', n: '4', size: '8192x8192' });
+    expect(status).toBe(400);
+    expect(body.error!.param).toBe('size');
+    expect(body.error!.message).toBe('size: 8192x8192 is 67108864 pixels, over the 40000000-pixel limit (MAX_IMAGE_PIXELS)');
+    const fewPixels = await startInferenceServer({ maxPixels: 100_000 });
+    try {
+      const tiny = png(blackPng(64, 48));
+      expect((await post({ image: tiny, prompt: 'blur it', size: '400x251' }, fewPixels.url)).status).toBe(400);
+      const ok = await post({ image: tiny, prompt: 'blur it', size: '400x250' }, fewPixels.url);
+      expect([ok.status, ok.body.size]).toEqual([200, '400x250']);
+    } finally {
+      await fewPixels.close();
+    }
+  });
+
+  it('answers a 300 MP image (over the 268 MP limit of sharp too) with 413 image_too_large, from its header alone', async () => {
+    const bomb = blackPng(20_000, 15_000);
+    expect(bomb.length).toBeLessThan(200_000);
+    const t0 = performance.now();
+    const { status, body } = await post({ image: png(bomb), prompt: 'blur it' });
+    expect(status).toBe(413);
+    expect(body.error!.code).toBe('image_too_large');
+    expect(body.error!.message).toBe('image: 20000x15000 exceeds the 40000000-pixel limit (MAX_IMAGE_PIXELS)');
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    // the same construction under the limit is a real image the server edits
+    const small = await post({ image: png(blackPng(64, 48)), prompt: 'invert the colors' });
+    expect([small.status, small.body.size]).toEqual([200, '64x48']);
+  });
+
+  it('with INFERENCE_API_KEY set, /v1 needs the bearer key (scheme in any case); /health stays open; the client sends it', async () => {
+    const keyed = await startInferenceServer({ apiKey: 'k-123' });
+    try {
+      const form = () => {
+        const f = new FormData();
+        f.append('image', png(chelsea));
+        f.append('prompt', 'blur it');
+        return f;
+      };
+      const edit = (headers: Record<string, string>) => fetch(`${keyed.url}/v1/images/edits`, { method: 'POST', body: form(), headers });
+      const none = await edit({});
+      expect(none.status).toBe(401);
+      expect(((await none.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
+      expect((await edit({ authorization: 'Bearer wrong' })).status).toBe(401);
+      for (const scheme of ['Bearer', 'bearer', 'BEARER']) expect((await edit({ authorization: `${scheme} k-123` })).status, scheme).toBe(200);
+      expect((await fetch(`${keyed.url}/v1/models`)).status).toBe(401);
+      expect((await fetch(`${keyed.url}/health`)).status).toBe(200);
+
+      const base = { urls: [keyed.url], model: BUILTIN_MODEL, timeoutMs: 30_000, maxAttempts: 1 };
+      const withKey = await createInferenceClient({ ...base, apiKey: 'k-123' }).edit({ image: chelsea, prompt: 'blur it', n: 2, seed: 7 });
+      expect(withKey.images).toHaveLength(2);
+      await expect(createInferenceClient(base).edit({ image: chelsea, prompt: 'blur it', n: 1, seed: 7 })).rejects.toThrow(/HTTP 401/);
+    } finally {
+      await keyed.close();
     }
   });
 

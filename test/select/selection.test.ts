@@ -266,21 +266,23 @@ describe('embedded PGlite', () => {
 });
 
 describe('a request that settles again during selection', () => {
-  it('stays due for the next run', async () => {
+  it('waits for the settle to commit, then selects what it wrote', async () => {
     const ins = await insertRequests(tdb.db, [{ candidates: [cand(1, [5, 5])] }, { candidates: [cand(1, [6, 6])] }]);
     const other = new pg.Client({ connectionString: tdb.url });
     await other.connect();
     try {
-      // Another worker settles request 0 again and holds its row until after the selection read.
+      // Another worker settles request 0 again and holds its row: selection takes the request's
+      // lock first, so it waits for the commit and reads the new state (nothing is left due).
       await other.query('BEGIN');
       await other.query(`UPDATE requests SET settled_at = clock_timestamp() WHERE id = $1`, [ins.requestIds[0]]);
+      const t0 = performance.now();
       const running = select();
       await new Promise((r) => setTimeout(r, 300));
       await other.query('COMMIT');
       expect(await running).toMatchObject({ requests: 2 });
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
       const due = await rows<{ id: number }>(tdb.db, sql`SELECT id FROM requests WHERE settled_at > selected_at OR selected_at IS NULL`);
-      expect(due.map((d) => Number(d.id))).toEqual([ins.requestIds[0]]);
-      expect(await select()).toMatchObject({ requests: 1 });
+      expect(due).toEqual([]);
       expect(await select()).toMatchObject({ requests: 0 });
     } finally {
       await other.end();

@@ -54,6 +54,7 @@ describe('a worker process killed with SIGKILL three times', () => {
       INFERENCE_URL: srv.url,
       DATA_DIR: dataDir,
       QUEUE_LOCK_MS: '2000', // a killed worker's jobs are picked up again after ~2 s
+      METRICS_PORT: '0', // no fixed port: other tests may run workers at the same time
     };
     try {
       const lines = requests.map((r) => JSON.stringify(r));

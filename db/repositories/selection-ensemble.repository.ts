@@ -57,7 +57,7 @@ function geoOf(alias: string, n: number): SQL {
   return sql.raw(`CASE WHEN (${prod}) > 0 THEN power(${prod}, 1.0::float8 / ${n}) ELSE 0 END`);
 }
 
-/** The read half: batch, cand (one lateral judgment per judge), q, pick, edge … kept, as select-v1 names them. */
+/** The read half: batch (with the columns select-v1's write half reads), cand (one lateral judgment per judge), q, pick, edge … kept, as select-v1 names them. */
 function ensembleCtes(o: EnsembleBatchInput): SQL {
   const p = o.params;
   const check = o.checkVersion === undefined
@@ -81,8 +81,8 @@ function ensembleCtes(o: EnsembleBatchInput): SQL {
   return sql`
 WITH RECURSIVE
 batch AS MATERIALIZED (
-  SELECT r.id AS request_id, r.settled_at, r.category
-  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.category FROM requests r WHERE r.id = u.id OFFSET 0) r
+  SELECT r.id AS request_id, r.settled_at, r.reviewed_at, r.category
+  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.reviewed_at, r.category FROM requests r WHERE r.id = u.id OFFSET 0) r
 ),
 cand0 AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, ${concat} AS s, ${passes} AS passes, ${score} AS geo,
@@ -166,6 +166,8 @@ export async function selectEnsembleBatch(db: Db, o: EnsembleBatchInput): Promis
   if (!o.judges.length || total > ENSEMBLE_MAX_AXES) throw new RangeError(`select-ensemble-v1: 1 to ${ENSEMBLE_MAX_AXES} axes over all judges, got ${total}`);
   const write = writeSelection({ requestIds: o.requestIds, judge: o.key, ruleVersion: o.ruleVersion, params: o.params, storedParams: o.storedParams });
   const [r] = await db.transaction(async (tx) => {
+    // Locked first in id order, as select-v1 and reviews do: concurrent selections of a request serialise.
+    await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${idArray(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
     await tx.execute(sql`SET LOCAL jit = off`);
     await tx.execute(sql`SET LOCAL enable_nestloop = off`);
     return rows<{ requests: number; picks: number; pairs: number }>(tx as unknown as Db, sql`${ensembleCtes(o)}\n${write}`);

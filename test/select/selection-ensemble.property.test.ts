@@ -34,7 +34,7 @@ const arbParams: fc.Arbitrary<SelectionParams> = fc.record({
   loserMayFailChecks: fc.boolean(),
   reviewAcceptOverridesThresholds: fc.boolean(),
 });
-const arbScore = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 3 }) }, { weight: 1, arbitrary: fc.constantFrom(0.5, 2.5) });
+const arbScore = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 2 }) }, { weight: 1, arbitrary: fc.constantFrom(0.5, 2.5) });
 
 function arbJudgment(model: string, axes: number): fc.Arbitrary<FixJudgment[]> {
   return fc.oneof(
@@ -98,11 +98,11 @@ it('select-ensemble-v1 in SQL equals the TypeScript reference', async () => {
         belowOneJudge += cands.filter((c) => c.judgments[0] && c.judgments[1] && meetsThresholds(JUDGES[0]!.thresholds, c.judgments[0].values) !== meetsThresholds(JUDGES[1]!.thresholds, c.judgments[1].values)).length;
       });
     }),
-    { numRuns: 50 },
+    { numRuns: 80 },
   );
-  expect(picks).toBeGreaterThan(15);
-  expect(pairs).toBeGreaterThan(15);
-  expect(belowOneJudge).toBeGreaterThan(15);
+  expect(picks).toBeGreaterThan(10);
+  expect(pairs).toBeGreaterThan(5);
+  expect(belowOneJudge).toBeGreaterThan(10);
 }, 90_000);
 
 it('picks by the mean of the judges\' geometric means, not by either judge alone', () => {

@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDashboardApp } from '../../dashboards/server.ts';
 import { rows } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import type { Config } from '../../pipeline/config.ts';
@@ -18,7 +19,7 @@ import { configuredJudgeVersions, ensembleKey, getRubric } from '../../pipeline/
 import { editTypeOf } from '../../pipeline/judge/rubrics/imgedit-v1.ts';
 import { openQueues } from '../../pipeline/queues.ts';
 import { runLocalPipeline } from '../../pipeline/run-local.ts';
-import { dominance, ensembleSelect, ensembleSettings, type EnsembleCandidate, type EnsembleSettings, type Verdict } from '../../pipeline/select/index.ts';
+import { dominance, ensembleSelect, geometricMean, ensembleSettings, type EnsembleCandidate, type EnsembleSettings, type Verdict } from '../../pipeline/select/index.ts';
 import { retryFailed } from '../../pipeline/stages/retry-failed.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { readTarsWithPython } from '../export/fixture.ts';
@@ -265,6 +266,61 @@ describe('two judges through the real pipeline (JUDGES_FILE)', () => {
     expect(out.judges.map((j) => j.rubric)).toEqual(['viescore-v1', 'imgedit-v1']);
     expect(out.requests).toBe(N);
   });
+
+  it('status and the dashboard report how the judges agree: pass/fail, Spearman, the largest disagreements linked to browse', async () => {
+    const s = ensembleSettings(cfg);
+    // Reference in plain TypeScript over the stored judgments: candidates scored by both judges.
+    const both = [...(await candidatesByRequest(t.db, s)).entries()].flatMap(([rid, cs]) =>
+      cs.filter((c) => c.judgments[0] && c.judgments[1]).map((c) => ({
+        id: c.id,
+        rid,
+        g: c.judgments.map((j) => geometricMean(j!.scores)),
+        pass: c.judgments.map((j, i) => Object.entries(s.judges[i]!.thresholds).every(([k, min]) => typeof j!.values[k] === 'number' && (j!.values[k] as number) >= min)),
+      })),
+    );
+    const avgRanks = (xs: number[]) => xs.map((x) => xs.filter((y) => y < x).length + (xs.filter((y) => y === x).length + 1) / 2);
+    const pearson = (a: number[], b: number[]) => {
+      const ma = a.reduce((x, y) => x + y, 0) / a.length;
+      const mb = b.reduce((x, y) => x + y, 0) / b.length;
+      const cov = a.reduce((acc, x, i) => acc + (x - ma) * (b[i]! - mb), 0);
+      return cov / Math.sqrt(a.reduce((acc, x) => acc + (x - ma) ** 2, 0) * b.reduce((acc, x) => acc + (x - mb) ** 2, 0));
+    };
+    const rho = pearson(avgRanks(both.map((x) => x.g[0]!)), avgRanks(both.map((x) => x.g[1]!)));
+    const disagree = both.filter((x) => x.pass[0] !== x.pass[1]).length;
+    const maxGap = Math.max(...both.map((x) => Math.abs(x.g[0]! - x.g[1]!)));
+    expect(disagree).toBeGreaterThan(0);
+
+    const st = await runCli(['status', '--json'], cliEnv({ QUEUE_PREFIX: freshPrefix('st').prefix }));
+    expect(st.stderr).toBe('');
+    const [a] = (JSON.parse(st.stdout) as { agreement: { labels: string[]; candidates: number; passFailDisagree: number; disagreementRate: number; spearman: number; largest: { candidateId: number; requestId: number; gap: number; passes: boolean[] }[] }[] }).agreement;
+    expect(a!.labels).toEqual([`viescore-v1/qwen-vl@${s.judges[0]!.promptHash.slice(0, 8)}`, `imgedit-v1/intern-vl@${s.judges[1]!.promptHash.slice(0, 8)}`]);
+    expect(a!.candidates).toBe(both.length);
+    expect(a!.passFailDisagree).toBe(disagree);
+    expect(a!.disagreementRate).toBeCloseTo(disagree / both.length, 12);
+    expect(a!.spearman).toBeCloseTo(rho, 9);
+    expect(a!.largest[0]!.gap).toBeCloseTo(maxGap, 3);
+    expect(a!.largest.map((d) => d.gap)).toEqual([...a!.largest.map((d) => d.gap)].sort((x, y) => y - x));
+    const text = await runCli(['status'], cliEnv({ QUEUE_PREFIX: freshPrefix('st').prefix }));
+    expect(text.stdout).toContain('judge agreement');
+    expect(text.stdout).toContain(`pass/fail differs on ${disagree}`);
+
+    // The dashboard's panel reads the same, and its links open the candidate's request in browse.
+    const app = createDashboardApp({ db: t.db, blobs: new BlobStore(cfg.blobDir), config: cfg });
+    try {
+      const res = await app.request('/api/agreement');
+      const body = (await res.json()) as { agreement: typeof a[] };
+      expect(body.agreement[0]!.passFailDisagree).toBe(disagree);
+      expect(body.agreement[0]!.spearman).toBeCloseTo(rho, 9);
+      const top = body.agreement[0]!.largest[0]!;
+      const judgeB = `${s.judges[1]!.rubric}|${s.judges[1]!.model}|${s.judges[1]!.promptHash}`;
+      const page = (await (await app.request(`/api/candidates?request=${top.requestId}&judge=${encodeURIComponent(judgeB)}`)).json()) as { rows: { id: number }[] };
+      expect(page.rows.map((r) => r.id)).toContain(top.candidateId);
+      const html = await (await app.request('/')).text();
+      expect(html).toContain('id="agreement"');
+    } finally {
+      await app.dispose();
+    }
+  }, 120_000);
 
   it('inspect --judge with JUDGES_FILE shows every judge', async () => {
     const src = path.join(imgDir, images[0]!);

@@ -13,6 +13,8 @@ export interface FunnelVersions {
   /** Applied to the raw scores for `aboveThresholds`; omitted: each judgment's stored verdict. */
   thresholds?: Record<string, number>;
   checkVersion?: string;
+  /** The version whose picks and pairs are counted when it is not `judge` (JUDGES_FILE: the ensemble's). */
+  selectionJudge?: { rubric: string; model: string; promptHash: string };
 }
 
 export interface Funnel {
@@ -76,6 +78,8 @@ type CountRow = Record<string, number | null>;
 export async function getFunnel(db: Db, opts: FunnelVersions = {}): Promise<Funnel> {
   const v = opts.judge;
   const jv = v ? sql`rubric = ${v.rubric} AND judge_model = ${v.model} AND prompt_hash = ${v.promptHash}` : sql`true`;
+  const sv = opts.selectionJudge;
+  const selV = sv ? sql`rubric = ${sv.rubric} AND judge_model = ${sv.model} AND prompt_hash = ${sv.promptHash}` : jv;
   const jCur = sql`${jv} AND superseded_at IS NULL`;
   const ck = opts.checkVersion === undefined ? sql`true` : sql`rule_version = ${opts.checkVersion}`;
   const above = opts.thresholds ? thresholdsMetSql(sql`(raw_scores || coalesce(aggregate, '{}'::jsonb))`, opts.thresholds) : sql`passes_thresholds`;
@@ -102,9 +106,9 @@ export async function getFunnel(db: Db, opts: FunnelVersions = {}): Promise<Funn
       (SELECT count(*) FROM judgments WHERE NOT ok AND ${jCur})::int AS j_failed,
       (SELECT count(*) FROM judgments WHERE ok AND ${jCur} AND ${above})::int AS j_above,
       (SELECT count(*) FROM judgments j JOIN candidates c ON c.id = j.candidate_id WHERE c.status = 'rejected' AND ${jv})::int AS j_rejected,
-      (SELECT count(DISTINCT request_id) FROM selections WHERE ${jv})::int AS sel_requests,
-      (SELECT count(DISTINCT request_id) FROM selections WHERE candidate_id IS NOT NULL AND ${jv})::int AS sel_sft,
-      (SELECT count(*) FROM pairs WHERE rank > 0 AND ${jv})::int AS sel_pairs`,
+      (SELECT count(DISTINCT request_id) FROM selections WHERE ${selV})::int AS sel_requests,
+      (SELECT count(DISTINCT request_id) FROM selections WHERE candidate_id IS NOT NULL AND ${selV})::int AS sel_sft,
+      (SELECT count(*) FROM pairs WHERE rank > 0 AND ${selV})::int AS sel_pairs`,
   );
   const n = (k: string) => Number(r?.[k] ?? 0);
   const byStageRows = await rows<{ stage: string; n: number }>(

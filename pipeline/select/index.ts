@@ -11,7 +11,7 @@
 import { checkVersion, hardCheckOptionsFromConfig } from '../checks.ts';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
-import { judgeVersion, thresholdsInForce, type JudgeVersion } from '../judge/index.ts';
+import { configuredJudgeVersions, ensembleKey, judgeVersion, thresholdsInForce, type JudgeVersion } from '../judge/index.ts';
 import type { Db } from '../../db/client.ts';
 import {
   countPendingSelection,
@@ -52,6 +52,8 @@ export interface SelectionSettings {
   thresholds: Record<string, number>;
   /** The check version whose checks count. */
   checkVersion: string;
+  /** JUDGES_FILE: the ensemble's composite version, under which its picks and pairs are stored (funnels count those). */
+  selectionJudge?: JudgeVersion;
 }
 
 /**
@@ -60,7 +62,10 @@ export interface SelectionSettings {
  */
 export function selectionSettings(cfg: Config, pick: { rubric?: string; model?: string } = {}): SelectionSettings {
   const judge = judgeVersion(cfg.judge, pick);
+  // JUDGES_FILE with no judge named: selection is the ensemble's (select-ensemble-v1), counted under its composite version.
+  const ensemble = cfg.judge.judges && pick.rubric === undefined && pick.model === undefined ? ensembleKey(configuredJudgeVersions(cfg.judge)) : undefined;
   return {
+    ...(ensemble ? { selectionJudge: ensemble } : {}),
     judge,
     params: selectionParamsFromConfig(cfg),
     thresholds: thresholdsInForce(cfg.judge, judge.rubric),

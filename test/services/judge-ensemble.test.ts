@@ -300,6 +300,10 @@ describe('two judges through the real pipeline (JUDGES_FILE)', () => {
     expect(a!.spearman).toBeCloseTo(rho, 9);
     expect(a!.largest[0]!.gap).toBeCloseTo(maxGap, 3);
     expect(a!.largest.map((d) => d.gap)).toEqual([...a!.largest.map((d) => d.gap)].sort((x, y) => y - x));
+    // The funnel counts the ensemble's picks and pairs.
+    const funnel = (JSON.parse(st.stdout) as { funnel: { selection: { sftPicks: number; dpoPairs: number } } }).funnel;
+    const ens = await stored(t.db, s);
+    expect(funnel.selection).toMatchObject({ sftPicks: [...ens.picks.values()].filter((x) => x !== null).length, dpoPairs: ens.pairs.size });
     const text = await runCli(['status'], cliEnv({ QUEUE_PREFIX: freshPrefix('st').prefix }));
     expect(text.stdout).toContain('judge agreement');
     expect(text.stdout).toContain(`pass/fail differs on ${disagree}`);

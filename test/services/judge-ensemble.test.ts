@@ -326,6 +326,36 @@ describe('two judges through the real pipeline (JUDGES_FILE)', () => {
     }
   }, 120_000);
 
+  it('rejudge after one judge changes model asks only that judge, and the ensemble selects under the new set', async () => {
+    const file2 = `${tmp.dir}/judges-2.json`;
+    writeFileSync(
+      file2,
+      JSON.stringify([
+        { url: vie.url, model: 'qwen-vl', rubric: 'viescore-v1' },
+        { url: img.url, model: 'intern-vl-2', rubric: 'imgedit-v1', thresholds: { instruction_adherence: 3, editing_quality: 3, detail_preservation: 5 } },
+      ]),
+    );
+    const cfg2 = testConfig(dataDir, { JUDGES_FILE: file2, JUDGE_MAX_ATTEMPTS: '1' });
+    const s2 = ensembleSettings(cfg2);
+    const vieCalls = vie.count();
+    const judgeable = Number((await rows<{ n: number }>(t.db, sql`SELECT count(*)::int AS n FROM candidates WHERE status <> 'failed'`))[0]!.n);
+    const p = freshPrefix('ens-rejudge');
+    try {
+      const r = await runCli(['rejudge', '--json'], cliEnv({ JUDGES_FILE: file2, QUEUE_PREFIX: p.prefix }));
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toMatchObject({ enqueued: judgeable });
+      await work(cfg2, p.prefix);
+    } finally {
+      await p.cleanup();
+    }
+    expect(vie.count()).toBe(vieCalls); // qwen-vl had judged them all already
+    expect(img.count('intern-vl-2')).toBe(judgeable);
+    const got = await stored(t.db, s2);
+    expect(got.picks.size).toBe(N);
+    expect(got).toEqual(await reference(t.db, s2));
+    expect(ensembleKey(s2.judges).promptHash).not.toBe(ensembleKey(ensembleSettings(cfg).judges).promptHash);
+  }, 180_000);
+
   it('inspect --judge with JUDGES_FILE shows every judge', async () => {
     const src = path.join(imgDir, images[0]!);
     const json = await runCli(['inspect', '--source', src, '--edit', src, '--instruction', 'Add a thick red border around the picture', '--category', 'frame', '--judge', '--json'], cliEnv());

@@ -99,7 +99,11 @@ export function createDashboardApp(opts: DashboardOptions): DashboardApp {
       config,
       judge: settings.judge,
       inForce: { thresholds: settings.thresholds, checkVersion: settings.checkVersion },
-      funnel: (judge) => getFunnel(db, { ...settings, judge, thresholds: judge.rubric === settings.judge.rubric ? settings.thresholds : undefined }),
+      funnel: (judge) => {
+        const same = judge.rubric === settings.judge.rubric && judge.model === settings.judge.model && judge.promptHash === settings.judge.promptHash;
+        // Another version picked with ?judge=: its own picks and pairs, not the ensemble's.
+        return getFunnel(db, { ...settings, judge, thresholds: judge.rubric === settings.judge.rubric ? settings.thresholds : undefined, selectionJudge: same ? settings.selectionJudge : undefined });
+      },
       queues: sampler,
       bulkCap: opts.bulkCap,
       enqueueSelection,

@@ -2,6 +2,7 @@
  * Configuration: the environment (and CLI flags layered on top) parsed once with zod into a
  * typed, nested object. A bad value stops the program with `KEY=value: why`.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors/index.ts';
@@ -100,7 +101,7 @@ export const envSchema = z.object({
   JUDGE_URL: optUrl, // unset: the built-in metric judge
   JUDGE_MODEL: z.string().default('builtin-metric-v1'),
   JUDGE_API_KEY: optStr,
-  JUDGE_RUBRIC: z.enum(['viescore-v1', 'nhr-v1']).default('viescore-v1'),
+  JUDGE_RUBRIC: z.enum(['viescore-v1', 'nhr-v1', 'imgedit-v1']).default('viescore-v1'),
   JUDGE_THRESHOLDS: z.preprocess(
     (v) => {
       if (typeof v !== 'string' || v.trim() === '') return undefined;
@@ -118,6 +119,7 @@ export const envSchema = z.object({
   JUDGE_MAX_ATTEMPTS: int(3, 1),
   JUDGE_CONCURRENCY: int(8, 1),
   JUDGE_IMAGE_LONG_SIDE: int(768, 64), // pixels: images are resized before they are sent
+  JUDGES_FILE: optStr, // unset: one judge (JUDGE_URL…); set: a JSON array of judges, every candidate judged by each
   JUDGE_REJECTED: bool(true), // judge candidates that failed a hard check too (rejected sides of DPO pairs)
   DASHBOARD_TOKEN: optStr, // unset: dashboard listens on 127.0.0.1 only
   PORT: port(3000), // dashboard
@@ -171,6 +173,57 @@ export const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** One judge of JUDGES_FILE: a VLM server, its model and the rubric it answers. */
+export const judgeEntrySchema = z.strictObject({
+  url: z.url('expected a URL like http://host:port'),
+  model: z.string().min(1, 'expected a model name'),
+  rubric: z.enum(['viescore-v1', 'nhr-v1', 'imgedit-v1']),
+  /** Replaces the rubric's default thresholds (names: the rubric's scores or aggregates). */
+  thresholds: z.record(z.string(), z.number()).optional(),
+  apiKey: z.string().optional(),
+  /** Requests in flight to this judge (default JUDGE_CONCURRENCY). */
+  concurrency: z.number().int('expected an integer').min(1).optional(),
+});
+
+export type JudgeEntry = z.infer<typeof judgeEntrySchema>;
+
+/** The single-judge settings JUDGES_FILE replaces: setting one beside it is a configuration error. */
+const SINGLE_JUDGE_KEYS = ['JUDGE_URL', 'JUDGE_MODEL', 'JUDGE_API_KEY', 'JUDGE_RUBRIC', 'JUDGE_THRESHOLDS'] as const;
+
+/**
+ * Reads and validates JUDGES_FILE: a JSON array of at least one judge, no two with the same
+ * rubric and model (they would write one judge version). Errors name the file, the entry and the field.
+ */
+export function readJudgesFile(file: string): JudgeEntry[] {
+  const at = (why: string) => new ConfigError(`JUDGES_FILE=${file}: ${why}`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw at(`cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw at(`not JSON (${(err as Error).message})`);
+  }
+  const parsed = z.array(judgeEntrySchema).min(1, 'expected at least one judge').safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const [index, ...field] = issue.path;
+    if (typeof index !== 'number') throw at(`expected a JSON array of judges: ${issue.message}`);
+    throw at(`judge ${index}${field.length ? ` field ${field.join('.')}` : ''}: ${issue.message}`);
+  }
+  const seen = new Map<string, number>();
+  parsed.data.forEach((j, i) => {
+    const key = `${j.rubric}\n${j.model}`;
+    if (seen.has(key)) throw at(`judge ${i}: same rubric and model as judge ${seen.get(key)} (${j.rubric}, ${j.model})`);
+    seen.set(key, i);
+  });
+  return parsed.data;
+}
+
 export interface Config {
   dataDir: string;
   blobDir: string;
@@ -192,7 +245,7 @@ export interface Config {
     url?: string;
     model: string;
     apiKey?: string;
-    rubric: 'viescore-v1' | 'nhr-v1';
+    rubric: 'viescore-v1' | 'nhr-v1' | 'imgedit-v1';
     /** Replaces the rubric's default thresholds when set (names: the rubric's scores or aggregates). */
     thresholds?: Record<string, number>;
     timeoutMs: number;
@@ -201,6 +254,8 @@ export interface Config {
     imageLongSide: number;
     /** Whether candidates that failed a hard check are judged too (JUDGE_REJECTED). */
     judgeRejected: boolean;
+    /** JUDGES_FILE: several judges, each candidate judged by every one (url and friends above then unset). */
+    judges?: JudgeEntry[];
   };
   checks: { faceIoUThreshold: number; faceExemptCategories: string[]; faceSearch: 'fine' | 'fast'; faceUncertain: 'pass' | 'fail'; changePixelThreshold: number; maxImagePixels: number; concurrency: number;
     /** The grid-artifact check: on (fails rejects), record (stored, never rejects), off (not run). */
@@ -238,6 +293,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`${key}=${value}: ${issue.message}`);
   }
   const e = parsed.data;
+  let judges: JudgeEntry[] | undefined;
+  if (e.JUDGES_FILE) {
+    const both = SINGLE_JUDGE_KEYS.find((k) => env[k] !== undefined && env[k] !== '');
+    if (both) throw new ConfigError(`${both}=${env[both]}: not used with JUDGES_FILE=${e.JUDGES_FILE} (describe every judge in the file)`);
+    judges = readJudgesFile(e.JUDGES_FILE);
+  }
   const dataDir = path.resolve(e.DATA_DIR);
   return {
     dataDir,
@@ -265,6 +326,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.JUDGE_CONCURRENCY,
       imageLongSide: e.JUDGE_IMAGE_LONG_SIDE,
       judgeRejected: e.JUDGE_REJECTED,
+      ...(judges ? { judges } : {}),
     },
     checks: {
       faceIoUThreshold: e.FACE_IOU_THRESHOLD,

@@ -9,7 +9,7 @@ import type { BlobStore } from '../pipeline/blobs.ts';
 import type { Config } from '../pipeline/config.ts';
 import { createInferenceClient } from '../pipeline/inference/inference.client.ts';
 import { startInferenceServer } from '../pipeline/inference/server.ts';
-import { createJudge } from '../pipeline/judge/index.ts';
+import { createJudge, createJudges } from '../pipeline/judge/index.ts';
 import type { QueueName } from '../pipeline/jobs.ts';
 import type { QueueSet } from '../pipeline/queues.ts';
 import type { StageDeps } from '../pipeline/stages/types.ts';
@@ -56,7 +56,12 @@ export async function buildStageDeps(o: Omit<StartWorkersOptions, 'redisUrl' | '
     const i = o.config.inference;
     deps.inference = createInferenceClient({ urls, model: i.model, timeoutMs: i.timeoutMs, maxAttempts: i.maxAttempts, apiKey: i.apiKey });
   }
-  if (o.which.includes('judge') || o.which.includes('select')) deps.judge = createJudge(o.config.judge);
+  if (o.which.includes('judge') || o.which.includes('select')) {
+    if (o.config.judge.judges) {
+      deps.judges = createJudges(o.config.judge);
+      deps.judge = deps.judges[0];
+    } else deps.judge = createJudge(o.config.judge);
+  }
   return { deps, builtinUrl, close: closeServer };
 }
 
@@ -81,7 +86,8 @@ export async function startWorkers(o: StartWorkersOptions): Promise<RunningWorke
         // Twice JUDGE_CONCURRENCY jobs: while JUDGE_CONCURRENCY requests wait on the VLM (the judge
         // client's own limit), the others read blobs, resize and write their rows, so the VLM is
         // never left idle by the per-job work around each call.
-        workers.push(startJudgeWorker(deps, o.redisUrl, conc(q, c.judge.concurrency * 2)) as unknown as Worker);
+        // With JUDGES_FILE a job waits on every judge: the largest judge's limit sets the pace.
+        workers.push(startJudgeWorker(deps, o.redisUrl, conc(q, Math.max(c.judge.concurrency, ...(c.judge.judges ?? []).map((j) => j.concurrency ?? c.judge.concurrency)) * 2)) as unknown as Worker);
         break;
       case 'select':
         workers.push(startSelectWorker(deps, o.redisUrl, conc(q, 2)) as unknown as Worker);

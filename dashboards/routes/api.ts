@@ -3,6 +3,7 @@
  * (keyset pages of candidates), the request view, reviews (one subject, or a confirmed bulk
  * action on a filtered set, capped) and the audit trail. Every input is parsed with zod first.
  */
+import { judgeAgreement } from '../../pipeline/judge/agreement.ts';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { InputError } from '../../pipeline/errors/index.ts';
@@ -145,6 +146,9 @@ export function apiRoutes(deps: ApiDeps): Hono<{ Variables: AuthVars & { judge: 
   app.get('/versions', async (c) =>
     c.json({ inForce: { judge: deps.judge, ...deps.inForce }, showing: c.get('judge'), judgeVersions: await listJudgeVersions(db) }),
   );
+
+  // JUDGES_FILE: how the judges agree (the overview's agreement panel); {agreement: null} with one judge.
+  app.get('/agreement', async (c) => c.json({ agreement: await judgeAgreement(db, config.judge, 20) }));
 
   app.get('/throughput', async (c) => {
     const m = z.coerce.number().int().min(1).max(1440).default(60).safeParse(c.req.query('minutes') ?? undefined);

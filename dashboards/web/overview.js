@@ -127,6 +127,57 @@ async function renderVersions() {
   };
 }
 
+/** JUDGES_FILE: per pair of judges, pass/fail disagreement, Spearman, and the largest disagreements linked to browse. */
+async function renderAgreement() {
+  const { agreement } = await api('/api/agreement');
+  const card = document.getElementById('agreement-card');
+  card.hidden = !agreement;
+  if (!agreement) return;
+  const key = (v) => `${v.rubric}|${v.model}|${v.promptHash}`;
+  document.getElementById('agreement').replaceChildren(
+    ...agreement.map((p) =>
+      el(
+        'div',
+        { class: 'agreement-pair', dataset: { judges: `${p.labels[0]} vs ${p.labels[1]}` } },
+        el('h3', {}, `${p.labels[0]} vs ${p.labels[1]}`),
+        el(
+          'dl',
+          { class: 'counts' },
+          el('dt', {}, 'scored by both'), el('dd', { dataset: { stat: 'candidates' } }, fmt.int(p.candidates)),
+          el('dt', {}, 'pass/fail differs'), el('dd', { dataset: { stat: 'disagree' } }, `${fmt.int(p.passFailDisagree)} (${fmt.pct(p.passFailDisagree, p.candidates)})`),
+          el('dt', {}, 'Spearman of aggregates'), el('dd', { dataset: { stat: 'spearman' } }, p.spearman === null ? '–' : p.spearman.toFixed(3)),
+        ),
+        el(
+          'table',
+          { class: 'disagreements' },
+          el('thead', {}, el('tr', {}, el('th', {}, 'candidate'), el('th', {}, 'instruction'), el('th', {}, p.labels[0]), el('th', {}, p.labels[1]), el('th', {}, 'gap'))),
+          el(
+            'tbody',
+            {},
+            ...p.largest.map((d) =>
+              el(
+                'tr',
+                { dataset: { candidate: d.candidateId } },
+                el(
+                  'td',
+                  {},
+                  el('a', { href: `/browse?request=${d.requestId}&judge=${encodeURIComponent(key(p.judges[0]))}`, title: 'browse its request under the first judge' }, `#${d.candidateId}`),
+                  ' ',
+                  el('a', { class: 'muted small', href: `/browse?request=${d.requestId}&judge=${encodeURIComponent(key(p.judges[1]))}`, title: 'browse its request under the second judge' }, '(2nd)'),
+                ),
+                el('td', { class: 'instr' }, d.instruction),
+                el('td', {}, `${d.aggregates[0].toFixed(2)} ${d.passes[0] ? 'pass' : 'fail'}`),
+                el('td', {}, `${d.aggregates[1].toFixed(2)} ${d.passes[1] ? 'pass' : 'fail'}`),
+                el('td', {}, d.gap.toFixed(2)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 async function refresh() {
   const [ov, q, tp] = await Promise.all([api('/api/overview'), api('/api/queues'), api('/api/throughput?minutes=60')]);
   const f = ov.funnel;
@@ -165,4 +216,5 @@ keyboard((e) => {
 });
 await renderVersions().catch((err) => document.getElementById('versions').replaceChildren(el('p', { class: 'error' }, err.message)));
 await refresh().catch((err) => document.getElementById('funnel').replaceChildren(el('p', { class: 'error' }, err.message)));
+await renderAgreement().catch((err) => document.getElementById('agreement').replaceChildren(el('p', { class: 'error' }, err.message)));
 setInterval(() => refresh().catch(() => {}), 5000);

@@ -88,23 +88,27 @@ export async function getCandidateContext(db: Db, id: number): Promise<Candidate
 export interface CandidateWork extends CandidateContext {
   /** Passed flag of its check of `versions.checkVersion` (or of its newest check when not asked); undefined when it has none. */
   checkPassed?: boolean;
-  /** Whether a current judgment of `versions.judge` exists, scored or not (false when not asked). */
+  /** Whether a current judgment of `versions.judge` (of every one of `versions.judges`) exists, scored or not (false when not asked). */
   judged: boolean;
+  /** Per version of `versions.judges` (else of `versions.judge`), whether its current judgment exists. */
+  judgedBy: boolean[];
 }
 
 /** The versions a stage works under: the check version and the judge version (rubric, model, prompt hash). */
 export interface WorkVersions {
   checkVersion?: string;
   judge?: { rubric: string; model: string; promptHash: string };
+  /** Several judge versions (JUDGES_FILE): `judged` means judged by all of them. */
+  judges?: { rubric: string; model: string; promptHash: string }[];
 }
 
 /** One query for what the check and judge stages read before working on a candidate. */
 export async function getCandidateWork(db: Db, id: number, versions: WorkVersions = {}): Promise<CandidateWork | undefined> {
-  const v = versions.judge;
-  const judged = v
-    ? sql`EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.rubric = ${v.rubric} AND j.judge_model = ${v.model}
-                  AND j.prompt_hash = ${v.promptHash} AND j.superseded_at IS NULL)`
-    : sql`false`;
+  const vs = versions.judges ?? (versions.judge ? [versions.judge] : []);
+  const exists = (v: { rubric: string; model: string; promptHash: string }) =>
+    sql`EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.rubric = ${v.rubric} AND j.judge_model = ${v.model}
+                  AND j.prompt_hash = ${v.promptHash} AND j.superseded_at IS NULL)`;
+  const judged = vs.length ? sql`ARRAY[${sql.join(vs.map(exists), sql`, `)}]` : sql`ARRAY[]::boolean[]`;
   const check = versions.checkVersion === undefined
     ? sql`(SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1)`
     : sql`(SELECT k.passed FROM checks k WHERE k.candidate_id = c.id AND k.rule_version = ${versions.checkVersion})`;
@@ -129,7 +133,8 @@ export async function getCandidateWork(db: Db, id: number, versions: WorkVersion
     sourceId: Number(r.source_id),
     sourceBlob: String(r.source_blob),
     checkPassed: r.check_passed == null ? undefined : Boolean(r.check_passed),
-    judged: Boolean(r.judged),
+    judged: vs.length > 0 && (r.judged as boolean[]).every(Boolean),
+    judgedBy: (r.judged as boolean[]).map(Boolean),
   };
 }
 
@@ -217,22 +222,26 @@ export async function candidatesWithoutCheck(db: Db, checkVersion: string, after
 }
 
 /**
- * The next `limit` candidates after `after` that the judge version should judge and has not:
- * passed their checks (checked or judged), or failed them when `judgeRejected`.
+ * The next `limit` candidates after `after` that the judge version (any of several, JUDGES_FILE)
+ * should judge and has not: passed their checks (checked or judged), or failed them when `judgeRejected`.
  */
 export async function candidatesWithoutJudgment(
   db: Db,
-  v: { rubric: string; model: string; promptHash: string },
+  v: { rubric: string; model: string; promptHash: string } | readonly { rubric: string; model: string; promptHash: string }[],
   judgeRejected: boolean,
   after: number,
   limit: number,
 ): Promise<number[]> {
+  const vs = Array.isArray(v) ? v : [v as { rubric: string; model: string; promptHash: string }];
+  const lacks = vs.map(
+    (x) => sql`NOT EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.rubric = ${x.rubric} AND j.judge_model = ${x.model}
+                            AND j.prompt_hash = ${x.promptHash} AND j.superseded_at IS NULL)`,
+  );
   const r = await rows<{ id: number }>(
     db,
     sql`SELECT c.id FROM candidates c
         WHERE c.id > ${after} AND (c.status IN ('checked', 'judged') OR (c.status = 'rejected' AND ${judgeRejected}::boolean))
-          AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.rubric = ${v.rubric} AND j.judge_model = ${v.model}
-                            AND j.prompt_hash = ${v.promptHash} AND j.superseded_at IS NULL)
+          AND (${sql.join(lacks, sql` OR `)})
         ORDER BY c.id LIMIT ${limit}`,
   );
   return r.map((x) => Number(x.id));

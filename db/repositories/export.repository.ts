@@ -26,6 +26,8 @@ export interface ExportFilter {
   judgeModel: string;
   promptHash: string;
   ruleVersion: string;
+  /** The judge version whose judgments give the samples' axes when the rows are another's (an ensemble's: its first judge). Default: the rows' own. */
+  axesFrom?: { rubric: string; judgeModel: string; promptHash: string };
   reviewedOnly: boolean;
   /** Minimum canonical axis (0–10) of the SFT edit / the DPO chosen edit. */
   minAxis: Partial<Record<Axis, number>>;
@@ -119,11 +121,11 @@ export async function latestRuleVersion(
   return r[0] ? { ruleVersion: r[0].rule_version, judgeModel: r[0].judge_model, promptHash: r[0].prompt_hash } : null;
 }
 
-const judged = (alias: string, candidate: SQL, f: ExportFilter) => sql`
+const judged = (alias: string, candidate: SQL, f: ExportFilter, v = f.axesFrom ?? f) => sql`
   JOIN LATERAL (
     SELECT judge_model, prompt_hash, raw_scores, axis_instruction, axis_preservation, axis_quality
-    FROM judgments WHERE candidate_id = ${candidate} AND rubric = ${f.rubric} AND judge_model = ${f.judgeModel}
-      AND prompt_hash = ${f.promptHash} AND ok
+    FROM judgments WHERE candidate_id = ${candidate} AND rubric = ${v.rubric} AND judge_model = ${v.judgeModel}
+      AND prompt_hash = ${v.promptHash} AND ok
     ORDER BY id DESC LIMIT 1
   ) ${sql.raw(alias)} ON true`;
 

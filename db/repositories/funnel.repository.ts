@@ -15,6 +15,8 @@ export interface FunnelVersions {
   checkVersion?: string;
   /** Selection rule versions: the first is the one the top-level selection counts are of; each gets an entry in selection.rules. */
   rules?: readonly string[];
+  /** The version whose picks and pairs are counted when it is not `judge` (JUDGES_FILE: the ensemble's). */
+  selectionJudge?: { rubric: string; model: string; promptHash: string };
 }
 
 /** One selection rule's counts. */
@@ -95,9 +97,12 @@ type CountRow = Record<string, number | null>;
 export async function getFunnel(db: Db, opts: FunnelVersions = {}): Promise<Funnel> {
   const v = opts.judge;
   const jv = v ? sql`rubric = ${v.rubric} AND judge_model = ${v.model} AND prompt_hash = ${v.promptHash}` : sql`true`;
+  const sv = opts.selectionJudge;
+  const selV = sv ? sql`rubric = ${sv.rubric} AND judge_model = ${sv.model} AND prompt_hash = ${sv.promptHash}` : jv;
   const jCur = sql`${jv} AND superseded_at IS NULL`;
   const ck = opts.checkVersion === undefined ? sql`true` : sql`rule_version = ${opts.checkVersion}`;
-  const rv = opts.rules?.length ? sql`rule_version = ${opts.rules[0]}` : sql`true`;
+  // JUDGES_FILE: the ensemble's rows are named by its composite version alone (their own rule version)
+  const rv = !sv && opts.rules?.length ? sql`rule_version = ${opts.rules[0]}` : sql`true`;
   const above = opts.thresholds ? thresholdsMetSql(sql`(raw_scores || coalesce(aggregate, '{}'::jsonb))`, opts.thresholds) : sql`passes_thresholds`;
   const [r] = await rows<CountRow>(
     db,
@@ -124,9 +129,9 @@ export async function getFunnel(db: Db, opts: FunnelVersions = {}): Promise<Funn
       (SELECT count(*) FROM judgments WHERE NOT ok AND ${jCur})::int AS j_failed,
       (SELECT count(*) FROM judgments WHERE ok AND ${jCur} AND ${above})::int AS j_above,
       (SELECT count(*) FROM judgments j JOIN candidates c ON c.id = j.candidate_id WHERE c.status = 'rejected' AND ${jv})::int AS j_rejected,
-      (SELECT count(DISTINCT request_id) FROM selections WHERE ${jv} AND ${rv})::int AS sel_requests,
-      (SELECT count(DISTINCT request_id) FROM selections WHERE candidate_id IS NOT NULL AND ${jv} AND ${rv})::int AS sel_sft,
-      (SELECT count(*) FROM pairs WHERE rank > 0 AND ${jv} AND ${rv})::int AS sel_pairs`,
+      (SELECT count(DISTINCT request_id) FROM selections WHERE ${selV} AND ${rv})::int AS sel_requests,
+      (SELECT count(DISTINCT request_id) FROM selections WHERE candidate_id IS NOT NULL AND ${selV} AND ${rv})::int AS sel_sft,
+      (SELECT count(*) FROM pairs WHERE rank > 0 AND ${selV} AND ${rv})::int AS sel_pairs`,
   );
   const perRule = await rows<{ rule_version: string; requests: number; sft: number; pairs: number; not_dominant: number }>(
     db,

@@ -276,8 +276,8 @@ const sameVersion = (alias: string, o: SelectBatchInput) =>
   sql`${sql.raw(alias)}.rule_version = ${o.ruleVersion} AND ${sql.raw(alias)}.rubric = ${o.judge.rubric}
       AND ${sql.raw(alias)}.judge_model = ${o.judge.model} AND ${sql.raw(alias)}.prompt_hash = ${o.judge.promptHash}`;
 
-/** The write half: upserts, stale pairs, request stamps, and the counts. */
-function writeSelection(o: SelectBatchInput): SQL {
+/** The write half: upserts, stale pairs, request stamps, and the counts (after CTEs batch, pick(request_id, id, geo) and kept; select-ensemble-v1 shares it). */
+export function writeSelection(o: SelectBatchInput): SQL {
   const p = o.params;
   const paramsJson = JSON.stringify(o.rowParams ?? { ...p, ...o.storedParams });
   return sql`,

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { startDashboard } from '../../dashboards/server.ts';
-import { judgeVersion } from '../judge/index.ts';
+import { configuredJudgeVersions, ensembleKey, judgeVersion } from '../judge/index.ts';
+import { ENSEMBLE_RULE_VERSION } from '../select/ensemble.ts';
 import type { RunProgress } from '../../db/repositories/requests.repository.ts';
 import { InputError } from '../errors/index.ts';
 import { runExport, type ExportResult } from '../export/index.ts';
@@ -141,12 +142,15 @@ export function register(program: Command, ctx: CliContext): void {
       }).finally(() => view.stop());
 
       const exports: ExportResult[] = [];
-      const judge = judgeVersion(cfg.judge); // the version the run judged and selected with
+      // The version the run judged and selected with (JUDGES_FILE: the ensemble's, select-ensemble-v1).
+      const judges = cfg.judge.judges ? configuredJudgeVersions(cfg.judge) : undefined;
+      const judge = judges ? ensembleKey(judges) : judgeVersion(cfg.judge);
       for (const kind of ['sft', 'dpo'] as const) {
         exports.push(
           await runExport(h.db, blobs, {
             kind, outDir: path.join(out, kind), shardSamples: 1000, valFraction: 0.1, format: 'webdataset',
             rubric: judge.rubric, judgeModel: judge.model, promptHash: judge.promptHash, nearDupDistance: cfg.nearDup.distance,
+            ...(judges ? { judges, ruleVersion: ENSEMBLE_RULE_VERSION } : {}),
           }),
         );
       }

@@ -4,7 +4,8 @@
  * (`--json`: the ExportResult). `VIBE_EXPORT_SAMPLE_DELAY_MS` throttles the writer (ms per
  * sample) so a test can interrupt an export halfway.
  */
-import { judgeVersion, type JudgeVersion } from '../judge/index.ts';
+import { configuredJudgeVersions, ensembleKey, judgeVersion, type JudgeVersion } from '../judge/index.ts';
+import { ENSEMBLE_RULE_VERSION } from '../select/ensemble.ts';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { InputError } from '../errors/index.ts';
@@ -103,10 +104,17 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--force', 'write into a non-empty --out that holds no export of this kind and format')
     .option('--json', 'print the result as JSON')
     .action(async (flags: Flags) => {
-      const opts = {
-        ...optionsFromFlags(flags, judgeVersion(ctx.config().judge, { rubric: flags.rubric, model: flags.judgeModel })),
-        preferRuleVersions: ctx.config().selection.rules,
-      };
+      const cfg = ctx.config();
+      // select-ensemble-v1 (named, or JUDGES_FILE without --rubric / --judge-model): the ensemble's rows, every judge version recorded.
+      const ensemble = flags.ruleVersion === ENSEMBLE_RULE_VERSION || (cfg.judge.judges !== undefined && flags.rubric === undefined && flags.judgeModel === undefined && flags.ruleVersion === undefined);
+      if (ensemble && !cfg.judge.judges) throw new InputError(`${ENSEMBLE_RULE_VERSION} reads the judges of JUDGES_FILE, which is not set`, { subject: '--rule-version' });
+      const judges = ensemble ? configuredJudgeVersions(cfg.judge) : undefined;
+      const opts = optionsFromFlags(
+        { ...flags, ruleVersion: ensemble ? ENSEMBLE_RULE_VERSION : flags.ruleVersion },
+        judges ? ensembleKey(judges) : judgeVersion(cfg.judge, { rubric: flags.rubric, model: flags.judgeModel }),
+      );
+      if (judges) opts.judges = judges;
+      else opts.preferRuleVersions = cfg.selection.rules;
       const delay = Number(process.env.VIBE_EXPORT_SAMPLE_DELAY_MS ?? 0);
       const h = await ctx.db();
       const bar = process.stderr.isTTY && !flags.json ? new SingleBar({ stream: process.stderr, format: 'export {bar} {value}/{total} samples | {eta}s' }, Presets.shades_classic) : null;

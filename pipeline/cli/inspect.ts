@@ -8,7 +8,7 @@ import { hardCheckOptionsFromConfig, runHardChecks, type HardCheckReport } from 
 import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
 import { readImageFile } from '../images.ts';
-import { createJudge, type Judgment } from '../judge/index.ts';
+import { createJudges, type Judgment } from '../judge/index.ts';
 import type { CliContext } from './context.ts';
 
 export interface InspectOptions {
@@ -29,6 +29,8 @@ export interface InspectResult {
   faceCheckExempt: boolean;
   passed: boolean;
   judge: null | JudgeSummary;
+  /** With JUDGES_FILE and --judge: every judge's result, in the file's order (`judge` is the first). */
+  judges?: JudgeSummary[];
 }
 
 type JudgeSummary =
@@ -52,9 +54,12 @@ export async function inspectPair(opts: InspectOptions, cfg: Config): Promise<In
   );
   const { editFacesInSourceCoords: _mapped, ...faceCheck } = report.faceCheck;
   let judge: JudgeSummary | null = null;
+  let judges: JudgeSummary[] | undefined;
   if (opts.judge) {
-    const j = createJudge(cfg.judge);
-    judge = summariseJudgment(await j.judge({ source, edit, instruction: opts.instruction!, category: opts.category }));
+    // JUDGES_FILE: every judge, in parallel; `judge` stays the first one's.
+    const all = await Promise.all(createJudges(cfg.judge).map((j) => j.judge({ source, edit, instruction: opts.instruction!, category: opts.category })));
+    judge = summariseJudgment(all[0]!);
+    if (cfg.judge.judges) judges = all.map(summariseJudgment);
   }
   return {
     source: report.source,
@@ -65,6 +70,7 @@ export async function inspectPair(opts: InspectOptions, cfg: Config): Promise<In
     faceCheckExempt: report.faceCheckExempt,
     passed: report.passed,
     judge,
+    ...(judges ? { judges } : {}),
   };
 }
 
@@ -107,11 +113,11 @@ export function humanSummary(r: InspectResult, opts: InspectOptions): string {
     `change  ${cc.status}  ${pct(cc.changedFraction)} of pixels changed, largest region ${pct(cc.largestComponentFraction)} of the image, ${cc.components} regions`,
     `grid    ${artifactLine(r.artifactCheck)}`,
   ];
-  if (r.judge) {
+  for (const j of r.judges ?? (r.judge ? [r.judge] : [])) {
     lines.push(
-      r.judge.ok
-        ? `judge   ${r.judge.rubric} (${r.judge.model}): ${Object.entries(r.judge.axes).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}${r.judge.passesThresholds ? '' : '  (below thresholds)'}`
-        : `judge   ${r.judge.rubric} (${r.judge.model}) failed: ${r.judge.error}`,
+      j.ok
+        ? `judge   ${j.rubric} (${j.model}): ${Object.entries(j.axes).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}${j.passesThresholds ? '' : '  (below thresholds)'}`
+        : `judge   ${j.rubric} (${j.model}) failed: ${j.error}`,
     );
   }
   lines.push(`verdict ${r.passed ? 'passes' : 'fails'} the hard checks`);
@@ -133,11 +139,11 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption('--edit <file>', 'edited image')
     .option('--instruction <text>', 'the edit instruction (needed by --judge)')
     .option('--category <name>', 'request category (FACE_EXEMPT_CATEGORIES skips the face rule)')
-    .option('--judge', 'also ask the configured judge')
+    .option('--judge', 'also ask the configured judge (JUDGES_FILE: every judge)')
     .option('--json', 'print one JSON object')
     .action(async (opts: InspectOptions & { json?: boolean }) => {
       const result = await inspectPair(opts, ctx.config());
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : humanSummary(result, opts));
-      if (result.judge && !result.judge.ok) process.exitCode = 1;
+      if ((result.judges ?? (result.judge ? [result.judge] : [])).some((j) => !j.ok)) process.exitCode = 1;
     });
 }

@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import { InputError } from '../errors/index.ts';
-import { judgeVersion } from '../judge/index.ts';
+import { configuredJudgeVersions } from '../judge/index.ts';
 import { retryFailed } from '../stages/retry-failed.ts';
 import type { CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
@@ -20,7 +20,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (flags.stage !== undefined && !STAGES.includes(flags.stage)) throw new InputError(`expected one of ${STAGES.join(', ')}, got '${flags.stage}'`, { subject: '--stage' });
       const h = await ctx.db();
       const { set } = await commandQueues(ctx);
-      const r = await retryFailed({ db: h.db, queues: set }, { stage: flags.stage, judge: judgeVersion(ctx.config().judge) });
+      const r = await retryFailed({ db: h.db, queues: set }, { stage: flags.stage, judge: configuredJudgeVersions(ctx.config().judge) });
       if (flags.json) console.log(JSON.stringify(r));
       else {
         const e = r.enqueued;

@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { checkVersion, hardCheckOptionsFromConfig } from '../checks.ts';
-import { formatJudgeVersion, judgeVersion } from '../judge/index.ts';
+import { configuredJudgeVersions, formatJudgeVersion } from '../judge/index.ts';
 import { sleep } from '../sleep.ts';
 import { recheck, rejudge, reworkDone, type ReworkSummary } from '../stages/rework.ts';
 import type { Db } from '../../db/client.ts';
@@ -77,7 +77,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the summary as JSON')
     .action(async (flags: { wait?: boolean; json?: boolean }) => {
       const cfg = ctx.config();
-      const v = judgeVersion(cfg.judge);
-      await run(ctx, flags, 'rejudge', formatJudgeVersion(v), (db, queues) => rejudge({ db, queues, config: cfg }, v), (db, ids) => reworkDone(db, ids, 'judge'));
+      // JUDGES_FILE: every judge's version; a candidate is sent back when any one lacks its judgment.
+      const vs = configuredJudgeVersions(cfg.judge);
+      await run(ctx, flags, 'rejudge', vs.map(formatJudgeVersion).join(' + '), (db, queues) => rejudge({ db, queues, config: cfg }, vs), (db, ids) => reworkDone(db, ids, 'judge'));
     });
 }

@@ -8,10 +8,13 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { InputError } from '../errors/index.ts';
-import { formatJudgeVersion } from '../judge/index.ts';
+import { ensembleKey, formatJudgeVersion } from '../judge/index.ts';
 import {
   DEFAULT_SELECTION_BATCH,
+  ENSEMBLE_RULE_VERSION,
   SELECTION_RULE_VERSIONS,
+  ensembleSettings,
+  runEnsembleSelection,
   runSelection,
   selectionRule,
   selectionSettings,
@@ -63,6 +66,17 @@ export function register(program: Command, ctx: CliContext): void {
         // the select stage still finds them due for the rules it runs.
         const stamp = settings.rules.every((r) => rules.includes(r));
         const h = await ctx.db();
+        if (cfg.judge.judges && opts.rubric === undefined && opts.judgeModel === undefined) {
+          // JUDGES_FILE: select-ensemble-v1 over every judge (a --rubric / --judge-model picks one judge for select-v1).
+          if (opts.dryRun) throw new InputError(`not available for ${ENSEMBLE_RULE_VERSION}; name one judge with --rubric / --judge-model`, { subject: '--dry-run' });
+          const es = ensembleSettings(cfg);
+          const r = await runEnsembleSelection(h.db, { ...es, all: opts.all, batchSize: opts.batch });
+          const key = ensembleKey(es.judges);
+          const out = { ruleVersion: ENSEMBLE_RULE_VERSION, rubric: key.rubric, judge: key, judges: es.judges, checkVersion: es.checkVersion, params: es.params, dryRun: false, requests: r.requests, picks: r.picks, pairs: r.pairs, ms: Math.round(r.ms) };
+          if (opts.json) console.log(JSON.stringify(out));
+          else console.log(`${ENSEMBLE_RULE_VERSION} (${key.model}): ${r.requests} request(s) selected, ${r.picks} SFT pick(s), ${r.pairs} DPO pair(s) in ${(r.ms / 1000).toFixed(1)} s`);
+          return;
+        }
         const bar = !opts.json && process.stderr.isTTY
           ? new cliProgress.SingleBar(
               { stream: process.stderr, format: 'select [{bar}] {value}/{total} requests | {eta_formatted} left', hideCursor: true },

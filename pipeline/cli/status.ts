@@ -12,6 +12,7 @@ import { nearDupStats, type NearDupStats } from '../../db/repositories/near-dup.
 import type { CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
 import { formatJudgeVersion } from '../judge/index.ts';
+import { formatAgreement, judgeAgreement } from '../judge/agreement.ts';
 import { selectionSettings } from '../select/index.ts';
 import { judgeVersionOptions } from './select.ts';
 
@@ -63,6 +64,8 @@ export function register(program: Command, ctx: CliContext): void {
       const h = await ctx.db();
       const funnel = await getFunnel(h.db, selectionSettings(cfg, { rubric: flags.rubric, model: flags.judgeModel }));
       const nearDuplicates = { distance: cfg.nearDup.distance, ...(await nearDupStats(h.db)) };
+      // JUDGES_FILE: how the judges agree (pass/fail, Spearman, largest disagreements); null with one judge.
+      const agreement = await judgeAgreement(h.db, cfg.judge);
       // The funnel is Postgres alone: without Redis it is still printed, queue depths as null.
       let queues: QueueDepths | null = null;
       let queueError: string | undefined;
@@ -72,8 +75,8 @@ export function register(program: Command, ctx: CliContext): void {
         queueError = describeError(err);
       }
       const prefix = cfg.queue.prefix;
-      if (flags.json) console.log(JSON.stringify({ funnel, queues, prefix, database: h.where, nearDuplicates, ...(queueError ? { queueError } : {}) }));
-      else console.log(`${formatFunnel(funnel)}\n${formatNearDups(nearDuplicates)}\n\n${queues ? formatDepths(queues) : `queues: unavailable (${queueError})`}`);
+      if (flags.json) console.log(JSON.stringify({ funnel, queues, prefix, database: h.where, nearDuplicates, agreement, ...(queueError ? { queueError } : {}) }));
+      else console.log(`${formatFunnel(funnel)}\n${formatNearDups(nearDuplicates)}\n\n${agreement ? `${formatAgreement(agreement)}\n\n` : ''}${queues ? formatDepths(queues) : `queues: unavailable (${queueError})`}`);
       if (queueError) {
         process.stderr.write(`vibe-curate: status: queue depths unavailable: ${queueError}\n`);
         process.exitCode = 1;

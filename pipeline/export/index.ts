@@ -77,6 +77,12 @@ export interface ExportOptions {
   nearDupDistance?: number;
   /** Without ruleVersion: rule versions to export in this order of preference when they have rows (SELECT_RULES). */
   preferRuleVersions?: readonly string[];
+  /**
+   * An ensemble's judges (select-ensemble-v1): rubric, judgeModel and promptHash then name the
+   * ensemble's composite version, the samples' axes are its first judge's, and the manifest
+   * records every judge version.
+   */
+  judges?: { rubric: string; model: string; promptHash: string }[];
   onProgress?: (samples: number, total: number) => void;
   /** Milliseconds to wait after each written sample (a throttle; tests use it to interrupt). */
   sampleDelayMs?: number;
@@ -209,12 +215,18 @@ export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): 
   // One judge version and one rule version: the ones asked for, else the newest selection's.
   const latest = await latestRuleVersion(db, kind, opts.rubric, { model: opts.judgeModel, promptHash: opts.promptHash }, opts.preferRuleVersions);
   const ruleVersion = opts.ruleVersion ?? latest?.ruleVersion ?? 'none';
-  const judge = { rubric: opts.rubric, model: opts.judgeModel ?? latest?.judgeModel ?? 'none', prompt_hash: opts.promptHash ?? latest?.promptHash ?? 'none' };
+  const judge: { rubric: string; model: string; prompt_hash: string; judges?: { rubric: string; model: string; prompt_hash: string }[] } = {
+    rubric: opts.rubric,
+    model: opts.judgeModel ?? latest?.judgeModel ?? 'none',
+    prompt_hash: opts.promptHash ?? latest?.promptHash ?? 'none',
+  };
+  if (opts.judges?.length) judge.judges = opts.judges.map((j) => ({ rubric: j.rubric, model: j.model, prompt_hash: j.promptHash }));
   const filter: ExportFilter = {
     rubric: opts.rubric,
     judgeModel: judge.model,
     promptHash: judge.prompt_hash,
     ruleVersion,
+    ...(opts.judges?.length ? { axesFrom: { rubric: opts.judges[0]!.rubric, judgeModel: opts.judges[0]!.model, promptHash: opts.judges[0]!.promptHash } } : {}),
     reviewedOnly: Boolean(opts.reviewedOnly),
     minAxis: opts.minAxis ?? {},
   };

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config.ts';
 import { createMetricJudge } from './metric-judge.ts';
-import { getRubric, isVlmRubric } from './rubrics/index.ts';
+import { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
 import type { Judge } from './types.ts';
 import { createVlmJudge } from './vlm.client.ts';
 import { ConfigError } from '../errors/index.ts';
@@ -15,6 +15,8 @@ export { AXIS_NAMES } from './types.ts';
 export { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
 export { createMetricJudge, METRIC_MODEL } from './metric-judge.ts';
 export { createVlmJudge } from './vlm.client.ts';
+export { configuredJudgeVersions, createJudges, ensembleKey, ENSEMBLE_RUBRIC } from './ensemble.ts';
+import { createJudges } from './ensemble.ts';
 
 /** The rubric the configured judge answers: `metric-v1` without JUDGE_URL, else JUDGE_RUBRIC. */
 export function configuredRubricId(cfg: Config['judge']): string {
@@ -37,12 +39,17 @@ export interface JudgeVersion {
  * rubric's current prompt's.
  */
 export function judgeVersion(cfg: Config['judge'], pick: { rubric?: string; model?: string } = {}): JudgeVersion {
+  if (cfg.judges) {
+    // JUDGES_FILE: the judge the pick names (by rubric, model or both); no pick: the first.
+    const entry = cfg.judges.find((j) => (pick.rubric === undefined || j.rubric === pick.rubric) && (pick.model === undefined || j.model === pick.model));
+    if (entry) return { rubric: entry.rubric, model: entry.model, promptHash: getRubric(entry.rubric).promptHash };
+  }
   const rubric = pick.rubric ?? configuredRubricId(cfg);
   let promptHash: string;
   try {
     promptHash = getRubric(rubric).promptHash;
   } catch (err) {
-    throw new ConfigError(`no rubric ${JSON.stringify(rubric)} (expected one of viescore-v1, nhr-v1, metric-v1)`, { subject: '--rubric', cause: err });
+    throw new ConfigError(`no rubric ${JSON.stringify(rubric)} (expected one of ${RUBRIC_IDS.join(', ')})`, { subject: '--rubric', cause: err });
   }
   return { rubric, model: pick.model ?? cfg.model, promptHash };
 }
@@ -56,7 +63,11 @@ export function formatJudgeVersion(v: JudgeVersion): string {
  * The thresholds in force for `rubric`: JUDGE_THRESHOLDS when it is the configured rubric and
  * they are set, else the rubric's defaults. Selection applies them to the raw scores.
  */
-export function thresholdsInForce(cfg: Config['judge'], rubric: string): Record<string, number> {
+export function thresholdsInForce(cfg: Config['judge'], rubric: string, model?: string): Record<string, number> {
+  if (cfg.judges) {
+    const entry = cfg.judges.find((j) => j.rubric === rubric && (model === undefined || j.model === model));
+    return { ...getRubric(rubric, entry?.thresholds).thresholds };
+  }
   const own = rubric === configuredRubricId(cfg) ? cfg.thresholds : undefined;
   if (own) checkThresholdNames(rubric, own);
   return { ...getRubric(rubric, own).thresholds };
@@ -64,6 +75,7 @@ export function thresholdsInForce(cfg: Config['judge'], rubric: string): Record<
 
 /** The configured judge: the VLM client with `cfg.rubric` when `cfg.url` is set, else the metric judge. */
 export function createJudge(cfg: Config['judge']): Judge {
+  if (cfg.judges) return createJudges(cfg)[0]!;
   const id = configuredRubricId(cfg);
   if (cfg.thresholds) checkThresholdNames(id, cfg.thresholds);
   if (!cfg.url) return createMetricJudge({ thresholds: cfg.thresholds });
@@ -73,12 +85,12 @@ export function createJudge(cfg: Config['judge']): Judge {
 }
 
 /** A threshold must name something the rubric produces, or it could never be met. */
-function checkThresholdNames(id: string, thresholds: Record<string, number>): void {
+export function checkThresholdNames(id: string, thresholds: Record<string, number>, where = 'JUDGE_THRESHOLDS'): void {
   const rubric = getRubric(id);
   const known = new Set([...rubric.rawNames, ...Object.keys(rubric.thresholds), ...(id === 'viescore-v1' ? ['SC', 'PQ', 'O'] : [])]);
   for (const name of Object.keys(thresholds)) {
     if (!known.has(name)) {
-      throw new ConfigError(`JUDGE_THRESHOLDS: "${name}" is not a score of ${id} (expected one of ${[...known].join(', ')})`);
+      throw new ConfigError(`${where}: "${name}" is not a score of ${id} (expected one of ${[...known].join(', ')})`);
     }
   }
 }

@@ -10,7 +10,7 @@ export const AXIS_NAMES: readonly AxisName[] = ['instruction', 'preservation', '
 /** The three canonical axes every judgment stores, each on 0–10 (higher is better). */
 export type Axes = Record<AxisName, number>;
 
-export type RubricId = 'viescore-v1' | 'nhr-v1' | 'metric-v1';
+export type RubricId = 'viescore-v1' | 'nhr-v1' | 'imgedit-v1' | 'metric-v1';
 
 export interface JudgeInput {
   source: Buffer;

@@ -11,7 +11,7 @@
 import { checkVersion, hardCheckOptionsFromConfig } from '../checks.ts';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
-import { judgeVersion, thresholdsInForce, type JudgeVersion } from '../judge/index.ts';
+import { configuredJudgeVersions, ensembleKey, judgeVersion, thresholdsInForce, type JudgeVersion } from '../judge/index.ts';
 import type { Db } from '../../db/client.ts';
 import {
   countPendingSelection,
@@ -30,6 +30,8 @@ export { pickSft, type SftPick } from './sft-pick.ts';
 export { dominance, dpoPairs, type DominanceMargin, type DpoPair } from './dominance.ts';
 export { SCALAR_RULE_VERSION, notDominant, pickScalar, scalarPairs, scalarScore, type ScalarCandidateFacts, type ScalarParams, type ScalarWeights } from './scalar.ts';
 export { SELECTION_RULES, SELECTION_RULE_VERSIONS, selectionRule, type SelectionRule, type SelectionRuleVersion } from './registry.ts';
+export { ENSEMBLE_RULE_VERSION, ensembleScore, ensembleSelect, ensembleSettings, runEnsembleSelection } from './ensemble.ts';
+export type { EnsembleCandidate, EnsembleJudge, EnsembleSettings } from './ensemble.ts';
 
 /** Requests per statement: bounds both the statement's working set and the ids held in Node. */
 export const DEFAULT_SELECTION_BATCH = 5000;
@@ -58,6 +60,8 @@ export interface SelectionSettings {
   scalar: ScalarParams;
   /** The rules a run applies: SELECT_RULES. */
   rules: SelectionRuleVersion[];
+  /** JUDGES_FILE: the ensemble's composite version, under which its picks and pairs are stored (funnels count those). */
+  selectionJudge?: JudgeVersion;
 }
 
 /**
@@ -66,7 +70,10 @@ export interface SelectionSettings {
  */
 export function selectionSettings(cfg: Config, pick: { rubric?: string; model?: string } = {}): SelectionSettings {
   const judge = judgeVersion(cfg.judge, pick);
+  // JUDGES_FILE with no judge named: selection is the ensemble's (select-ensemble-v1), counted under its composite version.
+  const ensemble = cfg.judge.judges && pick.rubric === undefined && pick.model === undefined ? ensembleKey(configuredJudgeVersions(cfg.judge)) : undefined;
   return {
+    ...(ensemble ? { selectionJudge: ensemble } : {}),
     judge,
     params: selectionParamsFromConfig(cfg),
     thresholds: thresholdsInForce(cfg.judge, judge.rubric),

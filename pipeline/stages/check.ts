@@ -8,7 +8,7 @@
  */
 import { checkVersion, hardCheckOptionsFromConfig, runHardChecks, sourceFacesKey } from '../checks.ts';
 import { InputError } from '../errors/index.ts';
-import { judgeVersion } from '../judge/index.ts';
+import { configuredJudgeVersions, judgeVersion } from '../judge/index.ts';
 import { enqueueJobs } from '../queues.ts';
 import { getCandidateContext, getCandidateWork, moveCandidate, setCheckOutcome } from '../../db/repositories/candidates.repository.ts';
 import { insertCheck } from '../../db/repositories/checks.repository.ts';
@@ -23,6 +23,13 @@ export function stageJudgeVersion(deps: Pick<StageDeps, 'judge' | 'config'>): { 
   return j ? { rubric: j.rubric.id, model: j.model, promptHash: j.rubric.promptHash } : judgeVersion(deps.config.judge);
 }
 
+/** Every judge version the judge stage writes (JUDGES_FILE: one per judge; else the one above). */
+export function stageJudgeVersions(deps: Pick<StageDeps, 'judge' | 'judges' | 'config'>): { rubric: string; model: string; promptHash: string }[] {
+  if (deps.judges) return deps.judges.map((j) => ({ rubric: j.rubric.id, model: j.model, promptHash: j.rubric.promptHash }));
+  if (deps.config.judge.judges && !deps.judge) return configuredJudgeVersions(deps.config.judge);
+  return [stageJudgeVersion(deps)];
+}
+
 export const checkStage: Stage<'check'> = {
   name: 'check',
   subject: (p) => `candidate:${p.candidateId}`,
@@ -30,7 +37,7 @@ export const checkStage: Stage<'check'> = {
   async run(deps, { candidateId }) {
     const version = checkVersion(hardCheckOptionsFromConfig(deps.config.checks));
     // One query: the candidate, its request and source, its check of this version and whether the judge version judged it.
-    const cand = await getCandidateWork(deps.db, candidateId, { checkVersion: version, judge: stageJudgeVersion(deps) });
+    const cand = await getCandidateWork(deps.db, candidateId, { checkVersion: version, judges: stageJudgeVersions(deps) });
     if (!cand) throw new InputError('no such candidate', { subject: `candidate:${candidateId}` });
     if (cand.status === 'failed') return { outcome: 'skipped', detail: 'candidate is failed' };
     let outcome: 'done' | 'skipped' = 'skipped';

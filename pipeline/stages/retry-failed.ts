@@ -28,11 +28,16 @@ export interface RetrySummary {
 /** Replays open failures (of one stage, or all). */
 export async function retryFailed(
   deps: { db: Db; queues: QueueSet },
-  opts: { stage?: string; /** The judge version whose unscorable judgments are asked again (stage judge or all). */ judge?: JudgeVersion } = {},
+  opts: {
+    stage?: string;
+    /** The judge version(s) whose unscorable judgments are asked again (stage judge or all); JUDGES_FILE: one per judge. */
+    judge?: JudgeVersion | readonly JudgeVersion[];
+  } = {},
 ): Promise<RetrySummary> {
   const out: RetrySummary = { resolved: 0, enqueued: { generate: 0, check: 0, judge: 0, select: 0 }, skipped: 0, unscorable: 0 };
   if (opts.judge && (opts.stage === undefined || opts.stage === 'judge')) {
-    const ids = await supersedeFailedJudgments(deps.db, opts.judge);
+    const versions = Array.isArray(opts.judge) ? opts.judge : [opts.judge as JudgeVersion];
+    const ids = [...new Set((await Promise.all(versions.map((v) => supersedeFailedJudgments(deps.db, v)))).flat())].sort((a, b) => a - b);
     const moved = await reopenForJudging(deps.db, ids);
     out.unscorable = ids.length;
     out.enqueued.judge += await enqueueJobs(deps.queues, 'judge', moved.map((candidateId) => ({ candidateId })), { replaceFinished: true });

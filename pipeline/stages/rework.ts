@@ -55,11 +55,13 @@ export function recheck(deps: { db: Db; queues: QueueSet }, checkVersion: string
 
 /**
  * Enqueues a judgment by `judge` for every candidate that passed its checks (or, with
- * JUDGE_REJECTED, failed them) and has no current judgment of that version.
+ * JUDGE_REJECTED, failed them) and has no current judgment of that version; with several
+ * versions (JUDGES_FILE), every candidate that lacks any one of them (the judge stage then asks
+ * only the judges it lacks).
  */
 export function rejudge(
   deps: { db: Db; queues: QueueSet; config: Pick<Config, 'judge'> },
-  judge: JudgeVersion,
+  judge: JudgeVersion | readonly JudgeVersion[],
   opts: { signal?: AbortSignal } = {},
 ): Promise<ReworkSummary> {
   return rework(

@@ -5,7 +5,7 @@
  * candidate's settle enqueues select again.
  */
 import { InputError } from '../errors/index.ts';
-import { runSelection, selectionSettings } from '../select/index.ts';
+import { ensembleSettings, runEnsembleSelection, runSelection, selectionSettings } from '../select/index.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
 import { isSelectionDue } from '../../db/repositories/requests.repository.ts';
 import type { Stage } from './types.ts';
@@ -17,7 +17,10 @@ export const selectStage: Stage<'select'> = {
   async run(deps, { requestId }) {
     if (!Number.isSafeInteger(requestId) || requestId < 1) throw new InputError('expected a request id', { subject: `request:${requestId}` });
     if (!(await isSelectionDue(deps.db, requestId))) return { outcome: 'skipped', detail: 'not settled, or already selected' };
-    const r = await runSelection(deps.db, { ...selectionSettings(deps.config), requestIds: [requestId] });
+    // JUDGES_FILE: the ensemble rule over every judge; else select-v1 over the one judge.
+    const r = deps.config.judge.judges
+      ? await runEnsembleSelection(deps.db, { ...ensembleSettings(deps.config), requestIds: [requestId] })
+      : await runSelection(deps.db, { ...selectionSettings(deps.config), requestIds: [requestId] });
     return { outcome: 'done', detail: `${r.picks} pick, ${r.pairs} pairs` };
   },
 

@@ -20,8 +20,10 @@ export interface StageDeps {
   queues: QueueSet;
   /** Needed by generate. */
   inference?: InferenceClient;
-  /** Needed by judge and select (its rubric names the judgments selection reads). */
+  /** Needed by judge and select (its rubric names the judgments selection reads). With JUDGES_FILE: the first judge. */
   judge?: Judge;
+  /** With JUDGES_FILE: every judge; each candidate is judged by all of them. */
+  judges?: Judge[];
 }
 
 export interface StageResult {

@@ -6,12 +6,13 @@ import { ConfigError } from '../../pipeline/errors/index.ts';
 import { getRubric, isVlmRubric, RUBRIC_IDS } from '../../pipeline/judge/rubrics/index.ts';
 import { parseReply, replyJsonSchema } from '../../pipeline/judge/vlm.client.ts';
 import type { VlmRubric } from '../../pipeline/judge/types.ts';
+import { editTypeOf, IMGEDIT_PROMPTS, IMGEDIT_TYPES } from '../../pipeline/judge/rubrics/imgedit-v1.ts';
 
 const vlm = (id: string) => getRubric(id) as VlmRubric;
 
 describe('rubric registry', () => {
-  it('knows viescore-v1, nhr-v1 and metric-v1, each with the sha256 of its prompt', () => {
-    expect(RUBRIC_IDS).toEqual(['viescore-v1', 'nhr-v1', 'metric-v1']);
+  it('knows viescore-v1, nhr-v1, imgedit-v1 and metric-v1, each with the sha256 of its prompt', () => {
+    expect(RUBRIC_IDS).toEqual(['viescore-v1', 'nhr-v1', 'imgedit-v1', 'metric-v1']);
     const hashes = new Set<string>();
     for (const id of RUBRIC_IDS) {
       const r = getRubric(id);
@@ -19,7 +20,7 @@ describe('rubric registry', () => {
       expect(r.promptHash).toBe(createHash('sha256').update(r.prompt).digest('hex'));
       hashes.add(r.promptHash);
     }
-    expect(hashes.size).toBe(3);
+    expect(hashes.size).toBe(4);
     expect(isVlmRubric(getRubric('metric-v1'))).toBe(false);
   });
 
@@ -29,7 +30,7 @@ describe('rubric registry', () => {
   });
 
   it('sends a strict JSON schema: every property required, nothing else allowed, ranges stated', () => {
-    for (const id of ['viescore-v1', 'nhr-v1']) {
+    for (const id of ['viescore-v1', 'nhr-v1', 'imgedit-v1']) {
       const r = vlm(id);
       const schema = replyJsonSchema(r) as { type: string; required: string[]; properties: Record<string, { type: string; minimum?: number; maximum?: number }>; additionalProperties: boolean };
       expect(schema.type).toBe('object');
@@ -102,5 +103,56 @@ describe('metric-v1', () => {
     expect(r.thresholds).toEqual({ instruction: 6, preservation: 5, quality: 6 });
     expect(r.score({ instruction: 6, preservation: 5, quality: 6 }).passesThresholds).toBe(true);
     expect(r.score({ instruction: 5.99, preservation: 9, quality: 9 }).passesThresholds).toBe(false);
+  });
+});
+
+describe('imgedit-v1', () => {
+  const r = vlm('imgedit-v1');
+  const reply = (a: number, q: number, p: number) => JSON.stringify({ reasoning: 'x', instruction_adherence: a, editing_quality: q, detail_preservation: p });
+
+  it('scores overall as the mean and maps 1–5 onto the canonical axes by (x − 1)·2.5', () => {
+    const parsed = parseReply(r, reply(5, 3, 4));
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    const s = r.score(parsed.raw);
+    expect(s.aggregate).toEqual({ overall: 4 });
+    expect(s.axes).toEqual({ instruction: 10, preservation: 7.5, quality: 5 });
+    expect(s.scoreVector).toEqual([10, 7.5, 5]);
+    expect(s.passesThresholds).toBe(true);
+  });
+
+  it('passes exactly when every score ≥ 3 and overall ≥ 3.5 (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), (a, q, p) => {
+        const s = r.score({ instruction_adherence: a, editing_quality: q, detail_preservation: p });
+        expect(s.passesThresholds).toBe(a >= 3 && q >= 3 && p >= 3 && (a + q + p) / 3 >= 3.5);
+      }),
+    );
+  });
+
+  it('refuses a score off the 1–5 integer scale', () => {
+    expect(parseReply(r, reply(0, 3, 3))).toMatchObject({ ok: false, error: expect.stringMatching(/instruction_adherence/) });
+    expect(parseReply(r, reply(3, 3.5, 3))).toMatchObject({ ok: false, error: expect.stringMatching(/editing_quality/) });
+  });
+
+  it('asks the variant of the edit type the category maps to, generic for the rest', () => {
+    expect(editTypeOf('style')).toBe('style');
+    expect(editTypeOf('color')).toBe('attribute');
+    expect(editTypeOf('frame')).toBe('add');
+    expect(editTypeOf('text')).toBe('add');
+    expect(editTypeOf('Attribute change')).toBe('attribute');
+    expect(editTypeOf('background')).toBe('background');
+    for (const c of ['tone', 'detail', 'geometry', 'weather', undefined]) expect(editTypeOf(c)).toBe('generic');
+    const add = r.renderPrompt('Add a caption', 'text');
+    const remove = r.renderPrompt('Remove the cup', 'remove');
+    expect(add).toContain('the requested object or element is present');
+    expect(remove).toContain('the named object is gone completely');
+    expect(r.renderPrompt('Brighten the image', 'tone')).toContain('carries out the instruction completely');
+  });
+
+  it('has one prompt hash for all its variants, which changes when any variant does', () => {
+    for (const t of IMGEDIT_TYPES) expect(r.prompt).toContain(IMGEDIT_PROMPTS[t]);
+    expect(r.promptHash).toBe(createHash('sha256').update(r.prompt).digest('hex'));
+    expect(r.promptHash).not.toBe(createHash('sha256').update(IMGEDIT_PROMPTS.generic).digest('hex'));
   });
 });

@@ -1,11 +1,12 @@
 /** The rubric registry: one id, one version, one prompt hash. */
 import { ConfigError } from '../../errors/index.ts';
 import type { Rubric, RubricId, VlmRubric } from '../types.ts';
+import { imgeditV1 } from './imgedit-v1.ts';
 import { metricV1 } from './metric-v1.ts';
 import { nhrV1 } from './nhr-v1.ts';
 import { viescoreV1 } from './viescore-v1.ts';
 
-export const RUBRIC_IDS: readonly RubricId[] = ['viescore-v1', 'nhr-v1', 'metric-v1'];
+export const RUBRIC_IDS: readonly RubricId[] = ['viescore-v1', 'nhr-v1', 'imgedit-v1', 'metric-v1'];
 
 /** The rubric `id`, with optional threshold overrides (keys as the rubric names them). Throws ConfigError for an unknown id. */
 export function getRubric(id: string, thresholds?: Record<string, number>): Rubric {
@@ -14,6 +15,8 @@ export function getRubric(id: string, thresholds?: Record<string, number>): Rubr
       return viescoreV1(thresholds);
     case 'nhr-v1':
       return nhrV1(thresholds);
+    case 'imgedit-v1':
+      return imgeditV1(thresholds);
     case 'metric-v1':
       return metricV1(thresholds);
     default:
@@ -26,4 +29,4 @@ export function isVlmRubric(r: Rubric): r is VlmRubric {
   return (r as Partial<VlmRubric>).kind === 'vlm';
 }
 
-export { metricV1, nhrV1, viescoreV1 };
+export { imgeditV1, metricV1, nhrV1, viescoreV1 };

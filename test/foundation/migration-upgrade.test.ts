@@ -18,7 +18,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDb, rows, type DbHandle } from '../../db/client.ts';
 import { moveCandidate, storeCandidatesOfRequest } from '../../db/repositories/candidates.repository.ts';
 import { insertRequests, settleRequest } from '../../db/repositories/requests.repository.ts';
-import { upsertSources } from '../../db/repositories/sources.repository.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import { checkVersion, hardCheckOptionsFromConfig, runHardChecks } from '../../pipeline/checks.ts';
 import { demoRequests } from '../../pipeline/cli/demo.ts';
@@ -106,7 +105,14 @@ describe('migrating a filled 0002 database to the current schema', () => {
       const bytes = await readFile(path.join(imgDir, req.image));
       const stored = await blobs.put(bytes, req.image.endsWith('.png') ? 'png' : 'jpg');
       const info = await probeImage(bytes, req.image, { maxPixels: c.checks.maxImagePixels });
-      const ids = await upsertSources(h.db, [{ sha256: stored.sha256, blob: stored.key, width: info.width, height: info.height, format: info.format, bytes: bytes.length, origin: req.image }]);
+      // 0002's sources columns (today's upsertSources also writes the perceptual hash)
+      const [src] = await rows<{ id: number }>(
+        h.db,
+        sql`INSERT INTO sources (sha256, blob, width, height, format, bytes, origin)
+            VALUES (${stored.sha256}, ${stored.key}, ${info.width}, ${info.height}, ${info.format}, ${bytes.length}, ${req.image})
+            ON CONFLICT (sha256) DO UPDATE SET sha256 = EXCLUDED.sha256 RETURNING id`,
+      );
+      const ids = new Map([[stored.sha256, Number(src!.id)]]);
       const base = baseSeedOf(stored.sha256, req.instruction);
       const [r] = await insertRequests(h.db, [{ sourceId: ids.get(stored.sha256)!, instruction: req.instruction, category: req.category ?? '', candidatesWanted: K, model: 'vibe-builtin-cpu', baseSeed: base }]);
       const spec = parseInstruction(req.instruction)!;

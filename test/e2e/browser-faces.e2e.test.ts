@@ -174,11 +174,12 @@ describe('browser faces (MediaPipe) in the request view', () => {
     expect(expected).toEqual(expect.arrayContaining(catCandidates));
     await page.goto(`${dash.url}/browse?browser=disagrees`);
     await page.waitForSelector('body[data-loaded=true]');
-    const shownIds = await page.$$eval('.line1 a:not(.muted)', (as) => as.map((a) => a.textContent)) // the candidate links (not the source's near-duplicate link);
+    // the candidate links (not the muted link to the source's near-duplicates)
+    const shownIds = await page.$$eval('.line1 a:not(.muted)', (as) => as.map((a) => a.textContent));
     expect(shownIds).toEqual(expected);
     await page.goto(`${dash.url}/browse?browser=agrees`);
     await page.waitForSelector('body[data-loaded=true]');
-    const others = await page.$$eval('.line1 a:not(.muted)', (as) => as.map((a) => a.textContent)) // the candidate links (not the source's near-duplicate link);
+    const others = await page.$$eval('.line1 a:not(.muted)', (as) => as.map((a) => a.textContent));
     expect(others.some((id) => catCandidates.includes(id!))).toBe(false);
   }, 120_000);
 

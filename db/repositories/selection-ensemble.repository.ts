@@ -102,7 +102,7 @@ q AS MATERIALIZED (
 ),
 q2 AS MATERIALIZED (SELECT q.*, (${SUM}) AS ssum FROM q),
 pick AS MATERIALIZED (
-  SELECT DISTINCT ON (request_id) request_id, id, geo
+  SELECT DISTINCT ON (request_id) request_id, id, geo AS score
   FROM q2 WHERE qualifies
   ORDER BY request_id, geo DESC, seed
 ),

@@ -286,7 +286,7 @@ describe('VLM judge transport errors', () => {
       const poll = () => (inFlight >= 2 || Date.now() - started > 8000 ? setTimeout(() => reply(res, good), 30) : setTimeout(poll, 5));
       poll();
     });
-    const judge = createVlmJudge(cfg({ concurrency: 2 }), vlm());
+    const judge = createVlmJudge(cfg({ concurrency: 2, timeoutMs: 30_000 }), vlm()); // the replies above wait up to 8 s
     const results = await Promise.all(Array.from({ length: 6 }, () => judge.judge(input)));
     expect(results.every((r) => r.ok)).toBe(true);
     expect(seen).toHaveLength(6);

@@ -278,20 +278,20 @@ describe('VLM judge transport errors', () => {
   });
 
   it('keeps at most `concurrency` requests in flight', async () => {
-    // Each reply waits until a second request is in flight (or 8 s pass: the client resizes both
-    // images before it sends, slow on a loaded machine), so a limit of 2 is reached there too, and
-    // a third request would show if the limit leaked.
+    // Each reply waits until a second request is in flight (or 30 s pass: on a loaded machine the
+    // second request has been seen to come late), so a limit of 2 is reached there too, and a third
+    // request would show if the limit leaked.
     reset((_req, res) => {
       const started = Date.now();
-      const poll = () => (inFlight >= 2 || Date.now() - started > 8000 ? setTimeout(() => reply(res, good), 30) : setTimeout(poll, 5));
+      const poll = () => (inFlight >= 2 || Date.now() - started > 30_000 ? setTimeout(() => reply(res, good), 30) : setTimeout(poll, 5));
       poll();
     });
-    const judge = createVlmJudge(cfg({ concurrency: 2, timeoutMs: 30_000 }), vlm()); // the replies above wait up to 8 s
+    const judge = createVlmJudge(cfg({ concurrency: 2, timeoutMs: 60_000 }), vlm()); // the replies above wait up to 30 s
     const results = await Promise.all(Array.from({ length: 6 }, () => judge.judge(input)));
     expect(results.every((r) => r.ok)).toBe(true);
     expect(seen).toHaveLength(6);
     expect(maxInFlight).toBe(2);
-  });
+  }, 180_000);
 });
 
 describe('createJudge', () => {

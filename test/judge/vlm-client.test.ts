@@ -26,7 +26,8 @@ let server: Server;
 let baseUrl: string;
 let handler: Handler;
 let seen: Seen[] = [];
-let inFlight = 0;
+/** Responses of the current test not yet closed (a Set: a late close from an earlier test removes nothing of this one's). */
+let open = new Set<ServerResponse>();
 let maxInFlight = 0;
 
 beforeAll(async () => {
@@ -34,11 +35,11 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', async () => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
+      open.add(res);
+      maxInFlight = Math.max(maxInFlight, open.size);
       const s: Seen = { headers: req.headers, url: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> };
       seen.push(s);
-      res.on('close', () => inFlight--);
+      res.on('close', () => open.delete(res));
       await handler(s, res, seen.length);
     });
   });
@@ -62,7 +63,7 @@ function vlm(id = 'viescore-v1'): VlmRubric {
 function reset(h: Handler) {
   seen = [];
   handler = h;
-  inFlight = 0;
+  open = new Set();
   maxInFlight = 0;
 }
 function reply(res: ServerResponse, content: string | null, usage = { prompt_tokens: 1200, completion_tokens: 80 }) {
@@ -278,12 +279,11 @@ describe('VLM judge transport errors', () => {
   });
 
   it('keeps at most `concurrency` requests in flight', async () => {
-    // Each reply waits until a second request is in flight (or 30 s pass: on a loaded machine the
-    // second request has been seen to come late), so a limit of 2 is reached there too, and a third
-    // request would show if the limit leaked.
+    // Each reply waits until a second request is in flight (or 30 s pass), so a limit of 2 is
+    // reached on a loaded machine too, and a third request would show if the limit leaked.
     reset((_req, res) => {
       const started = Date.now();
-      const poll = () => (inFlight >= 2 || Date.now() - started > 30_000 ? setTimeout(() => reply(res, good), 30) : setTimeout(poll, 5));
+      const poll = () => (open.size >= 2 || Date.now() - started > 30_000 ? setTimeout(() => reply(res, good), 30) : setTimeout(poll, 5));
       poll();
     });
     const judge = createVlmJudge(cfg({ concurrency: 2, timeoutMs: 60_000 }), vlm()); // the replies above wait up to 30 s

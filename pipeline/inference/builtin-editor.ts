@@ -7,6 +7,7 @@
 import sharp, { type Matrix3x3, type Sharp } from 'sharp';
 import { ImageError } from '../errors/index.ts';
 import type { EditSpec } from './instruction-grammar.ts';
+import { mulberry32 as rng } from '../rng.ts';
 
 export type Defect = 'weak' | 'overdone' | 'shift' | 'zoom' | 'checkerboard' | 'noise' | 'blocky';
 
@@ -25,17 +26,6 @@ const JPEG_QUALITY = 90;
 /** Default decompression-bomb limit (pixels) when the caller gives none. */
 const DEFAULT_MAX_PIXELS = 40_000_000;
 
-/** A small deterministic PRNG (mulberry32) over a 32-bit state. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Mixes any finite number (seeds may exceed 32 bits) into a 32-bit hash. */
 function hash32(x: number): number {

@@ -12,6 +12,7 @@
  */
 import { groupNearDuplicates, radixOrder } from '../../pipeline/near-dup/group.ts';
 import { popcount32 } from '../../pipeline/near-dup/phash.ts';
+import { mulberry32 as rng } from '../../pipeline/rng.ts';
 
 function flag(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,16 +27,6 @@ const S = Math.min(N, flag('subset', 20_000));
 const D = 6;
 const PLANTED_SHARE = 0.1;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Hashes with planted copies; `pairs` lists (original, copy) indexes. */
 function synth(n: number, seed: number): { hi: Uint32Array; lo: Uint32Array; pairs: [number, number][] } {

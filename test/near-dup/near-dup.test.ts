@@ -10,18 +10,8 @@ import { DEMO_IMAGE_DIR, demoImages } from '../../pipeline/cli/demo.ts';
 import { bandingFor, bandKeys, bitsOf } from '../../pipeline/near-dup/bands.ts';
 import { groupNearDuplicates } from '../../pipeline/near-dup/group.ts';
 import { fromSigned, hamming, phashOfImage, toSignedString, type Hash64 } from '../../pipeline/near-dup/phash.ts';
+import { mulberry32 as rng } from '../../pipeline/rng.ts';
 
-/** A deterministic pseudo-random generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function flip(h: Hash64, bits: number[]): Hash64 {
   let { hi, lo } = h;

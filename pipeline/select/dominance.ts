@@ -55,6 +55,18 @@ export function dpoPairs(cands: readonly CandidateFacts[], params: SelectionPara
     }
   }
   edges.sort((a, b) => b.m.total - a.m.total || a.w.seed - b.w.seed || a.l.seed - b.l.seed);
+  return takeWithinUses(edges, params, (e) => ({ margins: e.m.margins, totalMargin: e.m.total }));
+}
+
+/**
+ * The greedy take every pairing rule shares: edges in rank order, each taken unless a side has
+ * been used `maxUses` times, until `maxPairs` pairs are taken. Ranks are 1, 2, … in taking order.
+ */
+export function takeWithinUses<E extends { w: { id: number }; l: { id: number } }>(
+  edges: readonly E[],
+  params: Pick<SelectionParams, 'maxPairs' | 'maxUses'>,
+  measure: (e: E) => { margins: number[]; totalMargin: number },
+): DpoPair[] {
   const uses = new Map<number, number>();
   const out: DpoPair[] = [];
   for (const e of edges) {
@@ -64,7 +76,7 @@ export function dpoPairs(cands: readonly CandidateFacts[], params: SelectionPara
     if (uw >= params.maxUses || ul >= params.maxUses) continue;
     uses.set(e.w.id, uw + 1);
     uses.set(e.l.id, ul + 1);
-    out.push({ chosenId: e.w.id, rejectedId: e.l.id, margins: e.m.margins, totalMargin: e.m.total, rank: out.length + 1 });
+    out.push({ chosenId: e.w.id, rejectedId: e.l.id, ...measure(e), rank: out.length + 1 });
   }
   return out;
 }

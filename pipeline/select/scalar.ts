@@ -16,7 +16,7 @@
  *   an axis where the chosen side is worse, a pair strict dominance would never make.
  */
 import { mayLose, qualifies, type CandidateFacts, type SelectionParams } from './rules.ts';
-import type { DpoPair } from './dominance.ts';
+import { takeWithinUses, type DpoPair } from './dominance.ts';
 
 /** Version of this rule, stored with its selections and pairs. */
 export const SCALAR_RULE_VERSION = 'scalar-v1';
@@ -72,19 +72,7 @@ export function scalarPairs(cands: readonly ScalarCandidateFacts[], params: Sele
     }
   }
   edges.sort((a, b) => b.gap - a.gap || a.w.seed - b.w.seed || a.l.seed - b.l.seed);
-  const uses = new Map<number, number>();
-  const out: DpoPair[] = [];
-  for (const e of edges) {
-    if (out.length >= params.maxPairs) break;
-    const uw = uses.get(e.w.id) ?? 0;
-    const ul = uses.get(e.l.id) ?? 0;
-    if (uw >= params.maxUses || ul >= params.maxUses) continue;
-    uses.set(e.w.id, uw + 1);
-    uses.set(e.l.id, ul + 1);
-    const margins = e.w.scores!.map((s, i) => s - e.l.scores![i]!);
-    out.push({ chosenId: e.w.id, rejectedId: e.l.id, margins, totalMargin: e.gap, rank: out.length + 1 });
-  }
-  return out;
+  return takeWithinUses(edges, params, (e) => ({ margins: e.w.scores!.map((s, i) => s - e.l.scores![i]!), totalMargin: e.gap }));
 }
 
 /** Whether a pair is not dominant: the chosen side is worse on some axis (a negative margin). */

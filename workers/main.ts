@@ -8,7 +8,7 @@ import type { Worker } from 'bullmq';
 import type { BlobStore } from '../pipeline/blobs.ts';
 import type { Config } from '../pipeline/config.ts';
 import { createInferenceClient } from '../pipeline/inference/inference.client.ts';
-import { startInferenceServer } from '../pipeline/inference/server.ts';
+import { startInferenceServer } from '../pipeline/builtin/inference-server.ts';
 import { createJudge, createJudges } from '../pipeline/judge/index.ts';
 import type { QueueName } from '../pipeline/jobs.ts';
 import type { QueueSet } from '../pipeline/queues.ts';

@@ -17,7 +17,7 @@ import { ENSEMBLE_RULE_VERSION } from '../select/ensemble.ts';
 import type { RunProgress } from '../../db/repositories/requests.repository.ts';
 import { InputError } from '../errors/index.ts';
 import { runExport, type ExportResult } from '../export/index.ts';
-import { SAMPLE_INSTRUCTIONS } from '../inference/instruction-grammar.ts';
+import { SAMPLE_INSTRUCTIONS } from '../builtin/instruction-grammar.ts';
 import { enableProcessMetrics } from '../metrics.ts';
 import { runLocalPipeline, type LocalRequest } from '../run-local.ts';
 import { untilSignal, type CliContext } from './context.ts';

@@ -4,7 +4,7 @@
  * built-in metric judge measures (`metric-v1`).
  */
 import type { Config } from '../config.ts';
-import { createMetricJudge } from './metric-judge.ts';
+import { createMetricJudge } from '../builtin/metric-judge.ts';
 import { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
 import type { Judge } from './types.ts';
 import { createVlmJudge } from './vlm.client.ts';
@@ -13,7 +13,7 @@ import { ConfigError } from '../errors/index.ts';
 export type { AxisName, Axes, JudgeInput, JudgmentBase, JudgmentOk, JudgmentFailed, Judgment, Judge, Rubric, RubricId, RubricScores, VlmRubric } from './types.ts';
 export { AXIS_NAMES } from './types.ts';
 export { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
-export { createMetricJudge, METRIC_MODEL } from './metric-judge.ts';
+export { createMetricJudge, METRIC_MODEL } from '../builtin/metric-judge.ts';
 export { createVlmJudge } from './vlm.client.ts';
 export { configuredJudgeVersions, createJudges, ensembleKey, ENSEMBLE_RUBRIC } from './ensemble.ts';
 import { createJudges } from './ensemble.ts';

@@ -20,7 +20,7 @@ import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pi
 import { getFaceDetector } from '../../pipeline/faces/blazeface.ts';
 import { decodeImage } from '../../pipeline/images.ts';
 import { buildTruth, loadTruthSources } from '../checks/artifact-truth.ts';
-import { TWIN_INSTRUCTIONS } from '../judge/twins.ts';
+import { TWIN_INSTRUCTIONS } from '../builtin/twins.ts';
 
 sharp.concurrency(1);
 sharp.cache(false);

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { BlobStore, sha256Hex } from '../../pipeline/blobs.ts';
 import { runHardChecks } from '../../pipeline/checks.ts';
 import { createInferenceClient } from '../../pipeline/inference/inference.client.ts';
-import { startInferenceServer } from '../../pipeline/inference/server.ts';
+import { startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
 import { createJudge } from '../../pipeline/judge/index.ts';
 import { runSelection, selectionSettings } from '../../pipeline/select/index.ts';
 import { runLocalPipeline } from '../../pipeline/run-local.ts';

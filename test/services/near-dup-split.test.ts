@@ -18,7 +18,7 @@ import { BlobStore } from '../../pipeline/blobs.ts';
 import { DEMO_IMAGE_DIR } from '../../pipeline/cli/demo.ts';
 import { runExport } from '../../pipeline/export/index.ts';
 import { hashFraction, splitOf } from '../../pipeline/export/split.ts';
-import { SAMPLE_INSTRUCTIONS } from '../../pipeline/inference/instruction-grammar.ts';
+import { SAMPLE_INSTRUCTIONS } from '../../pipeline/builtin/instruction-grammar.ts';
 import { runLocalPipeline, type LocalPipelineSummary } from '../../pipeline/run-local.ts';
 import { readTarsWithPython } from '../export/fixture.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
 import { runProgress } from '../../db/repositories/requests.repository.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
-import { startInferenceServer } from '../../pipeline/inference/server.ts';
+import { startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
 import { parseManifestLines } from '../../pipeline/manifest.ts';
 import { openQueues } from '../../pipeline/queues.ts';
 import { runLocalPipeline } from '../../pipeline/run-local.ts';

@@ -1,6 +1,6 @@
 /**
  * `metric-v1`: the built-in metric judge's rubric. No model: its three axes are measurements
- * (see ../metric-judge.ts), already on the canonical 0–10 scale, so raw scores, score vector and
+ * (see pipeline/builtin/metric-judge.ts), already on the canonical 0–10 scale, so raw scores, score vector and
  * canonical axes are the same numbers. The "prompt" is the method text; its hash changes when
  * the method does.
  */

@@ -5,7 +5,7 @@
  * over-done). Bands are in physical units (levels of 0–255, ratios, degrees of Lab hue).
  */
 import sharp, { type Sharp } from 'sharp';
-import type { EditSpec } from '../inference/instruction-grammar.ts';
+import type { EditSpec } from './instruction-grammar.ts';
 import { downsample, laplacianEnergy, mean, meanChroma, planesFromRgb, ssim, std, toLab, type Planes } from './image-measures.ts';
 
 /** 10 on [fullLo, fullHi], linear to 0 at zeroLo and zeroHi (either side may be open: ±Infinity). */

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { DEFECTS, renderEdit, variantForSeed, type Defect, type EditVariant } from '../../pipeline/inference/builtin-editor.ts';
-import { parseInstruction, type EditOp } from '../../pipeline/inference/instruction-grammar.ts';
+import { DEFECTS, renderEdit, variantForSeed, type Defect, type EditVariant } from '../../pipeline/builtin/editor.ts';
+import { parseInstruction, type EditOp } from '../../pipeline/builtin/instruction-grammar.ts';
 import type { AxisName, Judge, Judgment } from '../../pipeline/judge/index.ts';
 
 export const TWIN_IMAGES = ['astronaut.png', 'camera.png', 'chelsea.png', 'coffee.png', 'hubble_deep_field.jpg', 'rocket.jpg'];

@@ -5,9 +5,9 @@
  */
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFECTS, renderEdit } from '../../pipeline/inference/builtin-editor.ts';
+import { DEFECTS, renderEdit } from '../../pipeline/builtin/editor.ts';
 import { createJudge, createMetricJudge, getRubric } from '../../pipeline/judge/index.ts';
-import { blockiness, checkerboardAmplitude, noiseSigma, planesFromRgb, ssim } from '../../pipeline/judge/image-measures.ts';
+import { blockiness, checkerboardAmplitude, noiseSigma, planesFromRgb, ssim } from '../../pipeline/builtin/image-measures.ts';
 import type { JudgmentOk } from '../../pipeline/judge/types.ts';
 import { loadTwinSources, runTwins, TWIN_INSTRUCTIONS, visible, type TwinResult } from './twins.ts';
 

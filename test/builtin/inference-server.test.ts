@@ -5,9 +5,9 @@ import OpenAI, { BadRequestError, toFile, type APIError } from 'openai';
 import type { ImageEditParamsNonStreaming } from 'openai/resources/images';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderEdit, variantForSeed } from '../../pipeline/inference/builtin-editor.ts';
+import { renderEdit, variantForSeed } from '../../pipeline/builtin/editor.ts';
 import { createInferenceClient } from '../../pipeline/inference/inference.client.ts';
-import { BUILTIN_MODEL, startInferenceServer } from '../../pipeline/inference/server.ts';
+import { BUILTIN_MODEL, startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/images');
 const chelsea = fs.readFileSync(path.join(FIXTURES, 'chelsea.png')); // 451×300

@@ -13,7 +13,7 @@ import os from 'node:os';
 import type { Server } from 'node:http';
 import sharp, { type Metadata } from 'sharp';
 import { ImageError } from '../errors/index.ts';
-import { decodeSource, renderDecoded, variantForSeed, type RgbPixels } from './builtin-editor.ts';
+import { decodeSource, renderDecoded, variantForSeed, type RgbPixels } from './editor.ts';
 import { EDIT_OPS, parseInstruction, SAMPLE_INSTRUCTIONS } from './instruction-grammar.ts';
 
 /** The model id the built-in core reports (matches INFERENCE_MODEL's default). */

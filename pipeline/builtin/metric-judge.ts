@@ -13,15 +13,15 @@
  * Both images are compared at a working resolution of 256 px on the long side; an edit of
  * another size is resized onto the source's grid. Default thresholds (metric-v1):
  * instruction ≥ 6, preservation ≥ 5, quality ≥ 6. Ordering of injected defects is measured by
- * test/judge/metric-judge.test.ts and test/bench/judge-twins.bench.ts.
+ * test/builtin/metric-judge.test.ts and test/bench/judge-twins.bench.ts.
  */
 import sharp from 'sharp';
 import { ImageError, describeError } from '../errors/index.ts';
-import { parseInstruction } from '../inference/instruction-grammar.ts';
+import { parseInstruction } from './instruction-grammar.ts';
 import { blockiness, checkerboardAmplitude, loadNativeCrop, loadWorking, noiseSigma, ssim } from './image-measures.ts';
 import { expectedTransform, instructionScore } from './instruction-measures.ts';
-import { metricV1 } from './rubrics/metric-v1.ts';
-import type { Judge, JudgeInput, Judgment } from './types.ts';
+import { metricV1 } from '../judge/rubrics/metric-v1.ts';
+import type { Judge, JudgeInput, Judgment } from '../judge/types.ts';
 
 export const METRIC_MODEL = 'builtin-metric-v1';
 

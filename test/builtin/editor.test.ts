@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFECTS, renderEdit, variantForSeed, type EditVariant } from '../../pipeline/inference/builtin-editor.ts';
-import type { EditSpec } from '../../pipeline/inference/instruction-grammar.ts';
+import { DEFECTS, renderEdit, variantForSeed, type EditVariant } from '../../pipeline/builtin/editor.ts';
+import type { EditSpec } from '../../pipeline/builtin/instruction-grammar.ts';
 import { ImageError } from '../../pipeline/errors/index.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/images');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EDIT_OPS, parseInstruction, SAMPLE_INSTRUCTIONS, type EditOp } from '../../pipeline/inference/instruction-grammar.ts';
+import { EDIT_OPS, parseInstruction, SAMPLE_INSTRUCTIONS, type EditOp } from '../../pipeline/builtin/instruction-grammar.ts';
 
 /** At least two different phrasings per op, the way people write edit instructions. */
 const PHRASINGS: Record<EditOp, string[]> = {

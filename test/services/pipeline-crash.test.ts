@@ -11,7 +11,7 @@ import { BlobStore } from '../../pipeline/blobs.ts';
 import { startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
 import { parseManifestLines } from '../../pipeline/manifest.ts';
 import { openQueues } from '../../pipeline/queues.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { enqueueManifest } from '../../pipeline/stages/enqueue.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { spawnCli } from './cli-run.ts';

@@ -7,8 +7,8 @@
  */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { InputError } from '../errors/index.ts';
-import { ensembleKey, formatJudgeVersion } from '../judge/index.ts';
+import { InputError } from '../pipeline/errors/index.ts';
+import { ensembleKey, formatJudgeVersion } from '../pipeline/judge/index.ts';
 import {
   DEFAULT_SELECTION_BATCH,
   ENSEMBLE_RULE_VERSION,
@@ -20,7 +20,7 @@ import {
   selectionSettings,
   type SelectionDiff,
   type SelectionRuleVersion,
-} from '../select/index.ts';
+} from '../pipeline/select/index.ts';
 import type { CliContext } from './context.ts';
 
 /** The `--rubric` / `--judge-model` options of every command that reads judgments. */

@@ -2,7 +2,7 @@
  * The queue set a command works on: the configured Redis (REDIS_URL, or one resolved by the
  * context) under QUEUE_PREFIX, closed with the command.
  */
-import { openQueues, type QueueSet } from '../queues.ts';
+import { openQueues, type QueueSet } from '../pipeline/queues.ts';
 import type { CliContext } from './context.ts';
 
 /** Opens the stage queues for this command; closed when the command ends. */

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { describeError, exitCodeFor } from '../errors/index.ts';
+import { describeError, exitCodeFor } from '../pipeline/errors/index.ts';
 import { CliContext } from './context.ts';
 import { register as registerDbMigrate } from './db-migrate.ts';
 import { register as registerEnqueue } from './enqueue.ts';
@@ -24,7 +24,7 @@ import { register as registerNearDups } from './near-dups.ts';
 import { register as registerCalibrate } from './calibrate.ts';
 
 const require = createRequire(import.meta.url);
-const { version } = require('../../package.json') as { version: string };
+const { version } = require('../package.json') as { version: string };
 export const TOOL_VERSION = version;
 
 type Registrar = (program: Command, ctx: CliContext) => void;

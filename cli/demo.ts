@@ -11,20 +11,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { startDashboard } from '../../dashboards/server.ts';
-import { configuredJudgeVersions, ensembleKey, judgeVersion } from '../judge/index.ts';
-import { ENSEMBLE_RULE_VERSION } from '../select/ensemble.ts';
-import type { RunProgress } from '../../db/repositories/requests.repository.ts';
-import { InputError } from '../errors/index.ts';
-import { runExport, type ExportResult } from '../export/index.ts';
-import { SAMPLE_INSTRUCTIONS } from '../builtin/instruction-grammar.ts';
-import { enableProcessMetrics } from '../metrics.ts';
-import { runLocalPipeline, type LocalRequest } from '../run-local.ts';
+import { startDashboard } from '../dashboards/server.ts';
+import { configuredJudgeVersions, ensembleKey, judgeVersion } from '../pipeline/judge/index.ts';
+import { ENSEMBLE_RULE_VERSION } from '../pipeline/select/ensemble.ts';
+import type { RunProgress } from '../db/repositories/requests.repository.ts';
+import { InputError } from '../pipeline/errors/index.ts';
+import { runExport, type ExportResult } from '../pipeline/export/index.ts';
+import { SAMPLE_INSTRUCTIONS } from '../pipeline/builtin/instruction-grammar.ts';
+import { enableProcessMetrics } from '../pipeline/metrics.ts';
+import { runLocalPipeline, type LocalRequest } from './run-local.ts';
 import { untilSignal, type CliContext } from './context.ts';
 import { formatFunnel } from './status.ts';
 
 /** The sample images shipped in the repo (see LICENSES.md there). */
-export const DEMO_IMAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures', 'images');
+export const DEMO_IMAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures', 'images');
 
 /** Images the demo uses: every PNG/JPEG in the fixture folder except the deliberately broken one. */
 export function demoImages(dir = DEMO_IMAGE_DIR): string[] {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { InputError } from '../errors/index.ts';
-import { startInferenceServer } from '../builtin/inference-server.ts';
+import { InputError } from '../pipeline/errors/index.ts';
+import { startInferenceServer } from '../pipeline/builtin/inference-server.ts';
 import { untilSignal, type CliContext } from './context.ts';
 
 const DEFAULT_PORT = 8000; // like vLLM's OpenAI server

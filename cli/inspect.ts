@@ -4,11 +4,11 @@
  * the check worker uses. Bad images end as `vibe-curate: FILE: why` with exit code 2.
  */
 import type { Command } from 'commander';
-import { hardCheckOptionsFromConfig, runHardChecks, type HardCheckReport } from '../checks.ts';
-import type { Config } from '../config.ts';
-import { InputError } from '../errors/index.ts';
-import { readImageFile } from '../images.ts';
-import { createJudges, type Judgment } from '../judge/index.ts';
+import { hardCheckOptionsFromConfig, runHardChecks, type HardCheckReport } from '../pipeline/checks/index.ts';
+import type { Config } from '../pipeline/config.ts';
+import { InputError } from '../pipeline/errors/index.ts';
+import { readImageFile } from '../pipeline/images.ts';
+import { createJudges, type Judgment } from '../pipeline/judge/index.ts';
 import type { CliContext } from './context.ts';
 
 export interface InspectOptions {

@@ -10,7 +10,7 @@
  * - `pass` otherwise.
  */
 import sharp from 'sharp';
-import type { DecodedImage } from './images.ts';
+import type { DecodedImage } from '../images.ts';
 
 export const CHANGE_RULE_VERSION = 'change-map-4conn-v1';
 /** Default per-channel difference (0–255) above which a pixel counts as changed. */

@@ -6,11 +6,11 @@
  * fleet at a time runs reconcile every RECONCILE_EVERY.
  */
 import type { Command } from 'commander';
-import { InputError } from '../errors/index.ts';
-import { isQueueName, QUEUE_NAMES, type QueueName } from '../jobs.ts';
-import { enableProcessMetrics, gpuSlots, labelThisProcess, startMetricsServer } from '../metrics.ts';
-import { scheduleReconcile } from '../stages/reconcile-schedule.ts';
-import { startWorkers } from '../../workers/main.ts';
+import { InputError } from '../pipeline/errors/index.ts';
+import { isQueueName, QUEUE_NAMES, type QueueName } from '../pipeline/jobs.ts';
+import { enableProcessMetrics, gpuSlots, labelThisProcess, startMetricsServer } from '../pipeline/metrics.ts';
+import { scheduleReconcile } from '../pipeline/stages/reconcile-schedule.ts';
+import { startWorkers } from '../workers/main.ts';
 import { untilSignal, type CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
 

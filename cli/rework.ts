@@ -7,11 +7,11 @@
  */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { checkVersion, hardCheckOptionsFromConfig } from '../checks.ts';
-import { configuredJudgeVersions, formatJudgeVersion } from '../judge/index.ts';
-import { sleep } from '../sleep.ts';
-import { recheck, rejudge, reworkDone, type ReworkSummary } from '../stages/rework.ts';
-import type { Db } from '../../db/client.ts';
+import { checkVersion, hardCheckOptionsFromConfig } from '../pipeline/checks/index.ts';
+import { configuredJudgeVersions, formatJudgeVersion } from '../pipeline/judge/index.ts';
+import { sleep } from '../pipeline/sleep.ts';
+import { recheck, rejudge, reworkDone, type ReworkSummary } from '../pipeline/stages/rework.ts';
+import type { Db } from '../db/client.ts';
 import type { CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
 

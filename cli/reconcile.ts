@@ -3,7 +3,7 @@
  * next stage (after Redis lost its jobs, or jobs that failed outside a worker).
  */
 import type { Command } from 'commander';
-import { reconcile } from '../stages/reconcile.ts';
+import { reconcile } from '../pipeline/stages/reconcile.ts';
 import type { CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
 

@@ -2,10 +2,10 @@
  * What every command gets: the parsed configuration, lazily opened database and Redis, and the
  * one-line error convention (`vibe-curate: subject: why`, exit 2 for bad input, 1 at run time).
  */
-import { BlobStore } from '../blobs.ts';
-import { loadConfig, type Config } from '../config.ts';
-import { migrate, openDb, type DbHandle } from '../../db/client.ts';
-import { resolveRedis, type RedisTarget } from '../redis.ts';
+import { BlobStore } from '../pipeline/blobs.ts';
+import { loadConfig, type Config } from '../pipeline/config.ts';
+import { migrate, openDb, type DbHandle } from '../db/client.ts';
+import { resolveRedis, type RedisTarget } from '../pipeline/redis.ts';
 
 export class CliContext {
   private cfg?: Config;

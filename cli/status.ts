@@ -3,17 +3,17 @@
  * stage, and why the rest stopped) and the queue depths.
  */
 import type { Command } from 'commander';
-import { describeError } from '../errors/index.ts';
-import { QUEUE_NAMES } from '../jobs.ts';
-import { queueDepths, type QueueDepths } from '../queues.ts';
-import type { Funnel } from '../../db/repositories/funnel.repository.ts';
-import { getFunnel } from '../../db/repositories/funnel.repository.ts';
-import { nearDupStats, type NearDupStats } from '../../db/repositories/near-dup.repository.ts';
+import { describeError } from '../pipeline/errors/index.ts';
+import { QUEUE_NAMES } from '../pipeline/jobs.ts';
+import { queueDepths, type QueueDepths } from '../pipeline/queues.ts';
+import type { Funnel } from '../db/repositories/funnel.repository.ts';
+import { getFunnel } from '../db/repositories/funnel.repository.ts';
+import { nearDupStats, type NearDupStats } from '../db/repositories/near-dup.repository.ts';
 import type { CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
-import { formatJudgeVersion } from '../judge/index.ts';
-import { formatAgreement, judgeAgreement } from '../judge/agreement.ts';
-import { selectionSettings } from '../select/index.ts';
+import { formatJudgeVersion } from '../pipeline/judge/index.ts';
+import { formatAgreement, judgeAgreement } from '../pipeline/judge/agreement.ts';
+import { selectionSettings } from '../pipeline/select/index.ts';
 import { judgeVersionOptions } from './select.ts';
 
 /** The funnel as an aligned plain-text table. */

@@ -9,9 +9,9 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { InputError } from '../errors/index.ts';
-import { readManifest } from '../manifest.ts';
-import { enqueueManifest } from '../stages/enqueue.ts';
+import { InputError } from '../pipeline/errors/index.ts';
+import { readManifest } from '../pipeline/manifest.ts';
+import { enqueueManifest } from '../pipeline/stages/enqueue.ts';
 import type { CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
 

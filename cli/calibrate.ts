@@ -1,6 +1,6 @@
 /** `vibe-curate calibrate [--json] [--rubric R] [--judge-model M]`: the judge against the reviewers. */
 import type { Command } from 'commander';
-import { runCalibration, type Agreement, type CalibrationReport } from '../calibrate/index.ts';
+import { runCalibration, type Agreement, type CalibrationReport } from '../pipeline/calibrate/index.ts';
 import type { CliContext } from './context.ts';
 
 const f = (x: number | null) => (x === null ? '–' : x.toFixed(3));

@@ -6,14 +6,14 @@
  * new; the private queue keys are deleted at the end.
  */
 import { randomBytes } from 'node:crypto';
-import type { BlobStore } from './blobs.ts';
-import type { Config } from './config.ts';
-import { parseManifestLines, type ManifestLine } from './manifest.ts';
-import { QUEUE_NAMES } from './jobs.ts';
-import { deletePrefixKeys, openQueues, queueDepths } from './queues.ts';
-import { enqueueManifest, type EnqueueSummary } from './stages/enqueue.ts';
-import { reconcile } from './stages/reconcile.ts';
-import { selectionSettings } from './select/index.ts';
+import type { BlobStore } from '../pipeline/blobs.ts';
+import type { Config } from '../pipeline/config.ts';
+import { parseManifestLines, type ManifestLine } from '../pipeline/manifest.ts';
+import { QUEUE_NAMES } from '../pipeline/jobs.ts';
+import { deletePrefixKeys, openQueues, queueDepths } from '../pipeline/queues.ts';
+import { enqueueManifest, type EnqueueSummary } from '../pipeline/stages/enqueue.ts';
+import { reconcile } from '../pipeline/stages/reconcile.ts';
+import { selectionSettings } from '../pipeline/select/index.ts';
 import type { Db } from '../db/client.ts';
 import { getFunnel, type Funnel } from '../db/repositories/funnel.repository.ts';
 import { runProgress, type RunProgress } from '../db/repositories/requests.repository.ts';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { startDashboard } from '../../dashboards/server.ts';
-import { describeError, InputError } from '../errors/index.ts';
-import { enableProcessMetrics } from '../metrics.ts';
+import { startDashboard } from '../dashboards/server.ts';
+import { describeError, InputError } from '../pipeline/errors/index.ts';
+import { enableProcessMetrics } from '../pipeline/metrics.ts';
 import { untilSignal, type CliContext } from './context.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);

@@ -14,7 +14,7 @@
  * that the source already shows does not count. `fail` when the best score reaches
  * FAIL_SCORE.
  */
-import type { DecodedImage } from './images.ts';
+import type { DecodedImage } from '../images.ts';
 
 /** Part of the check version: bump when the measure or its thresholds change. */
 export const ARTIFACT_RULE_VERSION = 'artifact-grid-v1';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { migrate } from '../../db/client.ts';
+import { migrate } from '../db/client.ts';
 import type { CliContext } from './context.ts';
 
 /** `vibe-curate db migrate`: applies pending migrations; a second run changes nothing. */

@@ -1,6 +1,6 @@
 /** `vibe-curate near-dups [--json]`: hashes unhashed sources and recomputes every near-duplicate group. */
 import type { Command } from 'commander';
-import { regroupAll } from '../near-dup/regroup.ts';
+import { regroupAll } from '../pipeline/near-dup/regroup.ts';
 import type { CliContext } from './context.ts';
 
 export function register(program: Command, ctx: CliContext): void {

@@ -4,12 +4,12 @@
  * (`--json`: the ExportResult). `VIBE_EXPORT_SAMPLE_DELAY_MS` throttles the writer (ms per
  * sample) so a test can interrupt an export halfway.
  */
-import { configuredJudgeVersions, ensembleKey, judgeVersion, type JudgeVersion } from '../judge/index.ts';
-import { ENSEMBLE_RULE_VERSION } from '../select/ensemble.ts';
+import { configuredJudgeVersions, ensembleKey, judgeVersion, type JudgeVersion } from '../pipeline/judge/index.ts';
+import { ENSEMBLE_RULE_VERSION } from '../pipeline/select/ensemble.ts';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import { InputError } from '../errors/index.ts';
-import { runExport, type ExportOptions } from '../export/index.ts';
+import { InputError } from '../pipeline/errors/index.ts';
+import { runExport, type ExportOptions } from '../pipeline/export/index.ts';
 import type { CliContext } from './context.ts';
 
 interface Flags {

@@ -4,15 +4,15 @@
  * worker and `vibe-curate inspect` both call `runHardChecks`, so a user sees exactly what the
  * pipeline decided. Bad images throw ImageError naming the subject (file path or blob id).
  */
-import type { Config } from './config.ts';
+import type { Config } from '../config.ts';
 import { createHash } from 'node:crypto';
 import { artifactCheck, FAIL_SCORE as ARTIFACT_FAIL_SCORE, ARTIFACT_RULE_VERSION, type ArtifactCheckResult, type ArtifactMode } from './artifact-check.ts';
 import { CHANGE_RULE_VERSION, changeCheck, MIN_REGION_FRACTION, NO_CHANGE_FRACTION, type ChangeCheckResult } from './change-check.ts';
-import { DETECTOR_VERSION, getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from './faces/blazeface.ts';
-import { boxIoU, faceCheckRegistered, faceRuleVersion, faceVerdictFails, mapFace, type FaceCheckResult, type FaceUncertain } from './faces/face-check.ts';
-import { registerFaces } from './faces/register.ts';
-import { findSourceFaces, sourceFacesVersion, type SourceFaces } from './faces/source-faces.ts';
-import { decodeImage, type DecodedImage } from './images.ts';
+import { DETECTOR_VERSION, getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from '../faces/blazeface.ts';
+import { boxIoU, faceCheckRegistered, faceRuleVersion, faceVerdictFails, mapFace, type FaceCheckResult, type FaceUncertain } from '../faces/face-check.ts';
+import { registerFaces } from '../faces/register.ts';
+import { findSourceFaces, sourceFacesVersion, type SourceFaces } from '../faces/source-faces.ts';
+import { decodeImage, type DecodedImage } from '../images.ts';
 
 export interface HardCheckOptions {
   /** Minimum IoU per source face (0–1); 0.9 by default in config. */

@@ -2,9 +2,9 @@
  * `vibe-curate retry-failed [--stage S]`: resolves open failures and replays their subjects.
  */
 import type { Command } from 'commander';
-import { InputError } from '../errors/index.ts';
-import { configuredJudgeVersions } from '../judge/index.ts';
-import { retryFailed } from '../stages/retry-failed.ts';
+import { InputError } from '../pipeline/errors/index.ts';
+import { configuredJudgeVersions } from '../pipeline/judge/index.ts';
+import { retryFailed } from '../pipeline/stages/retry-failed.ts';
 import type { CliContext } from './context.ts';
 import { commandQueues } from './queues-context.ts';
 

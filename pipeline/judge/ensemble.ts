@@ -9,7 +9,7 @@ import { ConfigError } from '../errors/index.ts';
 import { checkThresholdNames, createJudge, formatJudgeVersion, judgeVersion, type JudgeVersion } from './index.ts';
 import { getRubric, isVlmRubric } from './rubrics/index.ts';
 import { sha256Text } from './rubrics/common.ts';
-import type { Judge } from './types.ts';
+import type { Judge } from './rubrics/types.ts';
 import { createVlmJudge } from './vlm.client.ts';
 
 /** The `rubric` column of selections and pairs made over an ensemble of judges. */

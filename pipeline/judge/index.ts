@@ -6,12 +6,12 @@
 import type { Config } from '../config.ts';
 import { createMetricJudge } from '../builtin/metric-judge.ts';
 import { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
-import type { Judge } from './types.ts';
+import type { Judge } from './rubrics/types.ts';
 import { createVlmJudge } from './vlm.client.ts';
 import { ConfigError } from '../errors/index.ts';
 
-export type { AxisName, Axes, JudgeInput, JudgmentBase, JudgmentOk, JudgmentFailed, Judgment, Judge, Rubric, RubricId, RubricScores, VlmRubric } from './types.ts';
-export { AXIS_NAMES } from './types.ts';
+export type { AxisName, Axes, JudgeInput, JudgmentBase, JudgmentOk, JudgmentFailed, Judgment, Judge, Rubric, RubricId, RubricScores, VlmRubric } from './rubrics/types.ts';
+export { AXIS_NAMES } from './rubrics/types.ts';
 export { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
 export { createMetricJudge, METRIC_MODEL } from '../builtin/metric-judge.ts';
 export { createVlmJudge } from './vlm.client.ts';

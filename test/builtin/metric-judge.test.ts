@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFECTS, renderEdit } from '../../pipeline/builtin/editor.ts';
 import { createJudge, createMetricJudge, getRubric } from '../../pipeline/judge/index.ts';
 import { blockiness, checkerboardAmplitude, noiseSigma, planesFromRgb, ssim } from '../../pipeline/builtin/image-measures.ts';
-import type { JudgmentOk } from '../../pipeline/judge/types.ts';
+import type { JudgmentOk } from '../../pipeline/judge/rubrics/types.ts';
 import { loadTwinSources, runTwins, TWIN_INSTRUCTIONS, visible, type TwinResult } from './twins.ts';
 
 const judge = createMetricJudge();

@@ -4,7 +4,7 @@
  * canonical axes are the same numbers. The "prompt" is the method text; its hash changes when
  * the method does.
  */
-import type { Rubric } from '../types.ts';
+import type { Rubric } from './types.ts';
 import { finish, meetsThresholds, sha256Text } from './common.ts';
 
 const METHOD = `metric-v1: built-in measurements at a working resolution of 256 px (long side), luma BT.709; the edit is resized onto the source's grid.

@@ -8,7 +8,8 @@ import { hardCheckOptionsFromConfig, runHardChecks, type HardCheckReport } from 
 import type { Config } from '../pipeline/config.ts';
 import { InputError } from '../pipeline/errors/index.ts';
 import { readImageFile } from '../pipeline/images.ts';
-import { createJudges, type Judgment } from '../pipeline/judge/index.ts';
+import type { Judgment } from '../pipeline/judge/index.ts';
+import { createJudges } from '../workers/judges.ts';
 import type { CliContext } from './context.ts';
 
 export interface InspectOptions {

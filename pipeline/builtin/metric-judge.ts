@@ -21,7 +21,7 @@ import { parseInstruction } from './instruction-grammar.ts';
 import { blockiness, checkerboardAmplitude, loadNativeCrop, loadWorking, noiseSigma, ssim } from './image-measures.ts';
 import { expectedTransform, instructionScore } from './instruction-measures.ts';
 import { metricV1 } from '../judge/rubrics/metric-v1.ts';
-import type { Judge, JudgeInput, Judgment } from '../judge/rubrics/types.ts';
+import type { Judge, JudgeInput, Judgment } from '../judge/types.ts';
 
 export const METRIC_MODEL = 'builtin-metric-v1';
 

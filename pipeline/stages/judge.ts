@@ -12,7 +12,7 @@ import { judgeErrors } from '../metrics.ts';
 import { finishJudging, getCandidateContext, getCandidateWork, giveUpJudging } from '../../db/repositories/candidates.repository.ts';
 import { recordFailure } from '../../db/repositories/failures.repository.ts';
 import { insertJudgment, insertJudgmentAndFinish, type NewJudgment } from '../../db/repositories/judgments.repository.ts';
-import type { Judgment } from '../judge/rubrics/types.ts';
+import type { Judgment } from '../judge/types.ts';
 import { stageJudgeVersions } from './check.ts';
 import { settleIfDone } from './settle.ts';
 import type { Stage } from './types.ts';

@@ -7,7 +7,7 @@
 import type { BlobStore } from '../blobs.ts';
 import type { Config } from '../config.ts';
 import type { InferenceClient } from '../inference/inference.client.ts';
-import type { Judge } from '../judge/rubrics/types.ts';
+import type { Judge } from '../judge/types.ts';
 import type { JobPayloads, QueueName } from '../jobs.ts';
 import type { QueueSet } from '../queues.ts';
 import type { Db } from '../../db/client.ts';

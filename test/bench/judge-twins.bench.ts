@@ -12,7 +12,8 @@
  */
 import { DEFECTS } from '../../pipeline/builtin/editor.ts';
 import { loadWorking, ssim } from '../../pipeline/builtin/image-measures.ts';
-import { createMetricJudge, getRubric, type Judge, type Judgment } from '../../pipeline/judge/index.ts';
+import { createMetricJudge } from '../../pipeline/builtin/metric-judge.ts';
+import { getRubric, type Judge, type Judgment } from '../../pipeline/judge/index.ts';
 import { HURT_AXIS, loadTwinSources, runTwins, TWIN_IMAGES, TWIN_INSTRUCTIONS, visible } from '../builtin/twins.ts';
 
 const arg = (name: string, def: number) => {

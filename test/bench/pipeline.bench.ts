@@ -14,7 +14,7 @@ import { BlobStore, sha256Hex } from '../../pipeline/blobs.ts';
 import { runHardChecks } from '../../pipeline/checks/index.ts';
 import { createInferenceClient } from '../../pipeline/inference/inference.client.ts';
 import { startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
-import { createJudge } from '../../pipeline/judge/index.ts';
+import { createJudge } from '../../workers/judges.ts';
 import { runSelection, selectionSettings } from '../../pipeline/select/index.ts';
 import { runLocalPipeline } from '../../cli/run-local.ts';
 import { baseSeedOf } from '../../pipeline/stages/enqueue.ts';

@@ -6,9 +6,11 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFECTS, renderEdit } from '../../pipeline/builtin/editor.ts';
-import { createJudge, createMetricJudge, getRubric } from '../../pipeline/judge/index.ts';
+import { createMetricJudge } from '../../pipeline/builtin/metric-judge.ts';
+import { getRubric } from '../../pipeline/judge/index.ts';
+import { createJudge } from '../../workers/judges.ts';
 import { blockiness, checkerboardAmplitude, noiseSigma, planesFromRgb, ssim } from '../../pipeline/builtin/image-measures.ts';
-import type { JudgmentOk } from '../../pipeline/judge/rubrics/types.ts';
+import type { JudgmentOk } from '../../pipeline/judge/types.ts';
 import { loadTwinSources, runTwins, TWIN_INSTRUCTIONS, visible, type TwinResult } from './twins.ts';
 
 const judge = createMetricJudge();

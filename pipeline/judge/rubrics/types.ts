@@ -1,6 +1,6 @@
 /**
- * The judge's vocabulary: rubrics, inputs and judgments. Every judgment names its rubric,
- * model and prompt hash, so results of different rubric versions never mix.
+ * What a rubric is: its axes, raw scores, thresholds and prompt (or method), and what it derives
+ * from raw scores. The judges (pipeline/judge/types.ts) answer a rubric.
  */
 import type { z } from 'zod';
 
@@ -11,49 +11,6 @@ export const AXIS_NAMES: readonly AxisName[] = ['instruction', 'preservation', '
 export type Axes = Record<AxisName, number>;
 
 export type RubricId = 'viescore-v1' | 'nhr-v1' | 'imgedit-v1' | 'metric-v1';
-
-export interface JudgeInput {
-  source: Buffer;
-  edit: Buffer;
-  instruction: string;
-  category?: string;
-  signal?: AbortSignal;
-}
-
-export interface JudgmentBase {
-  rubric: string;
-  model: string;
-  /** sha256 (hex) of the rubric's prompt template (for metric-v1: of its method text). */
-  promptHash: string;
-  /** Wall time of the whole judgment, retries included, in milliseconds. */
-  latencyMs: number;
-  /** Requests made (VLM) or 1 (metric judge). */
-  attempts: number;
-  /** The last reply text as received (VLM), null for the metric judge. */
-  rawReply: string | null;
-  /** Tokens summed over every attempt, when the server reported them. */
-  usage?: { promptTokens?: number; completionTokens?: number };
-}
-
-export interface JudgmentOk extends JudgmentBase {
-  ok: true;
-  /** The rubric's own scores, on the rubric's own scale, keyed by the rubric's names. */
-  rawScores: Record<string, number>;
-  /** The rubric's axes (`rubric.axisNames`) in fixed order, on 0–10: what dominance and the geometric mean use. */
-  scoreVector: number[];
-  axes: Axes;
-  /** Derived values the rubric defines (viescore: SC, PQ, O; nhr: keep). */
-  aggregate: Record<string, number | boolean>;
-  passesThresholds: boolean;
-}
-
-export interface JudgmentFailed extends JudgmentBase {
-  ok: false;
-  /** One line, why no score could be given. */
-  error: string;
-}
-
-export type Judgment = JudgmentOk | JudgmentFailed;
 
 /** What a rubric derives from its raw scores; everything a judgment stores besides them. */
 export interface RubricScores {
@@ -89,10 +46,4 @@ export interface VlmRubric extends Rubric {
   schemaName: string;
   /** The prompt text sent, the template filled in with the instruction. */
   renderPrompt(instruction: string, category?: string): string;
-}
-
-export interface Judge {
-  readonly model: string;
-  readonly rubric: Rubric;
-  judge(input: JudgeInput): Promise<Judgment>;
 }

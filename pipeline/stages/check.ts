@@ -6,7 +6,7 @@
  * (rejected ones too with JUDGE_REJECTED); otherwise its request may settle. A retry finds the
  * row and only moves on; a candidate rechecked under a new version gets a second row.
  */
-import { checkVersion, hardCheckOptionsFromConfig, runHardChecks, sourceFacesKey } from '../checks/index.ts';
+import { checkVersion, hardCheckOptionsFromConfig, runHardChecks, sourceFacesKey, type KnownSourceFaces } from '../checks/index.ts';
 import { InputError } from '../errors/index.ts';
 import { configuredJudgeVersions, judgeVersion } from '../judge/index.ts';
 import { enqueueJobs } from '../queues.ts';
@@ -49,7 +49,8 @@ export const checkStage: Stage<'check'> = {
       const [source, edit, known] = await Promise.all([
         deps.blobs.get(cand.sourceBlob),
         deps.blobs.get(cand.blob),
-        sourceFacesKey(opts).then((v) => getSourceFaces(deps.db, cand.sourceId, v)),
+        // The stored JSON is what this stage wrote below: a SourceFaces.
+        sourceFacesKey(opts).then((v) => getSourceFaces(deps.db, cand.sourceId, v) as Promise<KnownSourceFaces['known']>),
       ]);
       const r = await runHardChecks(
         source,

@@ -8,6 +8,9 @@ import sharp, { type Matrix3x3, type Sharp } from 'sharp';
 import { ImageError } from '../errors/index.ts';
 import type { EditSpec } from './instruction-grammar.ts';
 import { mulberry32 as rng } from '../rng.ts';
+import { fromRaw, rotate, toRaw, zoomCentre, type RgbPixels } from './geometry.ts';
+
+export type { RgbPixels } from './geometry.ts';
 
 export type Defect = 'weak' | 'overdone' | 'shift' | 'zoom' | 'checkerboard' | 'noise' | 'blocky';
 
@@ -56,21 +59,6 @@ export function variantForSeed(seed: number): EditVariant {
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
-}
-
-/** 3-channel sRGB pixels, row-major. */
-export interface RgbPixels {
-  data: Buffer;
-  width: number;
-  height: number;
-}
-
-const fromRaw = (r: RgbPixels) => sharp(r.data, { raw: { width: r.width, height: r.height, channels: 3 } });
-
-async function toRaw(img: Sharp): Promise<RgbPixels> {
-  const { data, info } = await img.toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
-  return { data, width: info.width, height: info.height };
 }
 
 /** Decodes any image sharp reads into upright 3-channel sRGB (EXIF orientation applied, alpha flattened). */
@@ -164,7 +152,7 @@ async function applyOp(src: RgbPixels, spec: EditSpec, s: number): Promise<RgbPi
       return rotate(src, amount % 90 === 0 ? amount : amount * s);
     }
     case 'zoom':
-      return zoomCentre(src, Math.min(8, Math.max(1.02, 1 + ((spec.amount ?? 1.5) - 1) * s)));
+      return zoomCentre(src, 1 + ((spec.amount ?? 1.5) - 1) * s);
     default: {
       const never: never = spec.op;
       throw new Error(`unknown op ${String(never)}`);
@@ -223,31 +211,6 @@ async function caption(src: RgbPixels, text: string, s: number): Promise<RgbPixe
     `<text x="${w / 2}" y="${h - band / 2}" font-family="DejaVu Sans, Liberation Sans, sans-serif" font-weight="bold" font-size="${fontSize}" fill="#fff" text-anchor="middle" dominant-baseline="central"${fit}>${xmlEscape(text)}</text>` +
     `</svg>`;
   return toRaw(fromRaw(src).composite([{ input: Buffer.from(svg), top: 0, left: 0 }]));
-}
-
-/** Rotates by `deg` (clockwise) and brings the result back to the source size: cover-resize for a quarter turn of a non-square image, a centre crop otherwise. */
-async function rotate(src: RgbPixels, deg: number): Promise<RgbPixels> {
-  const { width: w, height: h } = src;
-  const turned = await toRaw(fromRaw(src).rotate(deg, { background: '#000000' }));
-  if (turned.width === w && turned.height === h) return turned;
-  if (turned.width >= w && turned.height >= h && (turned.width !== h || turned.height !== w)) {
-    const left = Math.floor((turned.width - w) / 2);
-    const top = Math.floor((turned.height - h) / 2);
-    return toRaw(fromRaw(turned).extract({ left, top, width: w, height: h }));
-  }
-  return toRaw(fromRaw(turned).resize(w, h, { fit: 'cover', position: 'centre' }));
-}
-
-/** Crops the centre 1/f of the image and scales it back up to the source size. */
-async function zoomCentre(src: RgbPixels, f: number): Promise<RgbPixels> {
-  const { width: w, height: h } = src;
-  const cw = Math.max(1, Math.round(w / f));
-  const ch = Math.max(1, Math.round(h / f));
-  return toRaw(
-    fromRaw(src)
-      .extract({ left: Math.floor((w - cw) / 2), top: Math.floor((h - ch) / 2), width: cw, height: ch })
-      .resize(w, h, { fit: 'fill', kernel: 'lanczos3' }),
-  );
 }
 
 /** out = a + alpha·(b − a), per byte (fixed point, alpha in 1/256 steps). */

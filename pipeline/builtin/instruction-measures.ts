@@ -4,8 +4,8 @@
  * sensible edit lands in, falling linearly to 0 outside it (too little, wrong direction, or
  * over-done). Bands are in physical units (levels of 0–255, ratios, degrees of Lab hue).
  */
-import sharp, { type Sharp } from 'sharp';
 import type { EditSpec } from './instruction-grammar.ts';
+import { fromRaw, rotate, toRaw, zoomCentre, type RgbPixels } from './geometry.ts';
 import { downsample, laplacianEnergy, mean, meanChroma, planesFromRgb, ssim, std, toLab, type Planes } from './image-measures.ts';
 
 /** 10 on [fullLo, fullHi], linear to 0 at zeroLo and zeroHi (either side may be open: ±Infinity). */
@@ -181,33 +181,19 @@ export async function expectedTransform(s: Planes, spec: EditSpec): Promise<Plan
     rgb[3 * i + 1] = Math.round(s.g[i]!);
     rgb[3 * i + 2] = Math.round(s.b[i]!);
   }
-  const img = () => sharp(rgb, { raw: { width: w, height: h, channels: 3 } });
-  const done = async (x: Sharp) => {
-    const { data, info } = await x.raw().toBuffer({ resolveWithObject: true });
-    return planesFromRgb(data, info.width, info.height);
-  };
+  const src: RgbPixels = { data: rgb, width: w, height: h };
+  const done = (p: RgbPixels) => planesFromRgb(p.data, p.width, p.height);
   switch (spec.op) {
     case 'flip_horizontal':
-      return done(img().flop());
+      return done(await toRaw(fromRaw(src).flop()));
     case 'flip_vertical':
-      return done(img().flip());
+      return done(await toRaw(fromRaw(src).flip()));
     case 'invert':
-      return done(img().negate({ alpha: false }));
-    case 'zoom': {
-      const f = Math.min(8, Math.max(1.02, spec.amount ?? 1.5));
-      const cw = Math.max(1, Math.round(w / f));
-      const ch = Math.max(1, Math.round(h / f));
-      return done(img().extract({ left: Math.floor((w - cw) / 2), top: Math.floor((h - ch) / 2), width: cw, height: ch }).resize(w, h, { fit: 'fill' }));
-    }
-    case 'rotate': {
-      const deg = spec.amount ?? 90;
-      const { data, info } = await img().rotate(deg, { background: '#000000' }).raw().toBuffer({ resolveWithObject: true });
-      const t = sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } });
-      if (info.width >= w && info.height >= h && (info.width !== h || info.height !== w)) {
-        return done(t.extract({ left: Math.floor((info.width - w) / 2), top: Math.floor((info.height - h) / 2), width: w, height: h }));
-      }
-      return done(t.resize(w, h, { fit: 'cover', position: 'centre' }));
-    }
+      return done(await toRaw(fromRaw(src).negate({ alpha: false })));
+    case 'zoom':
+      return done(await zoomCentre(src, spec.amount ?? 1.5));
+    case 'rotate':
+      return done(await rotate(src, spec.amount ?? 90));
     default:
       return null;
   }

@@ -2,7 +2,8 @@
  * The source tree's folders form a layered graph: draw an edge A -> B when a module directly in
  * folder A imports a module directly in folder B (static, `import type`, `export ... from`, or a
  * dynamic `import('...')` with a literal path). No folder may import from a folder that imports
- * it back, at any depth, so the graph must be acyclic. Tests (test/) sit outside the graph.
+ * it back, at any depth, so the graph must be acyclic. Tests (test/) sit outside the graph. The
+ * built-in stand-ins (pipeline/builtin/) are imported only where clients are chosen: cli/, workers/.
  */
 import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -170,5 +171,15 @@ describe('source layout', () => {
     const graph = await folderGraph(REPO);
     expect(graph.has('pipeline')).toBe(true);
     expect(describeTangles(graph)).toBe('acyclic');
+  });
+
+  it('only the composition points (cli/, workers/) import the built-in stand-ins in pipeline/builtin/', async () => {
+    const graph = await folderGraph(REPO);
+    const importers = [...graph].filter(([, edges]) => edges.has('pipeline/builtin')).map(([from]) => from);
+    expect(importers.length).toBeGreaterThan(0);
+    const others = importers
+      .filter((from) => from !== 'cli' && from !== 'workers')
+      .map((from) => `${from}: ${graph.get(from)!.get('pipeline/builtin')!.join(', ')}`);
+    expect(others).toEqual([]);
   });
 });

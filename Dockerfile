@@ -5,6 +5,7 @@ ENV NODE_ENV=production DATA_DIR=/data
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY bin ./bin
+COPY cli ./cli
 COPY pipeline ./pipeline
 COPY workers ./workers
 COPY db ./db

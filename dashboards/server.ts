@@ -10,7 +10,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Config } from '../pipeline/config.ts';
 import type { BlobStore } from '../pipeline/blobs.ts';
-import { changeMapPng } from '../pipeline/change-check.ts';
+import { changeMapPng } from '../pipeline/checks/change-check.ts';
 import { decodeImage } from '../pipeline/images.ts';
 import { selectionSettings } from '../pipeline/select/index.ts';
 import { metricsText } from '../pipeline/metrics.ts';
@@ -40,7 +40,7 @@ export interface DashboardOptions {
   exportDirResolver?: (name: string) => Promise<string | null>;
   /** Queue sampling period in milliseconds (default 5 000 = 5 s). */
   queueSampleMs?: number;
-  /** Change-map renderer for the request view (default: pipeline/change-check.ts changeMapPng). */
+  /** Change-map renderer for the request view (default: pipeline/checks/change-check.ts changeMapPng). */
   changeMap?: ChangeMapFn;
   /** Prometheus text for /metrics (default: the pipeline's registry, queue depths refreshed). */
   metrics?: () => Promise<{ contentType: string; body: string }>;

@@ -8,8 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { maskUrl } from '../pipeline/config.ts';
-import { VibeError } from '../pipeline/errors/index.ts';
+import { maskUrl, VibeError } from '../pipeline/errors/index.ts';
 import { lockPgliteDir } from './pglite-lock.ts';
 import * as schema from './schema/index.ts';
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from './errors/index.ts';
+import { ConfigError, maskUrl } from './errors/index.ts';
 
 const num = (def: number, check: (s: z.ZodNumber) => z.ZodNumber = (s) => s) =>
   z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), check(z.number()));
@@ -47,16 +47,6 @@ const duration = (defMs: number) =>
     z.number({ error: 'expected a duration like 600, 90s, 10m or 1h (0: off)' }).int().min(0),
   );
 
-/** Masks the password of a URL-like string (`postgres://user:***@host/db`), parseable or not. */
-export function maskUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/(\/\/[^/@:]*:)[^@]*@/, '$1***@').replace(/^([^/@:]*:)[^/@]*@/, '$1***@');
-  }
-}
 const optUrl = z.preprocess((v) => (v === '' ? undefined : v), z.url('expected a URL like http://host:port').optional());
 const urlList = z.preprocess(
   (v) => (typeof v === 'string' && v.trim() !== '' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []),

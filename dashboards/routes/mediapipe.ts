@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono, type Context } from 'hono';
-import { withNormalizationMetadata } from '../mediapipe-model.ts';
+import { withNormalizationMetadata } from './mediapipe-model.ts';
 
 const require = createRequire(import.meta.url);
 const TASKS_DIR = path.dirname(require.resolve('@mediapipe/tasks-vision')); // main: vision_bundle.cjs at the package root

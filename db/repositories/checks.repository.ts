@@ -1,5 +1,5 @@
 /**
- * Hard-check results: one row per candidate and check version (pipeline/checks.ts checkVersion).
+ * Hard-check results: one row per candidate and check version (pipeline/checks/index.ts checkVersion).
  * A retried check finds the row; a recheck under a new version adds one beside it.
  */
 import { type Db } from '../client.ts';

@@ -149,3 +149,14 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message.replace(/\s*\n\s*/g, ' ');
   return String(err);
 }
+
+/** Masks the password of a URL-like string (`postgres://user:***@host/db`), parseable or not. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/(\/\/[^/@:]*:)[^@]*@/, '$1***@').replace(/^([^/@:]*:)[^/@]*@/, '$1***@');
+  }
+}

@@ -5,30 +5,12 @@
  * single judge's, nor with another set's.
  */
 import type { Config } from '../config.ts';
-import { ConfigError } from '../errors/index.ts';
-import { checkThresholdNames, createJudge, formatJudgeVersion, judgeVersion, type JudgeVersion } from './index.ts';
-import { getRubric, isVlmRubric } from './rubrics/index.ts';
+import { formatJudgeVersion, judgeVersion, type JudgeVersion } from './index.ts';
+import { getRubric } from './rubrics/index.ts';
 import { sha256Text } from './rubrics/common.ts';
-import type { Judge } from './types.ts';
-import { createVlmJudge } from './vlm.client.ts';
 
 /** The `rubric` column of selections and pairs made over an ensemble of judges. */
 export const ENSEMBLE_RUBRIC = 'ensemble';
-
-/** The configured judges: one per JUDGES_FILE entry, else the single configured judge. */
-export function createJudges(cfg: Config['judge']): Judge[] {
-  if (!cfg.judges) return [createJudge(cfg)];
-  return cfg.judges.map((entry, i) => {
-    if (entry.thresholds) checkThresholdNames(entry.rubric, entry.thresholds, `JUDGES_FILE judge ${i} field thresholds`);
-    const rubric = getRubric(entry.rubric, entry.thresholds);
-    if (!isVlmRubric(rubric)) throw new ConfigError(`rubric ${entry.rubric} is not answered by a VLM`, { subject: `JUDGES_FILE judge ${i}` });
-    const { judges: _all, ...single } = cfg;
-    return createVlmJudge(
-      { ...single, url: entry.url, model: entry.model, apiKey: entry.apiKey, rubric: entry.rubric, thresholds: entry.thresholds, concurrency: entry.concurrency ?? cfg.concurrency },
-      rubric,
-    );
-  });
-}
 
 /** The judge versions the configured judges write, in JUDGES_FILE order (one without it). */
 export function configuredJudgeVersions(cfg: Config['judge']): JudgeVersion[] {

@@ -1,22 +1,20 @@
 /**
  * The judge: scores an edit against its source and instruction, on a versioned rubric. With
- * `JUDGE_URL` set, an OpenAI-compatible VLM answers `viescore-v1` or `nhr-v1`; without it, the
- * built-in metric judge measures (`metric-v1`).
+ * `JUDGE_URL` set, an OpenAI-compatible VLM answers `viescore-v1` or `nhr-v1` (vlm.client.ts);
+ * without it, the built-in metric judge measures (`metric-v1`, pipeline/builtin/). This module
+ * names the configured rubric and judge versions and the thresholds in force; workers/judges.ts
+ * builds the judges.
  */
 import type { Config } from '../config.ts';
-import { createMetricJudge } from './metric-judge.ts';
-import { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
-import type { Judge } from './types.ts';
-import { createVlmJudge } from './vlm.client.ts';
+import { getRubric, RUBRIC_IDS } from './rubrics/index.ts';
 import { ConfigError } from '../errors/index.ts';
 
-export type { AxisName, Axes, JudgeInput, JudgmentBase, JudgmentOk, JudgmentFailed, Judgment, Judge, Rubric, RubricId, RubricScores, VlmRubric } from './types.ts';
-export { AXIS_NAMES } from './types.ts';
+export type { AxisName, Axes, Rubric, RubricId, RubricScores, VlmRubric } from './rubrics/types.ts';
+export type { JudgeInput, JudgmentBase, JudgmentOk, JudgmentFailed, Judgment, Judge } from './types.ts';
+export { AXIS_NAMES } from './rubrics/types.ts';
 export { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
-export { createMetricJudge, METRIC_MODEL } from './metric-judge.ts';
 export { createVlmJudge } from './vlm.client.ts';
-export { configuredJudgeVersions, createJudges, ensembleKey, ENSEMBLE_RUBRIC } from './ensemble.ts';
-import { createJudges } from './ensemble.ts';
+export { configuredJudgeVersions, ensembleKey, ENSEMBLE_RUBRIC } from './ensemble.ts';
 
 /** The rubric the configured judge answers: `metric-v1` without JUDGE_URL, else JUDGE_RUBRIC. */
 export function configuredRubricId(cfg: Config['judge']): string {
@@ -71,17 +69,6 @@ export function thresholdsInForce(cfg: Config['judge'], rubric: string, model?: 
   const own = rubric === configuredRubricId(cfg) ? cfg.thresholds : undefined;
   if (own) checkThresholdNames(rubric, own);
   return { ...getRubric(rubric, own).thresholds };
-}
-
-/** The configured judge: the VLM client with `cfg.rubric` when `cfg.url` is set, else the metric judge. */
-export function createJudge(cfg: Config['judge']): Judge {
-  if (cfg.judges) return createJudges(cfg)[0]!;
-  const id = configuredRubricId(cfg);
-  if (cfg.thresholds) checkThresholdNames(id, cfg.thresholds);
-  if (!cfg.url) return createMetricJudge({ thresholds: cfg.thresholds });
-  const rubric = getRubric(cfg.rubric, cfg.thresholds);
-  if (!isVlmRubric(rubric)) throw new ConfigError(`rubric ${cfg.rubric} is not answered by a VLM`, { subject: 'JUDGE_RUBRIC' });
-  return createVlmJudge(cfg, rubric);
 }
 
 /** A threshold must name something the rubric produces, or it could never be met. */

@@ -10,7 +10,8 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { ConfigError, ImageError, RemoteError, describeError } from '../errors/index.ts';
-import type { Judge, JudgeInput, Judgment, VlmRubric } from './types.ts';
+import type { Judge, JudgeInput, Judgment } from './types.ts';
+import type { VlmRubric } from './rubrics/types.ts';
 import { judgeCalls } from '../metrics.ts';
 import { sleep } from '../sleep.ts';
 

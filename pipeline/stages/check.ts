@@ -1,12 +1,12 @@
 /**
  * Check: the hard checks (faces kept, something sizeable changed, no grid artifact) of one candidate under the
- * current check version (pipeline/checks.ts checkVersion). The result is a `checks` row; the
+ * current check version (pipeline/checks/index.ts checkVersion). The result is a `checks` row; the
  * candidate's status follows it (passed → checked, or judged when the current judge version has
  * already judged it; failed → rejected). A candidate still to be judged gets its judge job
  * (rejected ones too with JUDGE_REJECTED); otherwise its request may settle. A retry finds the
  * row and only moves on; a candidate rechecked under a new version gets a second row.
  */
-import { checkVersion, hardCheckOptionsFromConfig, runHardChecks, sourceFacesKey } from '../checks.ts';
+import { checkVersion, hardCheckOptionsFromConfig, runHardChecks, sourceFacesKey, type KnownSourceFaces } from '../checks/index.ts';
 import { InputError } from '../errors/index.ts';
 import { configuredJudgeVersions, judgeVersion } from '../judge/index.ts';
 import { enqueueJobs } from '../queues.ts';
@@ -49,7 +49,8 @@ export const checkStage: Stage<'check'> = {
       const [source, edit, known] = await Promise.all([
         deps.blobs.get(cand.sourceBlob),
         deps.blobs.get(cand.blob),
-        sourceFacesKey(opts).then((v) => getSourceFaces(deps.db, cand.sourceId, v)),
+        // The stored JSON is what this stage wrote below: a SourceFaces.
+        sourceFacesKey(opts).then((v) => getSourceFaces(deps.db, cand.sourceId, v) as Promise<KnownSourceFaces['known']>),
       ]);
       const r = await runHardChecks(
         source,

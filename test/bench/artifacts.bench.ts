@@ -14,13 +14,13 @@
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import { artifactCheck } from '../../pipeline/artifact-check.ts';
-import { changeCheck } from '../../pipeline/change-check.ts';
-import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
+import { artifactCheck } from '../../pipeline/checks/artifact-check.ts';
+import { changeCheck } from '../../pipeline/checks/change-check.ts';
+import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks/index.ts';
 import { getFaceDetector } from '../../pipeline/faces/blazeface.ts';
 import { decodeImage } from '../../pipeline/images.ts';
 import { buildTruth, loadTruthSources } from '../checks/artifact-truth.ts';
-import { TWIN_INSTRUCTIONS } from '../judge/twins.ts';
+import { TWIN_INSTRUCTIONS } from '../builtin/twins.ts';
 
 sharp.concurrency(1);
 sharp.cache(false);

@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
+import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks/index.ts';
 import { getFaceDetector } from '../../pipeline/faces/blazeface.ts';
 import type { SourceFaces } from '../../pipeline/faces/source-faces.ts';
 

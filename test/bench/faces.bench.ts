@@ -12,7 +12,7 @@
  * Run: npx tsx test/bench/faces.bench.ts
  */
 import sharp from 'sharp';
-import { clearSourceCache, runHardChecks, type HardCheckReport } from '../../pipeline/checks.ts';
+import { clearSourceCache, runHardChecks, type HardCheckReport } from '../../pipeline/checks/index.ts';
 import { getFaceDetector, type Face } from '../../pipeline/faces/blazeface.ts';
 import { boxIoU, faceCheck } from '../../pipeline/faces/face-check.ts';
 import { findSourceFaces, type SourceFaces } from '../../pipeline/faces/source-faces.ts';

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { createInferenceClient } from '../../pipeline/inference/inference.client.ts';
-import { BUILTIN_MODEL, startInferenceServer } from '../../pipeline/inference/server.ts';
+import { BUILTIN_MODEL, startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
 import { Worker } from 'node:worker_threads';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

@@ -10,10 +10,11 @@
  * By default 3 of the 6 images, evenly spaced (astronaut, chelsea, hubble: 441 twins, about two
  * minutes on a shared 2-core machine); `--images 6` runs all 882.
  */
-import { DEFECTS } from '../../pipeline/inference/builtin-editor.ts';
-import { loadWorking, ssim } from '../../pipeline/judge/image-measures.ts';
-import { createMetricJudge, getRubric, type Judge, type Judgment } from '../../pipeline/judge/index.ts';
-import { HURT_AXIS, loadTwinSources, runTwins, TWIN_IMAGES, TWIN_INSTRUCTIONS, visible } from '../judge/twins.ts';
+import { DEFECTS } from '../../pipeline/builtin/editor.ts';
+import { loadWorking, ssim } from '../../pipeline/builtin/image-measures.ts';
+import { createMetricJudge } from '../../pipeline/builtin/metric-judge.ts';
+import { getRubric, type Judge, type Judgment } from '../../pipeline/judge/index.ts';
+import { HURT_AXIS, loadTwinSources, runTwins, TWIN_IMAGES, TWIN_INSTRUCTIONS, visible } from '../builtin/twins.ts';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);

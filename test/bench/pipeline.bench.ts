@@ -11,12 +11,12 @@
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { BlobStore, sha256Hex } from '../../pipeline/blobs.ts';
-import { runHardChecks } from '../../pipeline/checks.ts';
+import { runHardChecks } from '../../pipeline/checks/index.ts';
 import { createInferenceClient } from '../../pipeline/inference/inference.client.ts';
-import { startInferenceServer } from '../../pipeline/inference/server.ts';
-import { createJudge } from '../../pipeline/judge/index.ts';
+import { startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
+import { createJudge } from '../../workers/judges.ts';
 import { runSelection, selectionSettings } from '../../pipeline/select/index.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { baseSeedOf } from '../../pipeline/stages/enqueue.ts';
 import { createTestDb } from '../helpers/db.ts';
 import { REDIS_URL, requestsOver, smallImages, tempDir, testConfig } from '../services/pipeline-helpers.ts';

@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { ARTIFACT_RULE_VERSION, artifactCheck } from '../../pipeline/artifact-check.ts';
-import { changeCheck } from '../../pipeline/change-check.ts';
-import { checkVersion, runHardChecks, type HardCheckOptions } from '../../pipeline/checks.ts';
+import { ARTIFACT_RULE_VERSION, artifactCheck } from '../../pipeline/checks/artifact-check.ts';
+import { changeCheck } from '../../pipeline/checks/change-check.ts';
+import { checkVersion, runHardChecks, type HardCheckOptions } from '../../pipeline/checks/index.ts';
 import { loadConfig } from '../../pipeline/config.ts';
 import { decodeImage } from '../../pipeline/images.ts';
 import { buildTruth, checkeredEdit, cleanEdit, loadTruthSources } from './artifact-truth.ts';

@@ -7,9 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { checkerboard, decodeSource, renderDecoded, type RgbPixels } from '../../pipeline/inference/builtin-editor.ts';
-import { parseInstruction } from '../../pipeline/inference/instruction-grammar.ts';
-import { TWIN_INSTRUCTIONS } from '../judge/twins.ts';
+import { checkerboard, decodeSource, renderDecoded, type RgbPixels } from '../../pipeline/builtin/editor.ts';
+import { parseInstruction } from '../../pipeline/builtin/instruction-grammar.ts';
+import { TWIN_INSTRUCTIONS } from '../builtin/twins.ts';
 
 export const PHOTOS = ['astronaut.png', 'camera.png', 'chelsea.png', 'coffee.png', 'hubble_deep_field.jpg', 'rocket.jpg'];
 /** Real photographs of periodic textures (CC0, see test/fixtures/images/LICENSES.md), and the brick wall at 1/2 and 1/4 scale. */

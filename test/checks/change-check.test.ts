@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { changeCheck, changeMapPng, changeMask, components, MIN_REGION_FRACTION } from '../../pipeline/change-check.ts';
+import { changeCheck, changeMapPng, changeMask, components, MIN_REGION_FRACTION } from '../../pipeline/checks/change-check.ts';
 import { decodeImage, type DecodedImage } from '../../pipeline/images.ts';
 
 const fixtures = path.join(import.meta.dirname, '../fixtures/images');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectPair, type InspectOptions } from '../../pipeline/cli/inspect.ts';
+import { inspectPair, type InspectOptions } from '../../cli/inspect.ts';
 import { loadConfig } from '../../pipeline/config.ts';
 import { describeError, exitCodeFor } from '../../pipeline/errors/index.ts';
 

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasTfliteMetadata, normalizationMetadata, withNormalizationMetadata } from '../../dashboards/mediapipe-model.ts';
+import { hasTfliteMetadata, normalizationMetadata, withNormalizationMetadata } from '../../dashboards/routes/mediapipe-model.ts';
 import { createDashboardApp, type DashboardApp } from '../../dashboards/server.ts';
 import { rows } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';

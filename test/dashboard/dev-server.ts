@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startDashboard } from '../../dashboards/server.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import { loadConfig } from '../../pipeline/config.ts';
-import { untilSignal } from '../../pipeline/cli/context.ts';
+import { untilSignal } from '../../cli/context.ts';
 import { runSelection, selectionSettings } from '../../pipeline/select/index.ts';
 import { createTestDb } from '../helpers/db.ts';
 import { seedLedger } from './seed.ts';

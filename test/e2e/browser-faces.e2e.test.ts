@@ -18,7 +18,7 @@ import { rows } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import { loadConfig } from '../../pipeline/config.ts';
 import { boxIoU } from '../../pipeline/faces/face-check.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
 const TOKEN = 'e2e-browser-faces-7d2a';

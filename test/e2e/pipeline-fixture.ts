@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { BlobStore } from '../../pipeline/blobs.ts';
 import type { Config } from '../../pipeline/config.ts';
 import type { Db } from '../../db/client.ts';
-import { runLocalPipeline, type LocalPipelineSummary } from '../../pipeline/run-local.ts';
+import { runLocalPipeline, type LocalPipelineSummary } from '../../cli/run-local.ts';
 
 const FIXTURES = path.resolve('test/fixtures/images');
 

@@ -6,7 +6,7 @@
  * painted out or replaced fails.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runHardChecks, type HardCheckReport } from '../../pipeline/checks.ts';
+import { runHardChecks, type HardCheckReport } from '../../pipeline/checks/index.ts';
 import { boxIoU } from '../../pipeline/faces/face-check.ts';
 import { analyticIoU, evalCases, evalSources, type EvalCase } from './eval-set.ts';
 

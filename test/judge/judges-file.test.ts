@@ -2,7 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../pipeline/config.ts';
-import { configuredJudgeVersions, createJudges, ensembleKey, getRubric, thresholdsInForce } from '../../pipeline/judge/index.ts';
+import { configuredJudgeVersions, ensembleKey, getRubric, thresholdsInForce } from '../../pipeline/judge/index.ts';
+import { createJudges } from '../../workers/judges.ts';
 import { runCli } from '../services/cli-run.ts';
 import { tempDir } from '../services/pipeline-helpers.ts';
 

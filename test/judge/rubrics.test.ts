@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../pipeline/errors/index.ts';
 import { getRubric, isVlmRubric, RUBRIC_IDS } from '../../pipeline/judge/rubrics/index.ts';
 import { parseReply, replyJsonSchema } from '../../pipeline/judge/vlm.client.ts';
-import type { VlmRubric } from '../../pipeline/judge/types.ts';
+import type { VlmRubric } from '../../pipeline/judge/rubrics/types.ts';
 import { editTypeOf, IMGEDIT_PROMPTS, IMGEDIT_TYPES } from '../../pipeline/judge/rubrics/imgedit-v1.ts';
 
 const vlm = (id: string) => getRubric(id) as VlmRubric;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../pipeline/config.ts';
-import { createJudge } from '../../pipeline/judge/index.ts';
+import { createJudge } from '../../workers/judges.ts';
 
 describe('JUDGE_THRESHOLDS', () => {
   it('replaces the rubric defaults of the configured judge', () => {

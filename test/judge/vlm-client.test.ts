@@ -12,8 +12,8 @@ import type { Config } from '../../pipeline/config.ts';
 import { RemoteError } from '../../pipeline/errors/index.ts';
 import { getRubric, isVlmRubric } from '../../pipeline/judge/rubrics/index.ts';
 import { createVlmJudge, replyJsonSchema } from '../../pipeline/judge/vlm.client.ts';
-import type { VlmRubric } from '../../pipeline/judge/types.ts';
-import { createJudge } from '../../pipeline/judge/index.ts';
+import type { VlmRubric } from '../../pipeline/judge/rubrics/types.ts';
+import { createJudge } from '../../workers/judges.ts';
 
 interface Seen {
   headers: IncomingMessage['headers'];

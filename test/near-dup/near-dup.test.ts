@@ -6,7 +6,7 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { DEMO_IMAGE_DIR, demoImages } from '../../pipeline/cli/demo.ts';
+import { DEMO_IMAGE_DIR, demoImages } from '../../cli/demo.ts';
 import { bandingFor, bandKeys, bitsOf } from '../../pipeline/near-dup/bands.ts';
 import { groupNearDuplicates } from '../../pipeline/near-dup/group.ts';
 import { fromSigned, hamming, phashOfImage, toSignedString, type Hash64 } from '../../pipeline/near-dup/phash.ts';

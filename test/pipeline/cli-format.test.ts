@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDepths, formatFunnel } from '../../pipeline/cli/status.ts';
-import { parseQueueList } from '../../pipeline/cli/worker.ts';
+import { formatDepths, formatFunnel } from '../../cli/status.ts';
+import { parseQueueList } from '../../cli/worker.ts';
 import type { Funnel } from '../../db/repositories/funnel.repository.ts';
 
 describe('worker --queues', () => {

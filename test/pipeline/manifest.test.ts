@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseManifestLine, readManifest, resolveImageRef } from '../../pipeline/manifest.ts';
-import { demoRequests } from '../../pipeline/cli/demo.ts';
+import { demoRequests } from '../../cli/demo.ts';
 import { baseSeedOf } from '../../pipeline/stages/enqueue.ts';
 
 describe('parseManifestLine', () => {

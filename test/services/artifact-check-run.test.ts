@@ -8,9 +8,9 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
-import { ARTIFACT_RULE_VERSION } from '../../pipeline/checks.ts';
-import { variantForSeed } from '../../pipeline/inference/builtin-editor.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { ARTIFACT_RULE_VERSION } from '../../pipeline/checks/index.ts';
+import { variantForSeed } from '../../pipeline/builtin/editor.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { REDIS_URL, requestsOver, smallImages, tempDir, testConfig } from './pipeline-helpers.ts';
 

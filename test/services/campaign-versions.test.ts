@@ -17,7 +17,7 @@ import { BlobStore } from '../../pipeline/blobs.ts';
 import type { Config } from '../../pipeline/config.ts';
 import { getRubric } from '../../pipeline/judge/index.ts';
 import { openQueues } from '../../pipeline/queues.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { dpoPairs, pickSft, runSelection, selectionSettings, type CandidateFacts, type SelectionSettings, type Verdict } from '../../pipeline/select/index.ts';
 import { retryFailed } from '../../pipeline/stages/retry-failed.ts';
 import { rejudge } from '../../pipeline/stages/rework.ts';

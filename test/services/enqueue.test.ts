@@ -10,7 +10,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
-import { DEMO_IMAGE_DIR } from '../../pipeline/cli/demo.ts';
+import { DEMO_IMAGE_DIR } from '../../cli/demo.ts';
 import { openQueues, queueDepths } from '../../pipeline/queues.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { runCli } from './cli-run.ts';

@@ -12,9 +12,9 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
-import { clearSourceCache } from '../../pipeline/checks.ts';
-import { demoRequests, DEMO_IMAGE_DIR } from '../../pipeline/cli/demo.ts';
-import { runLocalPipeline, type LocalPipelineSummary } from '../../pipeline/run-local.ts';
+import { clearSourceCache } from '../../pipeline/checks/index.ts';
+import { demoRequests, DEMO_IMAGE_DIR } from '../../cli/demo.ts';
+import { runLocalPipeline, type LocalPipelineSummary } from '../../cli/run-local.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { REDIS_URL, freshPrefix, tempDir, testConfig } from './pipeline-helpers.ts';
 

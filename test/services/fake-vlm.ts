@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { createMetricJudge } from '../../pipeline/judge/metric-judge.ts';
+import { createMetricJudge } from '../../pipeline/builtin/metric-judge.ts';
 
 export interface FakeVlmCall {
   model: string;

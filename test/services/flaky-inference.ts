@@ -5,7 +5,7 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startInferenceServer } from '../../pipeline/inference/server.ts';
+import { startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
 
 export type Fault = 'ok' | 'error500' | 'hang' | 'rate429' | 'refuse400';
 

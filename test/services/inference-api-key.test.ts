@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobStore } from '../../pipeline/blobs.ts';
-import { BUILTIN_MODEL, startInferenceServer } from '../../pipeline/inference/server.ts';
+import { BUILTIN_MODEL, startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
 import { openQueues, type QueueSet } from '../../pipeline/queues.ts';
 import { buildStageDeps } from '../../workers/main.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';

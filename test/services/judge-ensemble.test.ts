@@ -18,7 +18,7 @@ import type { Config } from '../../pipeline/config.ts';
 import { configuredJudgeVersions, ensembleKey, getRubric } from '../../pipeline/judge/index.ts';
 import { editTypeOf } from '../../pipeline/judge/rubrics/imgedit-v1.ts';
 import { openQueues } from '../../pipeline/queues.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { dominance, ensembleSelect, geometricMean, ensembleSettings, type EnsembleCandidate, type EnsembleSettings, type Verdict } from '../../pipeline/select/index.ts';
 import { retryFailed } from '../../pipeline/stages/retry-failed.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';

@@ -14,7 +14,7 @@ import { rows } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import type { Config } from '../../pipeline/config.ts';
 import { getRubric } from '../../pipeline/judge/index.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import {
   dpoPairs,
   notDominant,

@@ -14,7 +14,7 @@ import { BlobStore } from '../../pipeline/blobs.ts';
 import { metricsRegistry } from '../../pipeline/metrics.ts';
 import { parseManifestLines } from '../../pipeline/manifest.ts';
 import { openQueues } from '../../pipeline/queues.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { enqueueManifest } from '../../pipeline/stages/enqueue.ts';
 import { startWorkers } from '../../workers/main.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';

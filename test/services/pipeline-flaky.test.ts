@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import { metricsRegistry } from '../../pipeline/metrics.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { startFlakyInference, type FlakyServer } from './flaky-inference.ts';
 import { REDIS_URL, requestsOver, smallImages, tempDir, testConfig } from './pipeline-helpers.ts';

@@ -11,10 +11,10 @@ import sharp from 'sharp';
 import { sql } from 'drizzle-orm';
 import { rows, type Db } from '../../db/client.ts';
 import { loadConfig, type Config } from '../../pipeline/config.ts';
-import { demoImages, demoRequests, DEMO_IMAGE_DIR } from '../../pipeline/cli/demo.ts';
+import { demoImages, demoRequests, DEMO_IMAGE_DIR } from '../../cli/demo.ts';
 import { redisConnection } from '../../pipeline/redis.ts';
 import { deletePrefixKeys } from '../../pipeline/queues.ts';
-import type { LocalRequest } from '../../pipeline/run-local.ts';
+import type { LocalRequest } from '../../cli/run-local.ts';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 

@@ -11,7 +11,7 @@ import { QUEUE_NAMES } from '../../pipeline/jobs.ts';
 import { parseManifestLines } from '../../pipeline/manifest.ts';
 import { deletePrefixKeys, openQueues, queueDepths } from '../../pipeline/queues.ts';
 import { redisConnection } from '../../pipeline/redis.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { enqueueManifest } from '../../pipeline/stages/enqueue.ts';
 import { reconcile } from '../../pipeline/stages/reconcile.ts';
 import { startWorkers } from '../../workers/main.ts';

@@ -10,7 +10,7 @@ import { rows } from '../../db/client.ts';
 import { getFunnel } from '../../db/repositories/funnel.repository.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import { metricsRegistry } from '../../pipeline/metrics.ts';
-import { runLocalPipeline, type LocalPipelineSummary } from '../../pipeline/run-local.ts';
+import { runLocalPipeline, type LocalPipelineSummary } from '../../cli/run-local.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { runCli } from './cli-run.ts';
 import { REDIS_URL, freshPrefix, requestsOver, smallImages, snapshot, tempDir, testConfig, type LedgerSnapshot } from './pipeline-helpers.ts';

@@ -11,7 +11,7 @@ import { sql } from 'drizzle-orm';
 import { rows, type Db } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import type { Config } from '../../pipeline/config.ts';
-import { runLocalPipeline, type LocalPipelineSummary } from '../../pipeline/run-local.ts';
+import { runLocalPipeline, type LocalPipelineSummary } from '../../cli/run-local.ts';
 import { REDIS_URL, requestsOver, smallImages, testConfig } from './pipeline-helpers.ts';
 
 /** Reviewers accept editing success ≥ 7. */

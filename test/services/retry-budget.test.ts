@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
-import { runLocalPipeline } from '../../pipeline/run-local.ts';
+import { runLocalPipeline } from '../../cli/run-local.ts';
 import { RATE_LIMITED_RUNS_MAX } from '../../workers/processor.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { startFlakyInference } from './flaky-inference.ts';

@@ -1,6 +1,6 @@
 /** Helpers shared by the rubric files. */
 import { createHash } from 'node:crypto';
-import type { Axes, RubricScores } from '../types.ts';
+import type { Axes, RubricScores } from './types.ts';
 
 export const sha256Text = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 

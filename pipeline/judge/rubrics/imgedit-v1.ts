@@ -28,7 +28,7 @@
  * other rubrics.
  */
 import { z } from 'zod';
-import type { VlmRubric } from '../types.ts';
+import type { VlmRubric } from './types.ts';
 import { fill, finish, meetsThresholds, round4, sha256Text } from './common.ts';
 
 const score = z.number().int().min(1).max(5);

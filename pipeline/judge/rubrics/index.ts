@@ -1,6 +1,6 @@
 /** The rubric registry: one id, one version, one prompt hash. */
 import { ConfigError } from '../../errors/index.ts';
-import type { Rubric, RubricId, VlmRubric } from '../types.ts';
+import type { Rubric, RubricId, VlmRubric } from './types.ts';
 import { imgeditV1 } from './imgedit-v1.ts';
 import { metricV1 } from './metric-v1.ts';
 import { nhrV1 } from './nhr-v1.ts';

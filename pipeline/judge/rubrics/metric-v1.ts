@@ -1,10 +1,10 @@
 /**
  * `metric-v1`: the built-in metric judge's rubric. No model: its three axes are measurements
- * (see ../metric-judge.ts), already on the canonical 0–10 scale, so raw scores, score vector and
+ * (see pipeline/builtin/metric-judge.ts), already on the canonical 0–10 scale, so raw scores, score vector and
  * canonical axes are the same numbers. The "prompt" is the method text; its hash changes when
  * the method does.
  */
-import type { Rubric } from '../types.ts';
+import type { Rubric } from './types.ts';
 import { finish, meetsThresholds, sha256Text } from './common.ts';
 
 const METHOD = `metric-v1: built-in measurements at a working resolution of 256 px (long side), luma BT.709; the edit is resized onto the source's grid.

@@ -12,7 +12,7 @@
  * margin means the same on every rubric.
  */
 import { z } from 'zod';
-import type { VlmRubric } from '../types.ts';
+import type { VlmRubric } from './types.ts';
 import { fill, finish, meetsThresholds, sha256Text } from './common.ts';
 
 const score = z.number().min(1).max(5);

@@ -8,7 +8,7 @@
  * for strong editors, so 6 keeps edits a rater would call acceptable).
  */
 import { z } from 'zod';
-import type { VlmRubric } from '../types.ts';
+import type { VlmRubric } from './types.ts';
 import { fill, finish, meetsThresholds, round4, sha256Text } from './common.ts';
 
 const score = z.number().int().min(0).max(10);

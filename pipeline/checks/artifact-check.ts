@@ -1,0 +1,373 @@
+/**
+ * The artifact check: periodic grid artifacts (checkerboards, grids of lines; periods 2–16 px)
+ * in the changed region and around the faces, the failure signature of bad up-sampling that a
+ * VLM judge may miss. Pure: it takes decoded pixels and returns a verdict with its evidence.
+ *
+ * How: per region, a centre crop (≤ MAX_CROP px a side) of the luma is high-passed (4-neighbour
+ * Laplacian, so smooth shading cannot leak into the bins), Hann-windowed, and its Fourier power
+ * is measured at the fundamental of each pattern of period P = 2…16 px: (1/P, ±1/P) for a
+ * checkerboard, (1/P, 0) and (0, 1/P) for a grid. A peak is its power over the mean power of its
+ * four neighbours NEIGHBOUR_BINS bins away (so the image's own spectral slope cancels); a
+ * pattern's peak is the geometric mean of its two fundamentals (a checkerboard has both
+ * diagonals, a diagonal stripe only one). The same is measured on the source at the same place:
+ * the score is log10(edit peak / max(source peak, PEAK_FLOOR)), so fabric, brick or a screen
+ * that the source already shows does not count. `fail` when the best score reaches
+ * FAIL_SCORE.
+ */
+import type { DecodedImage } from '../images.ts';
+
+/** Part of the check version: bump when the measure or its thresholds change. */
+export const ARTIFACT_RULE_VERSION = 'artifact-grid-v1';
+
+/** on: a grid fails the candidate; record: measured and stored, never rejects; off: not run. */
+export type ArtifactMode = 'on' | 'off' | 'record';
+
+/** Periods (px) searched: the pattern repeats every P pixels (a checkerboard of P/2-px cells). */
+export const MIN_PERIOD = 2;
+export const MAX_PERIOD = 16;
+/** Score (log10 of edit peak over source peak) at and above which the edit fails: 8× (clean edits stay under ~5×). */
+export const FAIL_SCORE = 0.9;
+/** Source peaks below this count as this (a peak ratio of ~1–3 is what plain photos show). */
+const PEAK_FLOOR = 4;
+/** Longest crop side analysed per region (px): a grid covers its region, a centre crop sees it. */
+const MAX_CROP = 256;
+/** A source peak within this factor of a period counts as that period's reference (zooms move textures). */
+const SOURCE_PERIOD_SPAN = 1.6;
+/** Regions smaller than this (px, either side) hold too few periods to measure. */
+const MIN_CROP = 40;
+/** Where a peak's background is measured, in DFT bins of the crop along y (outside the Hann main lobe). */
+const NEIGHBOUR_BINS = [3, 4, 5, 6];
+/** Face boxes are widened by this share of their size on each side ("around the faces"). */
+const FACE_MARGIN = 0.5;
+/** At most this many faces (the largest) are examined. */
+const MAX_FACES = 2;
+
+export type Box = [number, number, number, number];
+
+export interface ArtifactRegion {
+  /** change: the largest changed component; face: around a source face; image: the whole image (nothing changed). */
+  kind: 'change' | 'face' | 'image';
+  /** [x, y, w, h] in source pixels: the crop that was measured. */
+  box: Box;
+}
+
+export interface ArtifactCheckResult {
+  status: 'pass' | 'fail' | 'off';
+  /** Best log10(edit peak / max(source peak, floor)) over periods, patterns and regions (0 when off). */
+  score: number;
+  /** Period (px) of the best score, null when off or nothing was measurable. */
+  period: number | null;
+  pattern: 'checker' | 'grid' | null;
+  /** Where the best score was found, null when off or no region was large enough. */
+  region: ArtifactRegion | null;
+  /**
+   * Peak ratios behind the best score: the edit's, and the source's at the same place (0 when the
+   * edit's peaks were too small to fail and the source was not measured).
+   */
+  editPeak: number | null;
+  sourcePeak: number | null;
+  threshold: number;
+  mode: ArtifactMode;
+  /** Whether a `fail` rejects the candidate (mode on). */
+  enforced: boolean;
+  ruleVersion: string;
+}
+
+/** The check-version part of the artifact check under `mode` ('' when off: the version is as without it). */
+export function artifactVersionPart(mode: ArtifactMode): string {
+  if (mode === 'off') return '';
+  return mode === 'record' ? `${ARTIFACT_RULE_VERSION}:record` : ARTIFACT_RULE_VERSION;
+}
+
+export interface ArtifactInputs {
+  /** The largest changed component's box in source pixels (null: nothing changed). */
+  changeBox: Box | null;
+  /** Source face boxes [x, y, w, h] in source pixels. */
+  faceBoxes: Box[];
+}
+
+/** Runs the check on the regions `inputs` name. */
+export function artifactCheck(src: DecodedImage, edit: DecodedImage, inputs: ArtifactInputs, mode: ArtifactMode): ArtifactCheckResult {
+  const base = { threshold: FAIL_SCORE, mode, enforced: mode === 'on', ruleVersion: artifactVersionPart(mode) || ARTIFACT_RULE_VERSION };
+  if (mode === 'off') return { status: 'off', score: 0, period: null, pattern: null, region: null, editPeak: null, sourcePeak: null, ...base };
+  let best: (PeakScore & { region: ArtifactRegion }) | null = null;
+  for (const region of regionsOf(src, inputs)) {
+    const s = scoreRegion(src, edit, region.box);
+    if (s && (!best || s.score > best.score)) best = { ...s, region: { ...region, box: s.box } };
+  }
+  if (!best) return { status: 'pass', score: 0, period: null, pattern: null, region: null, editPeak: null, sourcePeak: null, ...base };
+  return {
+    status: best.score >= FAIL_SCORE ? 'fail' : 'pass',
+    score: round(best.score, 3),
+    period: best.period,
+    pattern: best.pattern,
+    region: best.region,
+    editPeak: round(best.editPeak, 2),
+    sourcePeak: round(best.sourcePeak, 2),
+    ...base,
+  };
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/** The changed region (or the whole image when nothing changed) and the largest faces, widened. */
+export function regionsOf(src: DecodedImage, inputs: ArtifactInputs): ArtifactRegion[] {
+  const out: ArtifactRegion[] = [inputs.changeBox ? { kind: 'change', box: atLeast(inputs.changeBox, MAX_CROP) } : { kind: 'image', box: [0, 0, src.width, src.height] }];
+  const faces = [...inputs.faceBoxes].sort((a, b) => b[2] * b[3] - a[2] * a[3]).slice(0, MAX_FACES);
+  for (const [x, y, w, h] of faces) out.push({ kind: 'face', box: [x - FACE_MARGIN * w, y - FACE_MARGIN * h, w * (1 + 2 * FACE_MARGIN), h * (1 + 2 * FACE_MARGIN)] });
+  return out;
+}
+
+/** `box` grown about its centre to at least `side` px a side (a small changed region is measured with its surroundings). */
+function atLeast(box: Box, side: number): Box {
+  const w = Math.max(box[2], side);
+  const h = Math.max(box[3], side);
+  return [box[0] + box[2] / 2 - w / 2, box[1] + box[3] / 2 - h / 2, w, h];
+}
+
+interface PeakScore {
+  score: number;
+  period: number;
+  pattern: 'checker' | 'grid';
+  editPeak: number;
+  sourcePeak: number;
+  box: Box;
+}
+
+/**
+ * Crops the region's centre in both images (the edit's at its own scale) and compares the
+ * edit's peaks, after the source's own content is cancelled where the edit kept it, with the
+ * source's peaks at the same place.
+ */
+function scoreRegion(src: DecodedImage, edit: DecodedImage, box: Box): PeakScore | null {
+  const crop = centreCrop(box, src.width, src.height);
+  if (!crop) return null;
+  const sx = edit.width / src.width;
+  const sy = edit.height / src.height;
+  const ew = Math.min(MAX_CROP, Math.round(crop[2] * sx));
+  const eh = Math.min(MAX_CROP, Math.round(crop[3] * sy));
+  if (ew < MIN_CROP || eh < MIN_CROP) return null;
+  const ex = Math.max(0, Math.min(edit.width - ew, Math.round((crop[0] + crop[2] / 2) * sx - ew / 2)));
+  const ey = Math.max(0, Math.min(edit.height - eh, Math.round((crop[1] + crop[3] / 2) * sy - eh / 2)));
+  const he = highPass(lumaCrop(edit, ex, ey, ew, eh), ew, eh);
+  const hs = highPass(lumaCrop(src, crop[0], crop[1], crop[2], crop[3]), crop[2], crop[3]);
+  // Same-size images: the part of the edit's residual that the source explains (least squares,
+  // one gain) is taken out, so texture an edit kept (recoloured, brightened, mirrored) does not
+  // hide a grid. The source is tried as it is and mirrored either way; the best fit is used.
+  const same = edit.width === src.width && edit.height === src.height && ew === crop[2] && eh === crop[3];
+  if (same) {
+    let best = { other: hs, ...leastSquaresFit(he, hs) };
+    // The mirrors are tried only when the source as it is explains under half of the edit's residual.
+    if (best.explained < 0.5 * energy(he)) {
+      for (const flip of ['x', 'y'] as const) {
+        const other = mirroredResidual(src, crop, flip);
+        const fit = leastSquaresFit(he, other);
+        if (fit.explained > best.explained) best = { other, ...fit };
+      }
+    }
+    for (let i = 0; i < he.length; i++) he[i] = he[i]! - best.gain * best.other[i]!;
+  }
+  const e = patternPeaks(he, ew - 2, eh - 2);
+  // Peaks too small to fail even against the floor need no source reference: the source's
+  // spectrum is measured only when some edit peak could fail (the score is then exact; else it
+  // is the score against the floor, an upper bound under FAIL_SCORE).
+  const couldFail = e.some((pe) => pe.peak >= PEAK_FLOOR * 10 ** FAIL_SCORE);
+  const s = couldFail ? sourcePeaks(src, crop, hs) : [];
+  let best: PeakScore | null = null;
+  for (let i = 0; i < e.length; i++) {
+    const pe = e[i]!;
+    // The source's reference: its strongest peak of the same pattern within SOURCE_PERIOD_SPAN
+    // of this period (a zoom or a resize moves a texture's period).
+    let ref = 0;
+    for (const ps of s) if (ps.pattern === pe.pattern && Math.abs(Math.log(ps.period / pe.period)) <= Math.log(SOURCE_PERIOD_SPAN)) ref = Math.max(ref, ps.peak);
+    const score = Math.log10(Math.max(pe.peak, 1e-9) / Math.max(ref, PEAK_FLOOR));
+    if (!best || score > best.score) best = { score, period: pe.period, pattern: pe.pattern, editPeak: pe.peak, sourcePeak: ref, box: crop };
+  }
+  return best;
+}
+
+/**
+ * The source's peaks in `crop`, kept per decoded source: the K edits of a request share their
+ * source (and its face regions), so its half of the work is done once.
+ */
+const sourcePeakCache = new WeakMap<DecodedImage, Map<string, PatternPeak[]>>();
+function sourcePeaks(src: DecodedImage, crop: Box, hs: Float32Array): PatternPeak[] {
+  let m = sourcePeakCache.get(src);
+  if (!m) sourcePeakCache.set(src, (m = new Map()));
+  const key = crop.join(',');
+  let peaks = m.get(key);
+  if (!peaks) {
+    peaks = patternPeaks(hs, crop[2] - 2, crop[3] - 2);
+    if (m.size >= 16) m.delete(m.keys().next().value!);
+    m.set(key, peaks);
+  }
+  return peaks;
+}
+
+function energy(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * a[i]!;
+  return s;
+}
+
+/** g minimising |a − g·b|², and the energy g·b explains (0 when b is flat). */
+function leastSquaresFit(a: Float32Array, b: Float32Array): { gain: number; explained: number } {
+  let ab = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return bb > 0 ? { gain: ab / bb, explained: (ab * ab) / bb } : { gain: 0, explained: 0 };
+}
+
+/** The source's residual at the place a mirrored image would show at `crop`, mirrored back (same size as `crop`'s). */
+function mirroredResidual(src: DecodedImage, crop: Box, flip: 'x' | 'y'): Float32Array {
+  const [x, y, w, h] = crop;
+  const mx = flip === 'x' ? src.width - x - w : x;
+  const my = flip === 'y' ? src.height - y - h : y;
+  const l = lumaCrop(src, mx, my, w, h);
+  const m = new Float32Array(w * h);
+  for (let j = 0; j < h; j++) {
+    for (let i = 0; i < w; i++) m[j * w + i] = flip === 'x' ? l[j * w + (w - 1 - i)]! : l[(h - 1 - j) * w + i]!;
+  }
+  return highPass(m, w, h);
+}
+
+/** The centre MAX_CROP × MAX_CROP (at most) of `box` clipped to the image, in integer pixels; null when too small. */
+function centreCrop(box: Box, width: number, height: number): Box | null {
+  const x0 = Math.max(0, Math.floor(box[0]));
+  const y0 = Math.max(0, Math.floor(box[1]));
+  const x1 = Math.min(width, Math.ceil(box[0] + box[2]));
+  const y1 = Math.min(height, Math.ceil(box[1] + box[3]));
+  const w = Math.min(MAX_CROP, x1 - x0);
+  const h = Math.min(MAX_CROP, y1 - y0);
+  if (w < MIN_CROP || h < MIN_CROP) return null;
+  return [Math.round((x0 + x1 - w) / 2), Math.round((y0 + y1 - h) / 2), w, h];
+}
+
+/** BT.601 luma (0–255) of a w × h crop at (x, y) of an RGB image. */
+export function lumaCrop(img: DecodedImage, x: number, y: number, w: number, h: number): Float32Array {
+  const out = new Float32Array(w * h);
+  const d = img.data;
+  for (let j = 0; j < h; j++) {
+    let p = ((y + j) * img.width + x) * 3;
+    const row = j * w;
+    for (let i = 0; i < w; i++, p += 3) out[row + i] = 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
+  }
+  return out;
+}
+
+/** 4-neighbour Laplacian of the interior ((w−2) × (h−2)), Hann-windowed in both directions. */
+function highPass(l: Float32Array, w: number, h: number): Float32Array {
+  const iw = w - 2;
+  const ih = h - 2;
+  const wx = hann(iw);
+  const wy = hann(ih);
+  const out = new Float32Array(iw * ih);
+  for (let j = 0; j < ih; j++) {
+    const c = (j + 1) * w + 1;
+    for (let i = 0; i < iw; i++) {
+      const k = c + i;
+      out[j * iw + i] = (4 * l[k]! - l[k - 1]! - l[k + 1]! - l[k - w]! - l[k + w]!) * wx[i]! * wy[j]!;
+    }
+  }
+  return out;
+}
+
+function hann(n: number): Float64Array {
+  return Float64Array.from({ length: n }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / n));
+}
+
+export interface PatternPeak {
+  period: number;
+  pattern: 'checker' | 'grid';
+  /** Geometric mean over the pattern's two fundamentals of power / mean neighbour power. */
+  peak: number;
+}
+
+/**
+ * Peak ratios of every pattern and period on a residual of w × h. Separable DFT: one complex
+ * row sum per needed horizontal frequency (2 multiply-adds per pixel each), then a short sum
+ * down the rows per needed point.
+ */
+export function patternPeaks(r: Float32Array, w: number, h: number): PatternPeak[] {
+  const dy = 1 / h;
+  const fxs: number[] = [0];
+  for (let p = MIN_PERIOD; p <= MAX_PERIOD; p++) fxs.push(1 / p);
+  // rows[k][y] = Σx r(x, y)·e^{-2πi·fxs[k]·x}.
+  const rows = fxs.map((fx) => rowTransform(r, w, h, fx));
+  // A point's peak: its power over the mean power NEIGHBOUR_BINS away along y, on both sides.
+  const peakAt = (k: number, fy: number) => {
+    const row = rows[k]!;
+    let around = 0;
+    for (const n of NEIGHBOUR_BINS) around += columnPower(row, h, fy - n * dy) + columnPower(row, h, fy + n * dy);
+    return columnPower(row, h, fy) / Math.max(around / (2 * NEIGHBOUR_BINS.length), 1e-12);
+  };
+  const out: PatternPeak[] = [];
+  for (let p = MIN_PERIOD; p <= MAX_PERIOD; p++) {
+    const k = 1 + p - MIN_PERIOD;
+    const u = 1 / p;
+    out.push({ period: p, pattern: 'checker', peak: Math.sqrt(peakAt(k, u) * peakAt(k, -u)) });
+    out.push({ period: p, pattern: 'grid', peak: Math.sqrt(peakAt(k, 0) * peakAt(0, u)) });
+  }
+  return out;
+}
+
+function rowTransform(r: Float32Array, w: number, h: number, fx: number): Float64Array {
+  const cos = new Float64Array(w);
+  const sin = new Float64Array(w);
+  for (let x = 0; x < w; x++) {
+    cos[x] = Math.cos(2 * Math.PI * fx * x);
+    sin[x] = Math.sin(2 * Math.PI * fx * x);
+  }
+  const out = new Float64Array(2 * h);
+  const even = w - (w % 2);
+  for (let y = 0; y < h; y++) {
+    // Two accumulators per part: independent chains the CPU can overlap.
+    let re0 = 0;
+    let re1 = 0;
+    let im0 = 0;
+    let im1 = 0;
+    const row = y * w;
+    let x = 0;
+    for (; x < even; x += 2) {
+      const a = r[row + x]!;
+      const b = r[row + x + 1]!;
+      re0 += a * cos[x]!;
+      im0 += a * sin[x]!;
+      re1 += b * cos[x + 1]!;
+      im1 += b * sin[x + 1]!;
+    }
+    if (x < w) {
+      re0 += r[row + x]! * cos[x]!;
+      im0 += r[row + x]! * sin[x]!;
+    }
+    out[2 * y] = re0 + re1;
+    out[2 * y + 1] = -(im0 + im1);
+  }
+  return out;
+}
+
+/** |Σy rows(y)·e^{-2πi·fy·y}|², the rotation kept by recurrence. */
+function columnPower(rows: Float64Array, h: number, fy: number): number {
+  const stepRe = Math.cos(2 * Math.PI * fy);
+  const stepIm = -Math.sin(2 * Math.PI * fy);
+  let cRe = 1;
+  let cIm = 0;
+  let re = 0;
+  let im = 0;
+  for (let y = 0; y < h; y++) {
+    const a = rows[2 * y]!;
+    const b = rows[2 * y + 1]!;
+    re += a * cRe - b * cIm;
+    im += a * cIm + b * cRe;
+    const nRe = cRe * stepRe - cIm * stepIm;
+    cIm = cRe * stepIm + cIm * stepRe;
+    cRe = nRe;
+  }
+  return re * re + im * im;
+}

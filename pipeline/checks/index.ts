@@ -1,0 +1,244 @@
+/**
+ * The hard checks on one (source, edit) pair: the face IoU rule, the change rule and the
+ * grid-artifact rule. The check
+ * worker and `vibe-curate inspect` both call `runHardChecks`, so a user sees exactly what the
+ * pipeline decided. Bad images throw ImageError naming the subject (file path or blob id).
+ */
+import type { Config } from '../config.ts';
+import { createHash } from 'node:crypto';
+import { artifactCheck, FAIL_SCORE as ARTIFACT_FAIL_SCORE, ARTIFACT_RULE_VERSION, type ArtifactCheckResult, type ArtifactMode } from './artifact-check.ts';
+import { CHANGE_RULE_VERSION, changeCheck, MIN_REGION_FRACTION, NO_CHANGE_FRACTION, type ChangeCheckResult } from './change-check.ts';
+import { DETECTOR_VERSION, getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from '../faces/blazeface.ts';
+import { boxIoU, faceCheckRegistered, faceRuleVersion, faceVerdictFails, mapFace, type FaceCheckResult, type FaceUncertain } from '../faces/face-check.ts';
+import { registerFaces } from '../faces/register.ts';
+import { findSourceFaces, sourceFacesVersion, type SourceFaces } from '../faces/source-faces.ts';
+import { decodeImage, type DecodedImage } from '../images.ts';
+
+export interface HardCheckOptions {
+  /** Minimum IoU per source face (0–1); 0.9 by default in config. */
+  faceIoUThreshold: number;
+  /** Per-channel difference (0–255) above which a pixel counts as changed. */
+  changePixelThreshold: number;
+  /** Decompression-bomb limit, pixels of either image. */
+  maxImagePixels: number;
+  /** The request's category is exempt from the face rule: faces are still detected and recorded. */
+  exemptFaceCheck?: boolean;
+  /**
+   * Also search the whole edit like a source and list the faces found away from the source's
+   * (slower; `inspect` uses it, so a person sees every face; the verdict is unchanged). Default:
+   * the edit is measured around the source's faces (plus large faces anywhere), and not at all
+   * when the source has none (`edit.faces` is then empty).
+   */
+  fullEditDetection?: boolean;
+  /**
+   * 'fine' (default): faces down to ~2 % of the long side are found (tiled proposals, about 5×
+   * the cost of decoding the pair); 'fast': faces from ~5 % (whole-image proposals only).
+   */
+  faceSearch?: FaceSearch;
+  /** How a source whose best face candidate is only likely (`uncertain`) is decided; default 'fail'. */
+  faceUncertain?: FaceUncertain;
+  /** The grid-artifact rule: 'on' (default) rejects a fail, 'record' only stores it, 'off' skips it. */
+  artifactMode?: ArtifactMode;
+}
+
+export { ARTIFACT_RULE_VERSION } from './artifact-check.ts';
+
+/** The options the configuration gives for a request of `category` (what the worker and inspect both use). */
+export function hardCheckOptionsFromConfig(checks: Config['checks'], category?: string): HardCheckOptions {
+  return {
+    faceIoUThreshold: checks.faceIoUThreshold,
+    changePixelThreshold: checks.changePixelThreshold,
+    maxImagePixels: checks.maxImagePixels,
+    exemptFaceCheck: category !== undefined && category !== '' && checks.faceExemptCategories.includes(category),
+    faceSearch: checks.faceSearch,
+    faceUncertain: checks.faceUncertain,
+    artifactMode: checks.artifactMode,
+  };
+}
+
+/** One rule of the check version: its own version and every setting that can change its verdict. */
+export interface CheckVersionPart {
+  rule: string;
+  params: Record<string, string | number | boolean>;
+}
+
+/**
+ * The parts of the check version, in order: each hard check adds one entry here (its rule
+ * version plus the detector version and thresholds it runs with). A change to any of them is a
+ * new check version, which `vibe-curate recheck` applies to the existing candidates.
+ */
+export function checkVersionParts(opts: HardCheckOptions): CheckVersionPart[] {
+  return [
+    { rule: faceRuleVersion(opts.faceUncertain ?? 'fail'), params: { detector: `${DETECTOR_VERSION}/${opts.faceSearch ?? 'fine'}`, iou: opts.faceIoUThreshold } },
+    { rule: CHANGE_RULE_VERSION, params: { px: opts.changePixelThreshold, noChange: NO_CHANGE_FRACTION, minRegion: MIN_REGION_FRACTION } },
+    // off: no part, so a deployment that turns the rule off keeps its versions; record differs from on
+    ...(opts.artifactMode === 'off' ? [] : [{ rule: ARTIFACT_RULE_VERSION, params: { mode: opts.artifactMode ?? 'on', fail: ARTIFACT_FAIL_SCORE } }]),
+  ];
+}
+
+/**
+ * The check version of `opts`: `rule(k=v,…)+rule(k=v,…)`, stored as every check row's
+ * rule_version. Reads of checks (candidate status, selection) follow the current one.
+ */
+export function checkVersion(opts: HardCheckOptions): string {
+  return checkVersionParts(opts)
+    .map((p) => `${p.rule}(${Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(',')})`)
+    .join('+');
+}
+
+export interface ReportFace {
+  box: [number, number, number, number];
+  score: number;
+}
+
+export interface HardCheckReport {
+  source: { width: number; height: number; faces: ReportFace[] };
+  /** Edit size is its own; its face boxes are in source pixels. */
+  edit: { width: number; height: number; faces: ReportFace[] };
+  faceCheck: FaceCheckResult;
+  changeCheck: ChangeCheckResult;
+  artifactCheck: ArtifactCheckResult;
+  faceCheckExempt: boolean;
+  /** Face rule not failed (or exempt), the change rule passed, and no enforced artifact failure. */
+  passed: boolean;
+}
+
+/**
+ * The source's faces when already known (the `source_faces` table), and a callback that is given
+ * them when they had to be searched (to store them).
+ */
+export interface KnownSourceFaces {
+  known?: SourceFaces;
+  found?: (faces: SourceFaces, detectorVersion: string) => Promise<void>;
+}
+
+/** The detector version the source faces of a check are stored under (the models, passes and search mode). */
+export async function sourceFacesKey(opts: HardCheckOptions): Promise<string> {
+  return sourceFacesVersion(await getFaceDetector(), opts.faceSearch ?? 'fine');
+}
+
+/** Decodes both images once, runs the rules, and returns the verdict with its evidence. */
+export async function runHardChecks(
+  sourceBytes: Buffer,
+  editBytes: Buffer,
+  opts: HardCheckOptions,
+  subjects: { source?: string; edit?: string } = {},
+  sourceFaces: KnownSourceFaces = {},
+): Promise<HardCheckReport> {
+  const search = opts.faceSearch ?? 'fine';
+  const [source, edit] = await Promise.all([
+    cachedSource(sourceBytes, subjects.source ?? 'source', opts.maxImagePixels),
+    decodeImage(editBytes, subjects.edit ?? 'edit', { maxPixels: opts.maxImagePixels }),
+  ]);
+  let faces = source.faces[search];
+  if (!faces && sourceFaces.known) faces = source.faces[search] = Promise.resolve(sourceFaces.known);
+  if (!faces) {
+    const found = getFaceDetector().then(async (d) => {
+      const f = await findSourceFaces(d, source.img, search);
+      await sourceFaces.found?.(f, sourceFacesVersion(d, search));
+      return f;
+    });
+    source.faces[search] = faces = found;
+    found.catch(() => {
+      if (source.faces[search] === found) delete source.faces[search];
+    });
+  }
+  return checkDecoded(source.img, edit, opts, await faces);
+}
+
+/**
+ * `runHardChecks` on images already decoded (for callers that keep the pixels). `sourceFaces`:
+ * the source's detections when already known (same search mode).
+ */
+export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: HardCheckOptions, known?: SourceFaces): Promise<HardCheckReport> {
+  const detector = await getFaceDetector();
+  const search = opts.faceSearch ?? 'fine';
+  known ??= await findSourceFaces(detector, src, search);
+  const sourceFaces = known.faces;
+  // The edit is measured on the source faces' crops (with no source faces the rule is `no_faces`
+  // whatever the edit holds, and the edit is not searched). fullEditDetection adds every other
+  // face a full search finds, without changing what the rule sees.
+  const near = editNear(sourceFaces, src, edit);
+  const detected = near.length === 0 ? Promise.resolve([]) : detector.detect(edit, { search, near });
+  const changed = changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
+  // Each source face registered in the edit: the IoU measures the edit, not two detections' jitter.
+  // (Synchronous, so it runs while the detector's and sharp's native work goes on off this thread.)
+  const regs = registerFaces(src, edit, sourceFaces.map((f) => f.box));
+  const editFaces = await detected;
+  if (opts.fullEditDetection) {
+    for (const f of await detector.detect(edit, { search })) if (!editFaces.some((e) => boxIoU(e.box, f.box) > 0)) editFaces.push(f);
+  }
+  const uncertain = opts.faceUncertain ?? 'fail';
+  const fc = faceCheckRegistered(sourceFaces, editFaces, regs, src, edit, {
+    threshold: opts.faceIoUThreshold,
+    detectorVersion: sourceFacesVersion(detector, search),
+    uncertain,
+    uncertainFace: known.uncertainFace,
+  });
+  const cc = await changed;
+  const ac = artifactCheck(src, edit, { changeBox: cc.largestComponentBox, faceBoxes: sourceFaces.map((f) => f.box) }, opts.artifactMode ?? 'on');
+  const exempt = opts.exemptFaceCheck ?? false;
+  return {
+    source: { width: src.width, height: src.height, faces: sourceFaces.map(reportFace) },
+    edit: { width: edit.width, height: edit.height, faces: fc.editFacesInSourceCoords.map(reportFace) },
+    faceCheck: fc,
+    changeCheck: cc,
+    artifactCheck: ac,
+    faceCheckExempt: exempt,
+    passed: (exempt || !faceVerdictFails(fc.status, uncertain)) && cc.status === 'pass' && !(ac.enforced && ac.status === 'fail'),
+  };
+}
+
+interface SourceEntry {
+  img: DecodedImage;
+  faces: Partial<Record<FaceSearch, Promise<SourceFaces>>>;
+}
+
+/**
+ * The K candidates of a request share one source, and their checks usually run back to back:
+ * the decoded source and its faces are kept for the last SOURCE_CACHE_SIZE sources (by content
+ * hash and pixel limit), so the source is decoded and searched once per request, not K times.
+ */
+const SOURCE_CACHE_SIZE = 4;
+const SOURCE_CACHE_MAX_PIXELS = 8_000_000; // 8 MP (24 MB of RGB): larger sources are not kept
+const sourceCache = new Map<string, Promise<SourceEntry>>();
+
+/** Forgets the kept sources (benchmarks measuring cold checks; tests). */
+export function clearSourceCache(): void {
+  sourceCache.clear();
+}
+
+async function cachedSource(bytes: Buffer, subject: string, maxPixels: number): Promise<SourceEntry> {
+  const key = `${createHash('sha256').update(bytes).digest('hex')}:${maxPixels}`;
+  let entry = sourceCache.get(key);
+  if (entry) {
+    sourceCache.delete(key); // most recently used goes last
+  } else {
+    entry = decodeImage(bytes, subject, { maxPixels }).then((img) => {
+      if (img.width * img.height > SOURCE_CACHE_MAX_PIXELS) sourceCache.delete(key);
+      return { img, faces: {} };
+    });
+    entry.catch(() => sourceCache.delete(key)); // a bad image is not kept (its error names this subject)
+  }
+  sourceCache.set(key, entry);
+  while (sourceCache.size > SOURCE_CACHE_SIZE) sourceCache.delete(sourceCache.keys().next().value!);
+  return entry;
+}
+
+/**
+ * Where the edit's close look goes: the crops that measured the source's faces, mapped into edit
+ * pixels (a face that stayed put gives the same box; one that moved under a face width is still
+ * found), plus large faces anywhere.
+ */
+function editNear(sourceFaces: Face[], src: DecodedImage, edit: DecodedImage): NonNullable<DetectOptions['near']> {
+  const sx = edit.width / src.width;
+  const sy = edit.height / src.height;
+  return sourceFaces.map((f) => ({
+    box: mapFace(f, src, edit).box,
+    ...(f.crop ? { crop: [f.crop[0] * sx, f.crop[1] * sy, f.crop[2] * sx, f.crop[3] * sy] as Box } : {}),
+  }));
+}
+
+function reportFace(f: Face): ReportFace {
+  return { box: f.box.map((v) => Math.round(v * 100) / 100) as ReportFace['box'], score: Math.round(f.score * 10_000) / 10_000 };
+}

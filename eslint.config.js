@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'test-output/', 'migrations/', 'dashboards/web/vendor/'] },
+  { ignores: ['node_modules/', 'dist/', 'data/', 'test-output/', 'migrations/', 'dashboards/web/vendor/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

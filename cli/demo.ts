@@ -8,7 +8,6 @@
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { startDashboard } from '../dashboards/server.ts';
@@ -20,11 +19,12 @@ import { runExport, type ExportResult } from '../pipeline/export/index.ts';
 import { SAMPLE_INSTRUCTIONS } from '../pipeline/builtin/instruction-grammar.ts';
 import { enableProcessMetrics } from '../pipeline/metrics.ts';
 import { runLocalPipeline, type LocalRequest } from './run-local.ts';
+import { PACKAGE_ROOT } from '../pipeline/package-root.ts';
 import { untilSignal, type CliContext } from './context.ts';
 import { formatFunnel } from './status.ts';
 
 /** The sample images shipped in the repo (see LICENSES.md there). */
-export const DEMO_IMAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures', 'images');
+export const DEMO_IMAGE_DIR = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'images');
 
 /** Images the demo uses: every PNG/JPEG in the fixture folder except the deliberately broken one. */
 export function demoImages(dir = DEMO_IMAGE_DIR): string[] {

@@ -4,33 +4,51 @@
  * or input and 1 for a run-time failure; `--verbose` adds the stack.
  */
 import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
 import { describeError, exitCodeFor } from '../pipeline/errors/index.ts';
+import { TOOL_VERSION } from '../pipeline/package-root.ts';
 import { CliContext } from './context.ts';
-import { register as registerDbMigrate } from './db-migrate.ts';
-import { register as registerEnqueue } from './enqueue.ts';
-import { register as registerWorker } from './worker.ts';
-import { register as registerReconcile } from './reconcile.ts';
-import { register as registerStatus } from './status.ts';
-import { register as registerRetryFailed } from './retry-failed.ts';
-import { register as registerDemo } from './demo.ts';
-import { register as registerExport } from './export.ts';
-import { register as registerServe } from './serve.ts';
-import { register as registerSelect } from './select.ts';
-import { register as registerInspect } from './inspect.ts';
-import { register as registerServeInference } from './serve-inference.ts';
-import { register as registerRework } from './rework.ts';
-import { register as registerNearDups } from './near-dups.ts';
-import { register as registerCalibrate } from './calibrate.ts';
 
-const require = createRequire(import.meta.url);
-const { version } = require('../package.json') as { version: string };
-export const TOOL_VERSION = version;
+export { TOOL_VERSION };
+const version = TOOL_VERSION;
 
 type Registrar = (program: Command, ctx: CliContext) => void;
-const registrars: Registrar[] = [registerDbMigrate, registerExport, registerServe, registerSelect, registerDemo, registerEnqueue, registerWorker, registerReconcile, registerStatus, registerRetryFailed, registerInspect, registerServeInference, registerRework, registerNearDups, registerCalibrate];
 
-export function buildProgram(ctx: CliContext): Command {
+/**
+ * Every command: its one-line summary for `vibe-curate --help`, and the module that defines it
+ * (options, full description, action). Only the module of the command being run is imported, so
+ * `--help` and light commands do not load sharp, onnxruntime, PGlite or the dashboard.
+ * A module may define several commands (rework: recheck and rejudge). Order = the help's order.
+ */
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ register: Registrar }> }> = {
+  db: { summary: 'database maintenance (db migrate)', load: () => import('./db-migrate.ts') },
+  export: { summary: 'write SFT or DPO training shards (WebDataset, or Parquet for DPO) with a manifest', load: () => import('./export.ts') },
+  serve: { summary: 'serve the review dashboard, /exports, /queues and /metrics', load: () => import('./serve.ts') },
+  select: { summary: 'pick the SFT candidate and the DPO pairs of settled requests', load: () => import('./select.ts') },
+  demo: { summary: 'run the whole pipeline on the sample images in this process and export', load: () => import('./demo.ts') },
+  enqueue: { summary: 'create requests from a JSONL manifest and enqueue them', load: () => import('./enqueue.ts') },
+  worker: { summary: 'process jobs of the chosen queues until SIGTERM/SIGINT', load: () => import('./worker.ts') },
+  reconcile: { summary: 'enqueue again the work whose next stage has no result in Postgres', load: () => import('./reconcile.ts') },
+  status: { summary: 'the funnel and the queue depths', load: () => import('./status.ts') },
+  'retry-failed': { summary: 'enqueue again the work of open failures', load: () => import('./retry-failed.ts') },
+  inspect: { summary: 'run the hard checks (and the judge) on one source/edit pair', load: () => import('./inspect.ts') },
+  'serve-inference': { summary: 'serve the built-in CPU inference core', load: () => import('./serve-inference.ts') },
+  recheck: { summary: 'run the current check version on candidates without one (no regeneration)', load: () => import('./rework.ts') },
+  rejudge: { summary: 'judge again under the current judge version (no regeneration)', load: () => import('./rework.ts') },
+  'near-dups': { summary: 'hash sources and recompute the near-duplicate groups', load: () => import('./near-dups.ts') },
+  calibrate: { summary: 'the judge against the reviewers: agreement and suggested thresholds', load: () => import('./calibrate.ts') },
+};
+
+/** The command `argv` runs (`help NAME` counts as NAME), or undefined. Global options take no value. */
+export function commandOf(argv: string[]): string | undefined {
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  return words[0] === 'help' ? words[1] : words[0];
+}
+
+/**
+ * The program with every command listed; `load` names the commands whose modules are imported and
+ * registered in full (all of them when omitted). The others are listed by their summary only.
+ */
+export async function buildProgram(ctx: CliContext, load?: string[]): Promise<Command> {
   const program = new Command('vibe-curate')
     .description('Curates SFT triplets and Diffusion-DPO pairs for instruction-based image editing.')
     .version(version)
@@ -43,16 +61,29 @@ export function buildProgram(ctx: CliContext): Command {
     .hook('preAction', (cmd) => {
       ctx.verbose = Boolean(cmd.optsWithGlobals().verbose);
     });
-  for (const r of registrars) r(program, ctx);
+  const full = new Set(load ?? Object.keys(COMMANDS));
+  for (const [name, entry] of Object.entries(COMMANDS)) {
+    if (program.commands.some((c) => c.name() === name)) continue; // defined by an earlier module (rework)
+    if (full.has(name)) (await entry.load()).register(program, ctx);
+    else program.command(name).description(entry.summary);
+  }
+  for (const cmd of program.commands) {
+    const entry = COMMANDS[cmd.name()];
+    if (!entry) throw new Error(`command ${cmd.name()} is missing from COMMANDS`);
+    cmd.summary(entry.summary);
+  }
   return program;
 }
 
 /** Runs the CLI and exits the process with the command's exit code. */
 export async function main(argv: string[]): Promise<void> {
   const ctx = new CliContext();
-  const program = buildProgram(ctx);
+  const name = commandOf(argv);
+  const known = name !== undefined && name in COMMANDS;
   let code: number;
   try {
+    if (known) await ctx.load();
+    const program = await buildProgram(ctx, known ? [name] : []);
     await program.parseAsync(argv);
     code = Number(process.exitCode ?? 0);
   } catch (err) {

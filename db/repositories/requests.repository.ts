@@ -130,16 +130,21 @@ export async function markRequestFailed(db: Db, id: number): Promise<boolean> {
  * JUDGE_REJECTED, once judged too). Returns true for the one caller that made the transition
  * (that caller enqueues select).
  */
-export async function settleRequest(db: Db, id: number, opts: SettleOptions = {}): Promise<boolean> {
-  const r = await rows<{ id: number }>(
+export async function settleRequest(db: Db, id: number, opts: SettleOptions = {}): Promise<'settled' | 'due' | false> {
+  // The outer SELECT reads the snapshot before the UPDATE: `due` is an earlier settle whose
+  // selection has not happened (its caller may have died before enqueueing it).
+  const [r] = await rows<{ settled: boolean; due: boolean }>(
     db,
-    sql`UPDATE requests r SET status = 'settled', settled_at = now()
-        WHERE r.id = ${id} AND r.status = 'generated'
-          AND EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id)
-          AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id AND NOT ${terminal(opts)})
-        RETURNING r.id`,
+    sql`WITH s AS (
+          UPDATE requests r SET status = 'settled', settled_at = now()
+          WHERE r.id = ${id} AND r.status = 'generated'
+            AND EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id)
+            AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.request_id = r.id AND NOT ${terminal(opts)})
+          RETURNING r.id)
+        SELECT EXISTS (SELECT 1 FROM s) AS settled,
+               EXISTS (SELECT 1 FROM requests r WHERE r.id = ${id} AND r.status = 'settled' AND (r.selected_at IS NULL OR r.settled_at > r.selected_at)) AS due`,
   );
-  return r.length > 0;
+  return r?.settled ? 'settled' : r?.due ? 'due' : false;
 }
 
 export interface SettleOptions {

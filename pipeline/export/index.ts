@@ -17,7 +17,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import sharp from 'sharp';
 import {
@@ -38,6 +37,7 @@ import { groupNewSources, nearDupStats, ungroupedSourceIds } from '../../db/repo
 import { DEFAULT_NEAR_DUP_DISTANCE } from '../near-dup/bands.ts';
 import type { BlobStore } from '../blobs.ts';
 import { InputError } from '../errors/index.ts';
+import { TOOL_VERSION } from '../package-root.ts';
 import { needsEncode, type EncodeOptions } from './images.ts';
 import { MANIFEST_FILE, totalsOf, writeManifest, type Manifest, type ShardEntry } from './manifest.ts';
 import { writeParquetShard } from './parquet.ts';
@@ -45,9 +45,8 @@ import { dpoSample, sftSample, type SampleMeta } from './sample.ts';
 import type { Split } from './split.ts';
 import { sampleTarBytes, writeTarShard, type ShardWriteResult } from './webdataset.ts';
 
-const require = createRequire(import.meta.url);
 /** The package version, stamped into manifests and content ids. */
-export const TOOL_VERSION = (require('../../package.json') as { version: string }).version;
+export { TOOL_VERSION };
 
 export interface ExportOptions {
   kind: 'sft' | 'dpo';

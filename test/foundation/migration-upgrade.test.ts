@@ -154,7 +154,7 @@ describe('migrating a filled 0002 database to the current schema', () => {
         }
         facts.push(fact);
       }
-      expect(await settleRequest(h.db, r!.id, { judgeRejected: false })).toBe(true);
+      expect(await settleRequest(h.db, r!.id, { judgeRejected: false })).toBe('settled');
       // 0002's selection: one row per (request, rule version, rubric), the pairs likewise.
       const params = selectionParamsFromConfig(c);
       const pick = pickSft(facts, params);

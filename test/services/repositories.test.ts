@@ -54,7 +54,9 @@ describe('pipeline repositories', () => {
     expect(await settleRequest(t.db, id, { judgeRejected: true })).toBe(false);
     const off = { judgeRejected: false };
     const results = await Promise.all([settleRequest(t.db, id, off), settleRequest(t.db, id, off), settleRequest(t.db, id, off)]);
-    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(results.filter((x) => x === 'settled')).toHaveLength(1);
+    // Settled and not yet selected: a later caller (a retried job) is told its selection is still due.
+    expect(await settleRequest(t.db, id, off)).toBe('due');
     const [r] = await rows<{ status: string; settled: boolean }>(t.db, sql`SELECT status, settled_at IS NOT NULL AS settled FROM requests WHERE id = ${id}`);
     expect(r).toEqual({ status: 'settled', settled: true });
     expect((await getFunnel(t.db)).requests.settled).toBe(1);

@@ -116,7 +116,7 @@ export async function latestRuleVersion(
     sql`SELECT rule_version, judge_model, prompt_hash FROM ${table}
         WHERE rubric = ${rubric} AND (${judge.model ?? null}::text IS NULL OR judge_model = ${judge.model ?? null})
           AND (${judge.promptHash ?? null}::text IS NULL OR prompt_hash = ${judge.promptHash ?? null})
-        ORDER BY array_position(${`{${prefer.map((v) => JSON.stringify(v)).join(',')}}`}::text[], rule_version) NULLS LAST, created_at DESC, id DESC LIMIT 1`,
+        ORDER BY array_position(${sql.param(prefer)}::text[], rule_version) NULLS LAST, created_at DESC, id DESC LIMIT 1`,
   );
   return r[0] ? { ruleVersion: r[0].rule_version, judgeModel: r[0].judge_model, promptHash: r[0].prompt_hash } : null;
 }

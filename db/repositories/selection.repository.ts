@@ -91,9 +91,6 @@ export function dominanceRuleSql(p: Pick<SelectionSqlParams, 'minMargin'>): Rule
   };
 }
 
-/** The ids as an array literal, each once (a request twice in one batch would be upserted twice). */
-const idArray = (ids: readonly number[]) => `{${[...new Set(ids.map((n) => Math.trunc(n)))].join(',')}}`;
-
 /**
  * Selects one batch of requests (ids that do not exist are ignored) and stores the result
  * under (ruleVersion, rubric): selections upserted, pairs upserted (ids of pairs that stay are
@@ -123,7 +120,7 @@ export async function selectBatchRules(db: Db, inputs: readonly SelectBatchInput
     // Concurrency: the batch's requests are locked first, in id order (reviews lock them in the
     // same order), so a second selection of any of them waits for this one to commit and then
     // reads its pairs: any number of selections at once store what one would.
-    await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${idArray(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
+    await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${sql.param(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
     await tx.execute(sql`SET LOCAL jit = off`);
     await tx.execute(sql`SET LOCAL enable_nestloop = off`);
     const out: SelectBatchResult[] = [];
@@ -198,7 +195,7 @@ function selectionCtes(o: SelectBatchInput): SQL {
   // from the constant and probes the request_id indexes once per request. (A filter `= ANY(…)`
   // over thousands of ids made it scan whole tables every batch; a redundant id range shrank its
   // row estimates until the w × l join below became a nested loop, quadratic per batch.)
-  const ids = sql`unnest(${idArray(o.requestIds)}::bigint[])`;
+  const ids = sql`unnest(${sql.param([...new Set(o.requestIds)])}::bigint[])`; // each once: a request twice would be upserted twice
   return sql`
 WITH RECURSIVE
 batch AS MATERIALIZED (

@@ -61,7 +61,7 @@ async function fill(url: string, blobs: BlobStore, sizes: number[]): Promise<str
     const jpg = await sharp(path.join(ROOT, 'test/fixtures/images', f)).resize({ width: 384, height: 384, fit: 'inside' }).jpeg({ quality: 85 }).toBuffer();
     keys.push((await blobs.put(jpg, 'jpg')).key);
   }
-  const arr = sql.raw(`ARRAY[${keys.map((k) => `'${k}'`).join(',')}]`);
+  const arr = sql`${sql.param(keys)}::text[]`;
   const k = keys.length;
   let offset = 0;
   for (const n of sizes) {

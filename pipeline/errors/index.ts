@@ -72,6 +72,17 @@ export class RemoteError extends VibeError {
   }
 }
 
+/**
+ * A remote server asked us to slow down (429/503), with the wait it asked for when it said one.
+ * The HTTP clients throw it; the queue's processor (workers/processor.ts) turns it into a queue
+ * rate limit, so the clients know nothing of the queue.
+ */
+export class RateLimitError extends RemoteError {
+  constructor(message: string, opts: { subject?: string; cause?: unknown; status?: number; retryAfterMs?: number } = {}) {
+    super('RATE_LIMITED', message, opts);
+  }
+}
+
 /** A judge reply that could not be turned into scores. Carries the raw text for the record. */
 export class JudgeReplyError extends VibeError {
   readonly raw: string;

@@ -83,6 +83,17 @@ export class RateLimitError extends RemoteError {
   }
 }
 
+/** The wait a 429/503 reply asks for, in ms: `retry-after-ms`, else `retry-after` (seconds or an HTTP date); undefined when absent or unreadable. */
+export function parseRetryAfter(headers: Headers, now = Date.now()): number | undefined {
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && ms.trim() !== '' && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const ra = headers.get('retry-after');
+  if (ra === null || ra.trim() === '') return undefined;
+  if (Number.isFinite(Number(ra))) return Math.max(0, Number(ra) * 1000);
+  const at = Date.parse(ra);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
 /** A judge reply that could not be turned into scores. Carries the raw text for the record. */
 export class JudgeReplyError extends VibeError {
   readonly raw: string;

@@ -6,7 +6,7 @@
  * attempts; other 4xx are final. Every returned image is decoded before it is handed back.
  */
 import sharp from 'sharp';
-import { ImageError, RateLimitError, RemoteError, VibeError } from '../errors/index.ts';
+import { ImageError, parseRetryAfter, RateLimitError, RemoteError, VibeError } from '../errors/index.ts';
 import { inferenceCalls } from '../metrics.ts';
 import { sleep } from '../sleep.ts';
 
@@ -59,18 +59,6 @@ const MAX_BACKOFF_MS = 10_000; // 10 s
 const DEFAULT_RETRY_AFTER_MS = 1_000; // 429/503 without a retry-after header
 const UNHEALTHY_MS = 5_000; // how long a URL that failed goes to the back of the line
 const HEALTH_TIMEOUT_MS = 5_000;
-
-/** Parses `retry-after-ms`, or `retry-after` as seconds or an HTTP date; milliseconds. */
-export function parseRetryAfter(headers: Headers, now = Date.now()): number | undefined {
-  const ms = Number(headers.get('retry-after-ms'));
-  if (headers.get('retry-after-ms') !== null && Number.isFinite(ms) && ms >= 0) return ms;
-  const v = headers.get('retry-after');
-  if (v === null || v.trim() === '') return undefined;
-  const secs = Number(v);
-  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
 
 function sniffMime(b: Buffer): { type: string; ext: string } {
   if (b.length >= 8 && b.readUInt32BE(0) === 0x89504e47) return { type: 'image/png', ext: 'png' };

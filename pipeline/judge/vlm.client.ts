@@ -17,7 +17,7 @@ import pLimit from 'p-limit';
 import sharp from 'sharp';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
-import { ConfigError, ImageError, RateLimitError, RemoteError, describeError } from '../errors/index.ts';
+import { ConfigError, ImageError, parseRetryAfter, RateLimitError, RemoteError, describeError } from '../errors/index.ts';
 import type { Judge, JudgeInput, Judgment, VlmRubric } from './types.ts';
 import { judgeCalls } from '../metrics.ts';
 import { sleep } from '../sleep.ts';
@@ -58,17 +58,6 @@ const SOURCE_URLS_KEPT = 8;
 export function replyJsonSchema(rubric: VlmRubric): Record<string, unknown> {
   const { $schema: _drop, ...schema } = z.toJSONSchema(rubric.replySchema) as Record<string, unknown>;
   return schema;
-}
-
-/** Milliseconds from `retry-after-ms`, or `retry-after` (seconds or an HTTP date); undefined when absent or unreadable. */
-export function parseRetryAfter(headers: Headers, now = Date.now()): number | undefined {
-  const ms = headers.get('retry-after-ms');
-  if (ms !== null && ms.trim() !== '' && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
-  const ra = headers.get('retry-after');
-  if (ra === null || ra.trim() === '') return undefined;
-  if (Number.isFinite(Number(ra))) return Math.max(0, Number(ra) * 1000);
-  const at = Date.parse(ra);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** Extracts the reply text: string content, the text parts of array content, or the refusal. */

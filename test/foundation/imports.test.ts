@@ -42,6 +42,8 @@ describe('one way to do each thing', () => {
     expect(matching(importsBullmq, (f) => f.startsWith('pipeline/'))).toEqual(['pipeline/queues.ts']);
     expect(matching(/Worker\.RateLimitError\(\)/)).toEqual(['workers/processor.ts']);
     expect(text.get('workers/processor.ts')).toMatch(/instanceof RateLimitError/);
+    // both HTTP clients read a server's wait the same way
+    expect(matching(/function\s+parseRetryAfter\b/)).toEqual(['pipeline/errors/index.ts']);
   });
 
   it('has one sleep (pipeline/sleep.ts)', () => {

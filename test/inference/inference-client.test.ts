@@ -3,8 +3,8 @@ import { Redis } from 'ioredis';
 import net from 'node:net';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImageError, isRetryable, RateLimitError, RemoteError, VibeError } from '../../pipeline/errors/index.ts';
-import { createInferenceClient, parseRetryAfter, validateImage, type EditRequest, type InferenceClientOptions } from '../../pipeline/inference/inference.client.ts';
+import { ImageError, isRetryable, parseRetryAfter, RateLimitError, RemoteError, VibeError } from '../../pipeline/errors/index.ts';
+import { createInferenceClient, validateImage, type EditRequest, type InferenceClientOptions } from '../../pipeline/inference/inference.client.ts';
 import { throwIfRateLimited } from '../../workers/processor.ts';
 import { startFaultServer, type FaultServer } from './fault-server.ts';
 

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, maskUrl } from './errors/index.ts';
+import { DEFAULT_MAX_PIXELS } from './images.ts';
 
 const num = (def: number, check: (s: z.ZodNumber) => z.ZodNumber = (s) => s) =>
   z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), check(z.number()));
@@ -122,7 +123,7 @@ export const envSchema = z.object({
   FACE_UNCERTAIN: z.enum(['pass', 'fail']).default('fail'), // a source whose best face candidate is only likely: pass or fail the face rule
   CHANGE_PIXEL_THRESHOLD: int(40, 0), // 0–255 per channel
   ARTIFACT_CHECK: z.enum(['on', 'off', 'record'], { error: 'expected on, off or record' }).default('on'), // record: stored, never rejects
-  MAX_IMAGE_PIXELS: int(40_000_000, 1), // 40 MP decompression-bomb limit
+  MAX_IMAGE_PIXELS: int(DEFAULT_MAX_PIXELS, 1), // decompression-bomb limit
   CANDIDATES: int(4, 1), // candidates per request (K)
   DPO_MIN_MARGIN: num(1, (s) => s.min(0)), // sum of axis differences, canonical 0–10 scale
   DPO_MAX_PAIRS: int(4, 1), // per request

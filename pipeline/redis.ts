@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { VibeError } from './errors/index.ts';
+import { sleep } from './sleep.ts';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -76,7 +77,7 @@ async function startPrivateRedis(): Promise<RedisTarget> {
     );
   }
   const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 50 && !(await answers(url, 200)); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && !(await answers(url, 200)); i++) await sleep(100);
   const stop = async () => {
     if (child.exitCode === null) {
       child.kill('SIGTERM');

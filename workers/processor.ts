@@ -5,15 +5,31 @@
  * does not retry (retriedByQueue: the HTTP clients already spent their attempts), records the
  * failure (stage.giveUp) and throws BullMQ's UnrecoverableError so the job ends failed.
  */
-import { UnrecoverableError, type Job, type Processor, type Queue } from 'bullmq';
-import { describeError, RemoteError, retriedByQueue } from '../pipeline/errors/index.ts';
-import { throwIfRateLimited } from '../pipeline/inference/inference.client.ts';
+import { UnrecoverableError, Worker, type Job, type Processor, type Queue } from 'bullmq';
+import { describeError, RateLimitError, retriedByQueue } from '../pipeline/errors/index.ts';
 import type { JobPayloads, QueueName } from '../pipeline/jobs.ts';
 import { gpuSlotsInUse, jobsTotal, stageSeconds } from '../pipeline/metrics.ts';
 import type { Stage, StageDeps, StageResult } from '../pipeline/stages/types.ts';
 
 /** Runs of one job that may end rate limited (429/503) before the job gives up. */
 export const RATE_LIMITED_RUNS_MAX = 20;
+
+/** The queue's pause after a rate limit whose server named no wait (ms). */
+const DEFAULT_RETRY_AFTER_MS = 1_000;
+
+/**
+ * Translates a client's RateLimitError for BullMQ: pauses the queue for the server's retry-after
+ * (`queue.rateLimit(ms)`, shared by every worker of the queue) and throws
+ * `Worker.RateLimitError()`, so the job goes back to waiting without using an attempt. Any other
+ * error is returned untouched for the caller to rethrow.
+ */
+export async function throwIfRateLimited(err: unknown, limiter: { rateLimit(ms: number): Promise<unknown> }): Promise<unknown> {
+  if (err instanceof RateLimitError) {
+    await limiter.rateLimit(err.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
+    throw Worker.RateLimitError();
+  }
+  return err;
+}
 
 /** A BullMQ processor for `stage`; `queue` is the stage's queue (its rate limit is shared by all workers). */
 export function stageProcessor<Q extends QueueName>(stage: Stage<Q>, deps: StageDeps, queue: Queue): Processor<JobPayloads[Q], StageResult> {
@@ -28,7 +44,7 @@ export function stageProcessor<Q extends QueueName>(stage: Stage<Q>, deps: Stage
     } catch (err) {
       // attemptsStarted counts every run, rate-limited ones included; attemptsMade only failed ones
       const rateLimitedRuns = (job.attemptsStarted ?? 0) - job.attemptsMade - (job.stalledCounter ?? 0);
-      if (err instanceof RemoteError && err.code === 'RATE_LIMITED' && rateLimitedRuns >= RATE_LIMITED_RUNS_MAX) {
+      if (err instanceof RateLimitError && rateLimitedRuns >= RATE_LIMITED_RUNS_MAX) {
         const why = `${describeError(err)} (rate limited ${rateLimitedRuns} times; giving up)`;
         await stage.giveUp(deps, job.data, why, job.attemptsMade + 1);
         jobsTotal.inc({ queue: stage.name, outcome: 'failed' });

@@ -93,8 +93,8 @@ const lateralJoins = (judge: JudgeVersionKey) => sql`
 
 /**
  * Runs `fn` in a transaction with JIT off. A selective filter makes the planner expect to scan
- * the whole table behind the LIMIT, which crosses the JIT cost threshold: compiling then costs
- * ~250 ms while the keyset scan itself takes about a millisecond.
+ * the whole table behind the LIMIT, which crosses the JIT cost threshold, and compiling costs far
+ * more than the keyset scan itself (test/bench/README.md, browse).
  */
 async function withoutJit<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {

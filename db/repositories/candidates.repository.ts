@@ -182,7 +182,7 @@ export async function reopenForJudging(db: Db, ids: readonly number[]): Promise<
     db,
     sql`WITH moved AS (
           UPDATE candidates SET status = CASE WHEN status IN ('judged', 'failed') THEN 'checked' ELSE status END, judged_at = NULL
-          WHERE id = ANY(${`{${ids.map((n) => Math.trunc(n)).join(',')}}`}::bigint[]) AND status IN ('checked', 'judged', 'rejected', 'failed')
+          WHERE id = ANY(${sql.param(ids)}::bigint[]) AND status IN ('checked', 'judged', 'rejected', 'failed')
           RETURNING id, request_id),
         unsettled AS (
           UPDATE requests SET status = 'generated', settled_at = NULL
@@ -199,7 +199,7 @@ export async function reopenForChecking(db: Db, ids: readonly number[]): Promise
     db,
     sql`WITH moved AS (
           UPDATE candidates SET status = 'generated'
-          WHERE id = ANY(${`{${ids.map((n) => Math.trunc(n)).join(',')}}`}::bigint[]) AND status <> 'failed'
+          WHERE id = ANY(${sql.param(ids)}::bigint[]) AND status <> 'failed'
           RETURNING id, request_id),
         unsettled AS (
           UPDATE requests SET status = 'generated', settled_at = NULL
@@ -256,7 +256,7 @@ export async function countPastStage(db: Db, ids: readonly number[], stage: 'che
   const past = stage === 'check' ? sql`status <> 'generated'` : sql`(judged_at IS NOT NULL OR status = 'failed')`;
   const [r] = await rows<{ n: number }>(
     db,
-    sql`SELECT count(*)::int AS n FROM candidates WHERE id = ANY(${`{${ids.map((n) => Math.trunc(n)).join(',')}}`}::bigint[]) AND ${past}`,
+    sql`SELECT count(*)::int AS n FROM candidates WHERE id = ANY(${sql.param(ids)}::bigint[]) AND ${past}`,
   );
   return Number(r?.n ?? 0);
 }
@@ -273,7 +273,7 @@ const stamp = {
 export async function moveCandidate(db: Db, id: number, from: readonly CandidateStatus[], to: CandidateStatus): Promise<boolean> {
   const r = await rows<{ id: number }>(
     db,
-    sql`UPDATE candidates SET status = ${to}${stamp[to]} WHERE id = ${id} AND status = ANY(${`{${from.join(',')}}`}::text[]) RETURNING id`,
+    sql`UPDATE candidates SET status = ${to}${stamp[to]} WHERE id = ${id} AND status = ANY(${sql.param(from)}::text[]) RETURNING id`,
   );
   return r.length > 0;
 }

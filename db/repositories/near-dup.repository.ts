@@ -13,8 +13,6 @@ import { rows, type Db } from '../client.ts';
 
 const GROUPING_LOCK = 724312; // pg_advisory_xact_lock key (db/client.ts uses 724311 for migrations)
 
-const idArray = (ids: readonly number[]) => `{${ids.map((n) => Math.trunc(n)).join(',')}}`;
-
 /** Joins components: members of each touched group plus the verified edges; returns id → canonical sha256. */
 function mergeGroups(members: { id: number; sha256: string; g: string }[], edges: { a: number; b: number }[]): Map<number, string> {
   const parent = new Map<number, number>();
@@ -68,7 +66,7 @@ export async function groupNewSources(db: Db, ids: readonly number[], distance: 
   return withGroupingLock(db, async (t) => {
     const fresh = await rows<{ id: number }>(
       t,
-      sql`SELECT id FROM sources WHERE id = ANY(${idArray(ids)}::bigint[]) AND near_dup_group IS NULL AND phash IS NOT NULL`,
+      sql`SELECT id FROM sources WHERE id = ANY(${sql.param(ids)}::bigint[]) AND near_dup_group IS NULL AND phash IS NOT NULL`,
     );
     if (!fresh.length) return 0;
     const freshIds = fresh.map((r) => Number(r.id));
@@ -77,15 +75,15 @@ export async function groupNewSources(db: Db, ids: readonly number[], distance: 
       sql`SELECT n.id AS a, s.id AS b
           FROM sources n
           JOIN sources s ON s.phash_bands && n.phash_bands AND s.id <> n.id
-          WHERE n.id = ANY(${idArray(freshIds)}::bigint[]) AND s.phash IS NOT NULL
+          WHERE n.id = ANY(${sql.param(freshIds)}::bigint[]) AND s.phash IS NOT NULL
             AND bit_count((n.phash # s.phash)::bit(64)) <= ${distance}`,
     );
     const touched = [...new Set([...freshIds, ...edges.map((e) => Number(e.b))])];
     const members = await rows<{ id: number; sha256: string; g: string; current: string | null }>(
       t,
-      sql`WITH t AS (SELECT coalesce(near_dup_group, sha256) AS g FROM sources WHERE id = ANY(${idArray(touched)}::bigint[]))
+      sql`WITH t AS (SELECT coalesce(near_dup_group, sha256) AS g FROM sources WHERE id = ANY(${sql.param(touched)}::bigint[]))
           SELECT id, sha256, coalesce(near_dup_group, sha256) AS g, near_dup_group AS current FROM sources
-          WHERE id = ANY(${idArray(touched)}::bigint[]) OR near_dup_group IN (SELECT g FROM t)`,
+          WHERE id = ANY(${sql.param(touched)}::bigint[]) OR near_dup_group IN (SELECT g FROM t)`,
     );
     const list = members.map((m) => ({ id: Number(m.id), sha256: m.sha256, g: m.g }));
     const groupOf = mergeGroups(list, edges.map((e) => ({ a: Number(e.a), b: Number(e.b) })));
@@ -100,7 +98,7 @@ export async function setGroups(db: Db, changes: readonly { id: number; group: s
   for (let i = 0; i < changes.length; i += 1000) {
     const part = changes.slice(i, i + 1000);
     await db.execute(sql`UPDATE sources SET near_dup_group = v.g
-      FROM unnest(${idArray(part.map((c) => c.id))}::bigint[], ${`{${part.map((c) => c.group).join(',')}}`}::text[]) AS v(id, g)
+      FROM unnest(${sql.param(part.map((c) => c.id))}::bigint[], ${sql.param(part.map((c) => c.group))}::text[]) AS v(id, g)
       WHERE sources.id = v.id`);
   }
 }
@@ -164,9 +162,9 @@ export async function* streamSourceHashes(db: Db, page = 10_000): AsyncGenerator
 export async function setSourceHashes(db: Db, list: readonly { id: number; phash: string; bands: number[] }[]): Promise<void> {
   for (let i = 0; i < list.length; i += 1000) {
     const part = list.slice(i, i + 1000);
-    await db.execute(sql`UPDATE sources SET phash = v.h, phash_bands = v.b::int[]
-      FROM (SELECT * FROM jsonb_to_recordset(${JSON.stringify(part.map((p) => ({ id: p.id, h: p.phash, b: `{${p.bands.join(',')}}` })))}::jsonb)
-            AS x(id bigint, h bigint, b text)) AS v
+    await db.execute(sql`UPDATE sources SET phash = v.h, phash_bands = v.b
+      FROM (SELECT * FROM jsonb_to_recordset(${JSON.stringify(part.map((p) => ({ id: p.id, h: p.phash, b: p.bands })))}::jsonb)
+            AS x(id bigint, h bigint, b int[])) AS v
       WHERE sources.id = v.id`);
   }
 }

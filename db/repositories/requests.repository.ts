@@ -26,8 +26,6 @@ export interface InsertedRequest {
 /** Candidate states after which nothing more happens to a candidate. */
 export const TERMINAL_CANDIDATE_STATES = ['judged', 'rejected', 'failed'] as const;
 
-const idArray = (ids: readonly number[]) => `{${ids.map((n) => Math.trunc(n)).join(',')}}`;
-
 /**
  * Inserts requests (unique per source, instruction, model); returns one entry per input, in
  * input order, saying whether it was created now. Duplicates within `list` count once.
@@ -36,14 +34,14 @@ export async function insertRequests(db: Db, list: readonly NewRequest[]): Promi
   if (!list.length) return [];
   const keyOf = (r: { sourceId: number; instruction: string; model: string }) => `${r.sourceId}\u0000${r.model}\u0000${r.instruction}`;
   const unique = [...new Map(list.map((r) => [keyOf(r), r])).values()];
-  // One statement over unnest()ed arrays: six parameters whatever the batch size.
+  // One statement over unnest()ed arrays, each bound as one parameter: six whatever the batch size.
   const inserted = (
     await rows<{ id: number; source_id: number; instruction: string; model: string; status: string }>(
       db,
       sql`INSERT INTO requests (source_id, instruction, category, candidates_wanted, model, base_seed)
-          SELECT * FROM unnest(${idArray(unique.map((r) => r.sourceId))}::bigint[], ${toTextArray(unique.map((r) => r.instruction))}::text[],
-                               ${toTextArray(unique.map((r) => r.category))}::text[], ${idArray(unique.map((r) => r.candidatesWanted))}::int[],
-                               ${toTextArray(unique.map((r) => r.model))}::text[], ${idArray(unique.map((r) => r.baseSeed))}::int[])
+          SELECT * FROM unnest(${sql.param(unique.map((r) => r.sourceId))}::bigint[], ${sql.param(unique.map((r) => r.instruction))}::text[],
+                               ${sql.param(unique.map((r) => r.category))}::text[], ${sql.param(unique.map((r) => r.candidatesWanted))}::int[],
+                               ${sql.param(unique.map((r) => r.model))}::text[], ${sql.param(unique.map((r) => r.baseSeed))}::int[])
           ON CONFLICT DO NOTHING
           RETURNING id, source_id, instruction, model, status`,
     )
@@ -56,7 +54,7 @@ export async function insertRequests(db: Db, list: readonly NewRequest[]): Promi
       db,
       sql`SELECT r.id, r.source_id, r.instruction, r.model, r.status
           FROM requests r
-          JOIN unnest(${idArray(missing.map((m) => m.sourceId))}::bigint[], ${toTextArray(missing.map((m) => m.instruction))}::text[], ${toTextArray(missing.map((m) => m.model))}::text[])
+          JOIN unnest(${sql.param(missing.map((m) => m.sourceId))}::bigint[], ${sql.param(missing.map((m) => m.instruction))}::text[], ${sql.param(missing.map((m) => m.model))}::text[])
             AS k(source_id, instruction, model)
             ON r.source_id = k.source_id AND r.instruction = k.instruction AND r.model = k.model`,
     );
@@ -70,11 +68,6 @@ export async function insertRequests(db: Db, list: readonly NewRequest[]): Promi
     seen.add(k);
     return first ? hit : { ...hit, created: false };
   });
-}
-
-/** A Postgres text[] literal (quoted, escaped) for passing many strings as one parameter. */
-function toTextArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
 export interface RequestForGenerate {
@@ -229,7 +222,7 @@ export interface RunProgress {
 
 /** Progress of a set of requests (all when `ids` is omitted): what run-local and demo show. */
 export async function runProgress(db: Db, ids?: readonly number[]): Promise<RunProgress> {
-  const filter = ids ? sql`r.id = ANY(${idArray(ids)}::bigint[])` : sql`true`;
+  const filter = ids ? sql`r.id = ANY(${sql.param(ids)}::bigint[])` : sql`true`;
   const [r] = await rows<Record<string, number>>(
     db,
     sql`WITH r AS (SELECT * FROM requests r WHERE ${filter}),

@@ -55,7 +55,7 @@ export async function reviewCandidates(
   o: { candidateIds: readonly number[]; reviewer: string; verdict: Verdict; note: string; judge: JudgeVersionKey },
 ): Promise<WrittenReview[]> {
   if (o.candidateIds.length === 0) return [];
-  const ids = `{${o.candidateIds.map((n) => Math.trunc(n)).join(',')}}`;
+  const ids = sql.param(o.candidateIds);
   return db.transaction(async (t) => {
     const tx = t as unknown as Db;
     await stampReviewed(tx, sql`SELECT c.request_id FROM candidates c WHERE c.id = ANY(${ids}::bigint[])`);

@@ -49,8 +49,6 @@ const GE = raw(axes.map((i) => (i === 1 ? 'w.s1 >= l.s1' : `(w.s${i} >= l.s${i})
 const GT = raw(axes.map((i) => (i === 1 ? 'w.s1 > l.s1' : `(w.s${i} > l.s${i}) IS TRUE`)), ' OR ');
 const TOTAL = raw(axes.map((i) => (i === 1 ? '(w.s1 - l.s1)' : `coalesce(w.s${i} - l.s${i}, 0)`)), ' + ');
 const MARGINS = sql.raw(`(ARRAY[${axes.map((i) => `r.ws[${i}] - r.ls[${i}]`).join(', ')}])[1:r.n]`);
-const idArray = (ids: readonly number[]) => `{${[...new Set(ids.map((n) => Math.trunc(n)))].join(',')}}`;
-
 /** One judge's geometric mean of its own vector `jN.s`: the product left to right, then the root; 0 when not positive. */
 function geoOf(alias: string, n: number): SQL {
   const prod = Array.from({ length: n }, (_, i) => `${alias}.s[${i + 1}]`).join(' * ');
@@ -77,7 +75,7 @@ function ensembleCtes(o: EnsembleBatchInput): SQL {
   const passes = sql.join(o.judges.map((j, i) => thresholdsMetSql(sql.raw(`j${i}.vals`), j.thresholds)), sql` AND `);
   // Mean over the judges of each judge's geometric mean, summed in JUDGES_FILE order.
   const score = sql`(${sql.join(o.judges.map((j, i) => geoOf(`j${i}`, j.axes)), sql` + `)}) / ${o.judges.length}::float8`;
-  const ids = sql`unnest(${idArray(o.requestIds)}::bigint[])`;
+  const ids = sql`unnest(${sql.param([...new Set(o.requestIds)])}::bigint[])`; // each once: a request twice would be upserted twice
   return sql`
 WITH RECURSIVE
 batch AS MATERIALIZED (
@@ -167,7 +165,7 @@ export async function selectEnsembleBatch(db: Db, o: EnsembleBatchInput): Promis
   const write = writeSelection({ requestIds: o.requestIds, judge: o.key, ruleVersion: o.ruleVersion, params: o.params, storedParams: o.storedParams });
   const [r] = await db.transaction(async (tx) => {
     // Locked first in id order, as select-v1 and reviews do: concurrent selections of a request serialise.
-    await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${idArray(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
+    await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${sql.param(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
     await tx.execute(sql`SET LOCAL jit = off`);
     await tx.execute(sql`SET LOCAL enable_nestloop = off`);
     return rows<{ requests: number; picks: number; pairs: number }>(tx as unknown as Db, sql`${ensembleCtes(o)}\n${write}`);

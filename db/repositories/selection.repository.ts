@@ -91,9 +91,6 @@ export function dominanceRuleSql(p: Pick<SelectionSqlParams, 'minMargin'>): Rule
   };
 }
 
-/** The ids as an array literal, each once (a request twice in one batch would be upserted twice). */
-const idArray = (ids: readonly number[]) => `{${[...new Set(ids.map((n) => Math.trunc(n)))].join(',')}}`;
-
 /**
  * Selects one batch of requests (ids that do not exist are ignored) and stores the result
  * under (ruleVersion, rubric): selections upserted, pairs upserted (ids of pairs that stay are
@@ -114,16 +111,15 @@ export async function selectBatchRules(db: Db, inputs: readonly SelectBatchInput
   const o = inputs[0];
   if (!o || o.requestIds.length === 0) return inputs.map(() => ({ requests: 0, picks: 0, pairs: 0 }));
   // JIT off: the statement's cost estimate crosses the JIT threshold, and compiling its many
-  // expressions took seconds while the statement itself runs in a few hundred milliseconds.
-  // Nested loops off: the planner's row estimates for the CTEs are far too low (tens of rows for
-  // thousands), and a nested loop over CTE scans made the w × l join quadratic per batch (250 s
-  // instead of 6 s for the benchmark at some batch sizes). The index probes that must be
-  // nested loops are written as LATERAL subqueries, which stay nested loops regardless.
+  // expressions costs far more than running it. Nested loops off: the planner's row estimates
+  // for the CTEs are far too low, and a nested loop over CTE scans makes the w × l join
+  // quadratic per batch. The index probes that must be nested loops are written as LATERAL
+  // subqueries, which stay nested loops regardless. (Measurements: test/bench/README.md, select.)
   return db.transaction(async (tx) => {
     // Concurrency: the batch's requests are locked first, in id order (reviews lock them in the
     // same order), so a second selection of any of them waits for this one to commit and then
     // reads its pairs: any number of selections at once store what one would.
-    await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${idArray(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
+    await tx.execute(sql`SELECT id FROM requests WHERE id = ANY(${sql.param(o.requestIds)}::bigint[]) ORDER BY id FOR UPDATE`);
     await tx.execute(sql`SET LOCAL jit = off`);
     await tx.execute(sql`SET LOCAL enable_nestloop = off`);
     const out: SelectBatchResult[] = [];
@@ -194,11 +190,10 @@ function selectionCtes(o: SelectBatchInput): SQL {
   const check = o.checkVersion === undefined
     ? sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1`
     : sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id AND k.rule_version = ${o.checkVersion}`;
-  // The ids go in as one array constant, unnested and joined: the planner knows the batch size
-  // from the constant and probes the request_id indexes once per request. (A filter `= ANY(…)`
-  // over thousands of ids made it scan whole tables every batch; a redundant id range shrank its
-  // row estimates until the w × l join below became a nested loop, quadratic per batch.)
-  const ids = sql`unnest(${idArray(o.requestIds)}::bigint[])`;
+  // The ids go in as one array parameter, unnested and joined: the planner knows the batch size
+  // from its value and probes the request_id indexes once per request (test/bench/README.md,
+  // select, says what the alternatives cost).
+  const ids = sql`unnest(${sql.param([...new Set(o.requestIds)])}::bigint[])`; // each once: a request twice would be upserted twice
   return sql`
 WITH RECURSIVE
 batch AS MATERIALIZED (

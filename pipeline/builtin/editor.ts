@@ -8,6 +8,7 @@ import sharp, { type Matrix3x3, type Sharp } from 'sharp';
 import { ImageError } from '../errors/index.ts';
 import type { EditSpec } from './instruction-grammar.ts';
 import { mulberry32 as rng } from '../rng.ts';
+import { DEFAULT_MAX_PIXELS } from '../images.ts';
 import { fromRaw, rotate, toRaw, zoomCentre, type RgbPixels } from './geometry.ts';
 
 export type { RgbPixels } from './geometry.ts';
@@ -27,7 +28,6 @@ const CLEAN_FRACTION = 0.55;
 /** JPEG quality of normal output, and the range used for the 'blocky' defect. */
 const JPEG_QUALITY = 90;
 /** Default decompression-bomb limit (pixels) when the caller gives none. */
-const DEFAULT_MAX_PIXELS = 40_000_000;
 
 
 /** Mixes any finite number (seeds may exceed 32 bits) into a 32-bit hash. */

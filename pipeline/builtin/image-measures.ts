@@ -5,6 +5,7 @@
  */
 import sharp from 'sharp';
 import { ImageError, describeError } from '../errors/index.ts';
+import { DEFAULT_MAX_PIXELS } from '../images.ts';
 
 /** An image as float planes (0–255), row-major, with BT.709 luma. */
 export interface Planes {
@@ -41,7 +42,7 @@ function decodeError(what: string, err: unknown): ImageError {
  */
 export async function loadWorking(bytes: Buffer, what: string, opts: { longSide?: number; size?: { width: number; height: number }; maxPixels?: number } = {}): Promise<Planes> {
   try {
-    let img = sharp(bytes, { failOn: 'error', limitInputPixels: opts.maxPixels ?? 40_000_000 }).autoOrient().flatten({ background: '#000000' });
+    let img = sharp(bytes, { failOn: 'error', limitInputPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS }).autoOrient().flatten({ background: '#000000' });
     img = opts.size
       ? img.resize(opts.size.width, opts.size.height, { fit: 'fill' })
       : img.resize({ width: opts.longSide ?? 256, height: opts.longSide ?? 256, fit: 'inside', withoutEnlargement: true });
@@ -56,7 +57,7 @@ export async function loadWorking(bytes: Buffer, what: string, opts: { longSide?
  * A centre crop of at most `maxSide`² at native resolution, its origin on the 8-px grid, so
  * pixel-level artifacts (checkerboards, JPEG blocks) survive; resizing would wash them out.
  */
-export async function loadNativeCrop(bytes: Buffer, what: string, maxSide = 384, maxPixels = 40_000_000): Promise<Planes> {
+export async function loadNativeCrop(bytes: Buffer, what: string, maxSide = 384, maxPixels = DEFAULT_MAX_PIXELS): Promise<Planes> {
   try {
     const meta = await sharp(bytes, { failOn: 'error', limitInputPixels: maxPixels }).metadata();
     const swap = (meta.orientation ?? 1) >= 5;

@@ -11,10 +11,12 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Server } from 'node:http';
+import pLimit from 'p-limit';
 import sharp, { type Metadata } from 'sharp';
 import { ImageError } from '../errors/index.ts';
 import { decodeSource, renderDecoded, variantForSeed, type RgbPixels } from './editor.ts';
 import { EDIT_OPS, parseInstruction, SAMPLE_INSTRUCTIONS } from './instruction-grammar.ts';
+import { DEFAULT_MAX_PIXELS } from '../images.ts';
 
 /** The model id the built-in core reports (matches INFERENCE_MODEL's default). */
 export const BUILTIN_MODEL = 'vibe-builtin-cpu';
@@ -32,25 +34,7 @@ export interface InferenceServerOptions {
   apiKey?: string;
 }
 
-/** A counting semaphore: at most `limit` holders at once, the rest wait in FIFO order. */
-function semaphore(limit: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async function run<T>(fn: () => Promise<T>): Promise<T> {
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active++;
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
-
 const DEFAULT_MAX_UPLOAD = 50 * 1024 * 1024; // 50 MiB
-const DEFAULT_MAX_PIXELS = 40_000_000; // 40 MP
 const MAX_N = 16;
 const MAX_SIDE = 8192; // pixels, either side of `size`; width × height is capped at maxPixels too
 
@@ -173,8 +157,8 @@ export function createInferenceApp(opts: InferenceServerOptions = {}): Hono {
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const renderSlots = Math.max(1, opts.maxConcurrentRenders ?? os.availableParallelism());
-  const render = semaphore(renderSlots);
-  const admit = semaphore(Math.max(1, opts.maxConcurrentEdits ?? renderSlots));
+  const render = pLimit(renderSlots);
+  const admit = pLimit(Math.max(1, opts.maxConcurrentEdits ?? renderSlots));
   const started = Math.floor(Date.now() / 1000);
   const app = new Hono();
 

@@ -22,6 +22,7 @@ import { blockiness, checkerboardAmplitude, loadNativeCrop, loadWorking, noiseSi
 import { expectedTransform, instructionScore } from './instruction-measures.ts';
 import { metricV1 } from '../judge/rubrics/metric-v1.ts';
 import type { Judge, JudgeInput, Judgment } from '../judge/types.ts';
+import { DEFAULT_MAX_PIXELS } from '../images.ts';
 
 export const METRIC_MODEL = 'builtin-metric-v1';
 
@@ -70,7 +71,7 @@ export function createMetricJudge(opts: MetricJudgeOptions = {}): Judge {
     if (!spec) return failed(`metric judge cannot measure instruction ${JSON.stringify(input.instruction.slice(0, 120))}`);
     let nativeWidth: number;
     try {
-      const m = await sharp(input.source, { limitInputPixels: opts.maxPixels ?? 40_000_000 }).metadata();
+      const m = await sharp(input.source, { limitInputPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS }).metadata();
       nativeWidth = (m.orientation ?? 1) >= 5 ? m.height : m.width;
     } catch (err) {
       throw new ImageError(`not a decodable image (${describeError(err)})`, { subject: 'source', cause: err });

@@ -72,6 +72,28 @@ export class RemoteError extends VibeError {
   }
 }
 
+/**
+ * A remote server asked us to slow down (429/503), with the wait it asked for when it said one.
+ * The HTTP clients throw it; the queue's processor (workers/processor.ts) turns it into a queue
+ * rate limit, so the clients know nothing of the queue.
+ */
+export class RateLimitError extends RemoteError {
+  constructor(message: string, opts: { subject?: string; cause?: unknown; status?: number; retryAfterMs?: number } = {}) {
+    super('RATE_LIMITED', message, opts);
+  }
+}
+
+/** The wait a 429/503 reply asks for, in ms: `retry-after-ms`, else `retry-after` (seconds or an HTTP date); undefined when absent or unreadable. */
+export function parseRetryAfter(headers: Headers, now = Date.now()): number | undefined {
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && ms.trim() !== '' && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const ra = headers.get('retry-after');
+  if (ra === null || ra.trim() === '') return undefined;
+  if (Number.isFinite(Number(ra))) return Math.max(0, Number(ra) * 1000);
+  const at = Date.parse(ra);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
 /** A judge reply that could not be turned into scores. Carries the raw text for the record. */
 export class JudgeReplyError extends VibeError {
   readonly raw: string;

@@ -31,8 +31,8 @@ export async function loadImage(blobs: BlobStore, ref: MemberRef, enc: EncodeOpt
   const file = blobs.path(ref.blobKey);
   let bytes: Buffer;
   try {
-    // a synchronous read: for the small files of a local blob store it is several times faster
-    // than fs.promises (one call instead of open/fstat/read/close round trips to the pool)
+    // a synchronous read: for the small files of a local blob store one call beats fs.promises'
+    // open/fstat/read/close round trips to the thread pool
     bytes = readFileSync(file);
   } catch (err) {
     throw new ImageError(`blob missing: ${(err as Error).message}`, { subject: file, cause: err });

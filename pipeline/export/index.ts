@@ -44,6 +44,7 @@ import { writeParquetShard } from './parquet.ts';
 import { dpoSample, sftSample, type SampleMeta } from './sample.ts';
 import type { Split } from './split.ts';
 import { sampleTarBytes, writeTarShard, type ShardWriteResult } from './webdataset.ts';
+import { sleep } from '../sleep.ts';
 
 /** The package version, stamped into manifests and content ids. */
 export { TOOL_VERSION };
@@ -202,8 +203,6 @@ async function isKept(file: string, st: ShardState | undefined, contentId: strin
     return false;
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs one export; see the module comment for the layout and guarantees. */
 export async function runExport(db: Db, blobs: BlobStore, opts: ExportOptions): Promise<ExportResult> {

@@ -16,9 +16,8 @@ export const TAR_RECORD = 20 * TAR_BLOCK;
 /** Bytes per arena: one positional write and one hash message each. */
 export const ARENA_BYTES = 8 * 1024 * 1024; // 8 MiB
 /**
- * Arenas per writer. Two (double buffering) left the writer waiting on the previous batch for a
- * third of an export on a busy 2-core machine; with four, writes and hashing of up to three
- * batches are in flight while the next fills, and the bench ran about 1.5x faster.
+ * Arenas in the process: while one fills, up to three full ones are being written and hashed
+ * (test/bench/README.md has the measurements behind the number).
  */
 export const ARENAS = 4;
 
@@ -350,12 +349,12 @@ export class TarWriter {
         off += bytesWritten;
       }
     };
-    const busy = Promise.all([this.hash.update(a.sab, 0, len), write()]).then(() => undefined);
-    const settled = busy.then(
-      () => undefined,
-      () => undefined,
-    );
-    void settled.then(() => {
+    const hashed = this.hash.update(a.sab, 0, len);
+    const written = write();
+    const busy = Promise.all([hashed, written]).then(() => undefined);
+    // Back to the pool only once both the write and the hash are done reading it, even when one
+    // failed early: the other may still be reading, and a refilled arena would change its bytes.
+    void Promise.allSettled([hashed, written]).then(() => {
       this.inFlight.delete(busy);
       if (pooled) release(a);
     });

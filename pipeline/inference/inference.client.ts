@@ -2,12 +2,11 @@
  * Client of the inference core (`POST {url}/v1/images/edits`, OpenAI protocol plus the `seed`
  * extension). One call asks for K candidates with seeds seed, seed+1, …, so a retried job asks
  * for the same seeds. Retries 5xx, timeouts and resets with backoff inside the call (bounded by
- * maxAttempts); 429/503 become RATE_LIMITED so the queue slows down instead of burning
+ * maxAttempts); 429/503 are thrown as RateLimitError so the queue slows down instead of burning
  * attempts; other 4xx are final. Every returned image is decoded before it is handed back.
  */
-import { Worker } from 'bullmq';
 import sharp from 'sharp';
-import { ImageError, RemoteError, VibeError } from '../errors/index.ts';
+import { ImageError, parseRetryAfter, RateLimitError, RemoteError, VibeError } from '../errors/index.ts';
 import { inferenceCalls } from '../metrics.ts';
 import { sleep } from '../sleep.ts';
 
@@ -60,18 +59,6 @@ const MAX_BACKOFF_MS = 10_000; // 10 s
 const DEFAULT_RETRY_AFTER_MS = 1_000; // 429/503 without a retry-after header
 const UNHEALTHY_MS = 5_000; // how long a URL that failed goes to the back of the line
 const HEALTH_TIMEOUT_MS = 5_000;
-
-/** Parses `retry-after-ms`, or `retry-after` as seconds or an HTTP date; milliseconds. */
-export function parseRetryAfter(headers: Headers, now = Date.now()): number | undefined {
-  const ms = Number(headers.get('retry-after-ms'));
-  if (headers.get('retry-after-ms') !== null && Number.isFinite(ms) && ms >= 0) return ms;
-  const v = headers.get('retry-after');
-  if (v === null || v.trim() === '') return undefined;
-  const secs = Number(v);
-  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
 
 function sniffMime(b: Buffer): { type: string; ext: string } {
   if (b.length >= 8 && b.readUInt32BE(0) === 0x89504e47) return { type: 'image/png', ext: 'png' };
@@ -142,7 +129,7 @@ interface ApiImage {
 /** What one HTTP attempt ended with, when it did not produce images. */
 type AttemptFailure =
   | { kind: 'final'; error: VibeError }
-  | { kind: 'rate'; error: RemoteError; retryAfterMs: number }
+  | { kind: 'rate'; error: RateLimitError; retryAfterMs: number }
   | { kind: 'retry'; error: VibeError };
 
 function messageOf(text: string): string {
@@ -220,7 +207,7 @@ export function createInferenceClient(opts: InferenceClientOptions): InferenceCl
       return {
         kind: 'rate',
         retryAfterMs,
-        error: new RemoteError('RATE_LIMITED', `HTTP ${status}, retry after ${retryAfterMs} ms: ${messageOf(text)}`, { subject: endpoint, status, retryAfterMs }),
+        error: new RateLimitError(`HTTP ${status}, retry after ${retryAfterMs} ms: ${messageOf(text)}`, { subject: endpoint, status, retryAfterMs }),
       };
     }
     if (status >= 400 && status < 500) {
@@ -267,7 +254,7 @@ export function createInferenceClient(opts: InferenceClientOptions): InferenceCl
       if (!Number.isSafeInteger(req.seed) || req.seed < 0) throw new VibeError('BAD_INPUT', `seed must be a non-negative integer, got ${req.seed}`, { subject: 'seed' });
       let last: AttemptFailure | undefined;
       let lastUrl = urls[0]!;
-      let rateLimited: RemoteError | undefined;
+      let rateLimited: RateLimitError | undefined;
       const order = plan();
       for (let i = 0; i < opts.maxAttempts; i++) {
         const url = pick(order);
@@ -326,18 +313,4 @@ export function createInferenceClient(opts: InferenceClientOptions): InferenceCl
 function describeCause(err: unknown): string {
   const e = err as { message?: string; cause?: { code?: string; message?: string } };
   return [e.cause?.code, e.cause?.message ?? e.message].filter(Boolean).join(' ') || String(err);
-}
-
-/**
- * For a BullMQ processor: when `err` is RATE_LIMITED, pauses the queue for the server's
- * retry-after (`queue.rateLimit(ms)`, or the older `worker.rateLimit(ms)`) and throws
- * `Worker.RateLimitError()`, so the job goes back to waiting without using an attempt.
- * Any other error is returned untouched for the caller to rethrow.
- */
-export async function throwIfRateLimited(err: unknown, limiter: { rateLimit(ms: number): Promise<unknown> }): Promise<unknown> {
-  if (err instanceof RemoteError && err.code === 'RATE_LIMITED') {
-    await limiter.rateLimit(err.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
-    throw Worker.RateLimitError();
-  }
-  return err;
 }

@@ -4,16 +4,25 @@
  * URLs, `temperature: 0` and a strict `json_schema` generated from the zod schema that then
  * validates the reply. A bad reply is retried and finally returned as a failed judgment with the
  * raw text; transport failures are retried and finally thrown as RemoteError. Never a made-up score.
+ *
+ * Plain fetch rather than the `openai` SDK (a dev dependency, used by the tests as a reference
+ * client): the judge is usually a local vLLM/SGLang/Ollama with no API key, which the SDK refuses
+ * to run without; the SDK also reads OPENAI_* variables (base URL, organization, extra headers)
+ * meant for other tools; and the retry policy — one attempt budget shared with bad replies, a long
+ * 429 handed to the queue (RateLimitError) — is this client's own, so the SDK would add only the
+ * JSON parsing.
  */
 import { createHash } from 'node:crypto';
+import pLimit from 'p-limit';
 import sharp from 'sharp';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
-import { ConfigError, ImageError, RemoteError, describeError } from '../errors/index.ts';
+import { ConfigError, ImageError, parseRetryAfter, RateLimitError, RemoteError, describeError } from '../errors/index.ts';
 import type { Judge, JudgeInput, Judgment } from './types.ts';
 import type { VlmRubric } from './rubrics/types.ts';
 import { judgeCalls } from '../metrics.ts';
 import { sleep } from '../sleep.ts';
+import { DEFAULT_MAX_PIXELS } from '../images.ts';
 
 export interface VlmClientOptions {
   /** First retry delay for 5xx, timeouts and connection errors, doubled per attempt (ms). */
@@ -28,28 +37,10 @@ export interface VlmClientOptions {
 
 type JudgeCfg = Config['judge'];
 
-/** A counting semaphore: at most `n` holders at once, FIFO. */
-class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly n: number) {}
-  async acquire(): Promise<() => void> {
-    if (this.active >= this.n) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.active--;
-      this.waiting.shift()?.();
-    };
-  }
-}
-
 /** Resizes to `longSide` (never enlarging), applies EXIF orientation, encodes JPEG, returns a data URL. */
 export async function toDataUrl(bytes: Buffer, longSide: number, what: string, opts: { quality?: number; maxPixels?: number } = {}): Promise<string> {
   try {
-    const jpeg = await sharp(bytes, { failOn: 'error', limitInputPixels: opts.maxPixels ?? 40_000_000 })
+    const jpeg = await sharp(bytes, { failOn: 'error', limitInputPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS })
       .autoOrient()
       .resize({ width: longSide, height: longSide, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#ffffff' })
@@ -68,17 +59,6 @@ const SOURCE_URLS_KEPT = 8;
 export function replyJsonSchema(rubric: VlmRubric): Record<string, unknown> {
   const { $schema: _drop, ...schema } = z.toJSONSchema(rubric.replySchema) as Record<string, unknown>;
   return schema;
-}
-
-/** Milliseconds from `retry-after-ms`, or `retry-after` (seconds or an HTTP date); undefined when absent or unreadable. */
-export function parseRetryAfter(headers: Headers, now = Date.now()): number | undefined {
-  const ms = headers.get('retry-after-ms');
-  if (ms !== null && ms.trim() !== '' && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
-  const ra = headers.get('retry-after');
-  if (ra === null || ra.trim() === '') return undefined;
-  if (Number.isFinite(Number(ra))) return Math.max(0, Number(ra) * 1000);
-  const at = Date.parse(ra);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** Extracts the reply text: string content, the text parts of array content, or the refusal. */
@@ -115,7 +95,7 @@ export function parseReply(rubric: VlmRubric, text: string): { ok: true; raw: Re
 
 /** The judge_calls outcome of a failed call. */
 function callOutcome(err: RemoteError): string {
-  return err.code === 'RATE_LIMITED' ? 'rate_limited' : err.code === 'REMOTE_FINAL' ? 'refused' : 'error';
+  return err instanceof RateLimitError ? 'rate_limited' : err.code === 'REMOTE_FINAL' ? 'refused' : 'error';
 }
 
 const oneLine = (s: string, max = 200) => s.replace(/\s+/g, ' ').trim().slice(0, max);
@@ -136,7 +116,7 @@ export function createVlmJudge(cfg: JudgeCfg, rubric: VlmRubric, opts: VlmClient
   const endpoint = `${cfg.url.replace(/\/+$/, '').replace(/\/v1$/, '')}/v1/chat/completions`;
   const backoffMs = opts.backoffMs ?? 500;
   const maxWait = opts.maxRetryAfterWaitMs ?? 10_000;
-  const gate = new Semaphore(cfg.concurrency);
+  const gate = pLimit(cfg.concurrency);
   const schema = replyJsonSchema(rubric);
 
   async function post(body: string, signal?: AbortSignal): Promise<Reply> {
@@ -163,7 +143,7 @@ export function createVlmJudge(cfg: JudgeCfg, rubric: VlmRubric, opts: VlmClient
       }
       const msg = `POST ${endpoint}: HTTP ${res.status}${detail ? ` ${detail}` : ''}`;
       if (res.status === 429 || res.status === 503) {
-        throw new RemoteError('RATE_LIMITED', msg, { subject: 'judge', status: res.status, retryAfterMs: parseRetryAfter(res.headers) });
+        throw new RateLimitError(msg, { subject: 'judge', status: res.status, retryAfterMs: parseRetryAfter(res.headers) });
       }
       throw new RemoteError(res.status >= 500 ? 'REMOTE_RETRYABLE' : 'REMOTE_FINAL', msg, { subject: 'judge', status: res.status });
     }
@@ -220,19 +200,16 @@ export function createVlmJudge(cfg: JudgeCfg, rubric: VlmRubric, opts: VlmClient
     let usage: { promptTokens?: number; completionTokens?: number } | undefined;
     for (let attempt = 1; attempt <= cfg.maxAttempts; attempt++) {
       let reply: Reply;
-      const release = await gate.acquire();
       try {
-        reply = await post(body, input.signal);
+        reply = await gate(() => post(body, input.signal));
       } catch (err) {
-        release();
         if (!input.signal?.aborted) judgeCalls.inc({ outcome: err instanceof RemoteError ? callOutcome(err) : 'error' });
         if (!(err instanceof RemoteError) || err.code === 'REMOTE_FINAL' || attempt === cfg.maxAttempts) throw err;
-        const wait = err.code === 'RATE_LIMITED' ? (err.retryAfterMs ?? backoffMs * 2 ** (attempt - 1)) : backoffMs * 2 ** (attempt - 1);
-        if (err.code === 'RATE_LIMITED' && wait > maxWait) throw err;
+        const wait = err instanceof RateLimitError ? (err.retryAfterMs ?? backoffMs * 2 ** (attempt - 1)) : backoffMs * 2 ** (attempt - 1);
+        if (err instanceof RateLimitError && wait > maxWait) throw err;
         await sleep(wait, input.signal);
         continue;
       }
-      release();
       if (reply.promptTokens !== undefined || reply.completionTokens !== undefined) {
         usage = {
           promptTokens: reply.promptTokens === undefined ? usage?.promptTokens : (usage?.promptTokens ?? 0) + reply.promptTokens,

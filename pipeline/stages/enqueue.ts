@@ -4,6 +4,7 @@
  * `addBulk` per batch). A bad line is reported and skipped; re-running a manifest adds nothing.
  */
 import { createHash } from 'node:crypto';
+import pLimit from 'p-limit';
 import { sha256Hex, type BlobStore } from '../blobs.ts';
 import { describeError, InputError } from '../errors/index.ts';
 import { probeImage, readImageFile } from '../images.ts';
@@ -120,7 +121,7 @@ async function handleBatch(
   out: EnqueueSummary,
   reject: (line: number, why: string) => void,
 ): Promise<number[]> {
-  const loaded = await mapLimit(entries, o.loadConcurrency ?? 8, async (e) => {
+  const loaded = await pLimit(o.loadConcurrency ?? 8).map(entries, async (e) => {
     try {
       const ref = resolveImageRef(e.image, o.baseDir);
       const key = ref.kind === 'url' ? ref.url : ref.path;
@@ -216,18 +217,4 @@ async function download(url: string, o: EnqueueOptions): Promise<Buffer> {
     throw new InputError(`download failed: ${(err as Error).message}`, { subject: url, cause: err });
   }
   return Buffer.concat(chunks);
-}
-
-/** Maps with at most `limit` calls in flight; results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-  return out;
 }

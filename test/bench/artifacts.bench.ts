@@ -21,6 +21,7 @@ import { getFaceDetector } from '../../pipeline/faces/blazeface.ts';
 import { decodeImage } from '../../pipeline/images.ts';
 import { buildTruth, loadTruthSources } from '../checks/artifact-truth.ts';
 import { TWIN_INSTRUCTIONS } from '../builtin/twins.ts';
+import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
 sharp.concurrency(1);
 sharp.cache(false);
@@ -88,7 +89,7 @@ async function request(file: string, w: number, h: number) {
   return { name: `${file} ${w}×${h}`, source, edits };
 }
 const sizes: [string, number, number][] = quick ? [['astronaut.png', 1200, 1200]] : [['astronaut.png', 1200, 1200], ['coffee.png', 1500, 1000], ['rocket.jpg', 1600, 1067], ['chelsea.png', 1400, 931], ['textures/brick.png', 1024, 1024]];
-const base: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
+const base: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: DEFAULT_MAX_PIXELS };
 const modes = ['off', 'on'] as const;
 const ROUNDS = quick ? 1 : 3;
 await getFaceDetector();

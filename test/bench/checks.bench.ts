@@ -16,12 +16,13 @@ import sharp from 'sharp';
 import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks/index.ts';
 import { getFaceDetector } from '../../pipeline/faces/blazeface.ts';
 import type { SourceFaces } from '../../pipeline/faces/source-faces.ts';
+import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
 sharp.concurrency(1); // per core: libvips on one thread, like the ONNX session
 sharp.cache(false);
 
 const dir = path.join(import.meta.dirname, '../fixtures/images');
-const opts: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
+const opts: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: DEFAULT_MAX_PIXELS };
 
 const K = 4; // edits per source, as in a request
 

@@ -61,7 +61,7 @@ async function fill(url: string, blobs: BlobStore, sizes: number[]): Promise<str
     const jpg = await sharp(path.join(ROOT, 'test/fixtures/images', f)).resize({ width: 384, height: 384, fit: 'inside' }).jpeg({ quality: 85 }).toBuffer();
     keys.push((await blobs.put(jpg, 'jpg')).key);
   }
-  const arr = sql.raw(`ARRAY[${keys.map((k) => `'${k}'`).join(',')}]`);
+  const arr = sql`${sql.param(keys)}::text[]`;
   const k = keys.length;
   let offset = 0;
   for (const n of sizes) {
@@ -82,8 +82,8 @@ async function fill(url: string, blobs: BlobStore, sizes: number[]): Promise<str
     await h.db.execute(sql`INSERT INTO judgments (candidate_id, judge_model, rubric, prompt_hash, ok, raw_scores, axis_instruction, axis_preservation, axis_quality, attempts, latency_ms)
       SELECT i, 'builtin-metric-v1', ${RUBRIC}, 'p', true, '{"editing_success": 8, "over_editing": 7}', 8, 7, 6 + (i % 3), 1, 1
       FROM generate_series(${lo}::int, ${hi}::int) i`);
-    await h.db.execute(sql`INSERT INTO selections (request_id, candidate_id, rule_version, rubric, params, score)
-      SELECT i, i, ${rule}, ${RUBRIC}, '{}', 7.5 FROM generate_series(${lo}::int, ${hi}::int) i`);
+    await h.db.execute(sql`INSERT INTO selections (request_id, candidate_id, rule_version, rubric, judge_model, prompt_hash, params, score)
+      SELECT i, i, ${rule}, ${RUBRIC}, 'builtin-metric-v1', 'p', '{}', 7.5 FROM generate_series(${lo}::int, ${hi}::int) i`);
     offset = hi;
   }
   await h.db.execute(sql`ANALYZE`);

@@ -18,9 +18,10 @@ import { boxIoU, faceCheck } from '../../pipeline/faces/face-check.ts';
 import { findSourceFaces, type SourceFaces } from '../../pipeline/faces/source-faces.ts';
 import { decodeImage } from '../../pipeline/images.ts';
 import { analyticIoU, evalCases, evalSources, type EvalCase, type EvalSource } from '../faces/eval-set.ts';
+import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
 sharp.concurrency(1);
-const opts = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
+const opts = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: DEFAULT_MAX_PIXELS };
 const detector = await getFaceDetector();
 const sources = await evalSources();
 const cases = await evalCases(sources);

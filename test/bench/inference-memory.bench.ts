@@ -15,13 +15,14 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : def;
 };
-const PIXELS = arg('pixels', 40_000_000);
+const PIXELS = arg('pixels', DEFAULT_MAX_PIXELS);
 const N = arg('n', 4);
 const CONCURRENCY = arg('concurrency', 16);
 const MiB = 1024 * 1024;

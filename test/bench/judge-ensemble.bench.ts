@@ -31,6 +31,7 @@ import { deletePrefixKeys, openQueues } from '../../pipeline/queues.ts';
 import { rejudge } from '../../pipeline/stages/rework.ts';
 import { startWorkers } from '../../workers/main.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 
 function flag(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -71,7 +72,7 @@ async function judgeAll(t: TestDb, blobs: BlobStore, cfg: Config, label: string)
     if (r.candidateIds.length !== N) throw new Error(`${label}: ${r.candidateIds.length} candidates enqueued, expected ${N}`);
     let done = 0;
     while (done < N) {
-      await new Promise((res) => setTimeout(res, 50));
+      await sleep(50);
       done = await countPastStage(t.db, r.candidateIds, 'judge');
     }
     const s = (performance.now() - t0) / 1000;

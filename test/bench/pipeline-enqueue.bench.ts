@@ -15,6 +15,7 @@ import { redisConnection } from '../../pipeline/redis.ts';
 import { enqueueManifest } from '../../pipeline/stages/enqueue.ts';
 import { createTestDb } from '../helpers/db.ts';
 import { REDIS_URL, freshPrefix, smallImages, tempDir } from '../services/pipeline-helpers.ts';
+import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
 const LINES = Number(process.argv[2] ?? 100_000);
 
@@ -52,7 +53,7 @@ async function main() {
     candidates: 4,
     model: 'vibe-builtin-cpu',
     baseDir: tmp.dir,
-    maxPixels: 40_000_000,
+    maxPixels: DEFAULT_MAX_PIXELS,
   });
   const enqMs = performance.now() - e0;
   if (s.added !== LINES || s.enqueued !== LINES) throw new Error(`expected ${LINES} added and enqueued, got ${JSON.stringify({ ...s, requestIds: s.requestIds.length })}`);

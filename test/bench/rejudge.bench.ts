@@ -12,6 +12,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import sharp from 'sharp';
 import { sql } from 'drizzle-orm';
 import { rows } from '../../db/client.ts';
@@ -26,6 +27,7 @@ import { startWorkers } from '../../workers/main.ts';
 import { createTestDb } from '../helpers/db.ts';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { sleep } from '../../pipeline/sleep.ts';
 
 function flag(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -85,11 +87,8 @@ async function main(): Promise<void> {
     // Baseline: the same client, straight to the stand-in, CONCURRENCY calls in flight.
     const client = createJudge(cfgB.judge);
     const [s, e] = await Promise.all([blobs.get(src.key), blobs.get(edit.key)]);
-    let next = 0;
     const b0 = performance.now();
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (next++ < BASELINE_CALLS) await client.judge({ source: s, edit: e, instruction: 'make it warmer' });
-    }));
+    await pLimit(CONCURRENCY).map(Array.from({ length: BASELINE_CALLS }), () => client.judge({ source: s, edit: e, instruction: 'make it warmer' }));
     const baseRate = BASELINE_CALLS / ((performance.now() - b0) / 1000);
     const before = await vlm.count('judge-b');
 
@@ -101,7 +100,7 @@ async function main(): Promise<void> {
       let done = 0;
       let lastPrint = 0;
       while (done < r.candidateIds.length) {
-        await new Promise((res) => setTimeout(res, 100));
+        await sleep(100);
         done = await countPastStage(t.db, r.candidateIds, 'judge');
         if (performance.now() - lastPrint > 5000) {
           lastPrint = performance.now();
@@ -113,7 +112,7 @@ async function main(): Promise<void> {
       for (;;) {
         const [x] = await rows<{ n: number }>(t.db, sql`SELECT count(*)::int AS n FROM selections WHERE judge_model = 'judge-b'`);
         if (Number(x!.n) >= REQUESTS) break;
-        await new Promise((res) => setTimeout(res, 100));
+        await sleep(100);
       }
       const selectedMs = performance.now() - t0;
       const ideal = CONCURRENCY / (LATENCY / 1000);

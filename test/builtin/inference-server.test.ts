@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderEdit, variantForSeed } from '../../pipeline/builtin/editor.ts';
 import { createInferenceClient } from '../../pipeline/inference/inference.client.ts';
 import { BUILTIN_MODEL, startInferenceServer } from '../../pipeline/builtin/inference-server.ts';
+import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/images');
 const chelsea = fs.readFileSync(path.join(FIXTURES, 'chelsea.png')); // 451×300
@@ -177,7 +179,7 @@ describe('built-in inference server: protocol details and errors', () => {
     const { status, body } = await post({ image: png(chelsea), prompt: 'blur it', n: '4', size: '8192x8192' });
     expect(status).toBe(400);
     expect(body.error!.param).toBe('size');
-    expect(body.error!.message).toBe('size: 8192x8192 is 67108864 pixels, over the 40000000-pixel limit (MAX_IMAGE_PIXELS)');
+    expect(body.error!.message).toBe(`size: 8192x8192 is 67108864 pixels, over the ${DEFAULT_MAX_PIXELS}-pixel limit (MAX_IMAGE_PIXELS)`);
     const fewPixels = await startInferenceServer({ maxPixels: 100_000 });
     try {
       const tiny = png(blackPng(64, 48));
@@ -196,7 +198,7 @@ describe('built-in inference server: protocol details and errors', () => {
     const { status, body } = await post({ image: png(bomb), prompt: 'blur it' });
     expect(status).toBe(413);
     expect(body.error!.code).toBe('image_too_large');
-    expect(body.error!.message).toBe('image: 20000x15000 exceeds the 40000000-pixel limit (MAX_IMAGE_PIXELS)');
+    expect(body.error!.message).toBe(`image: 20000x15000 exceeds the ${DEFAULT_MAX_PIXELS}-pixel limit (MAX_IMAGE_PIXELS)`);
     expect(performance.now() - t0).toBeLessThan(5_000);
     // the same construction under the limit is a real image the server edits
     const small = await post({ image: png(blackPng(64, 48)), prompt: 'invert the colors' });
@@ -253,7 +255,7 @@ describe('built-in inference server: protocol details and errors', () => {
   it('stays responsive while edits run', async () => {
     const big = await sharp(astronaut).resize(1024, 1024).png().toBuffer();
     const edit = post({ image: png(big), prompt: 'posterize', n: '8', seed: '1' }).then(() => 'edit' as const);
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
     const health = fetch(`${server.url}/health`).then(async (r) => (await r.json(), 'health' as const));
     expect(await Promise.race([edit, health])).toBe('health');
     await edit;

@@ -13,8 +13,9 @@ import { checkVersion, runHardChecks, type HardCheckOptions } from '../../pipeli
 import { loadConfig } from '../../pipeline/config.ts';
 import { decodeImage } from '../../pipeline/images.ts';
 import { buildTruth, checkeredEdit, cleanEdit, loadTruthSources } from './artifact-truth.ts';
+import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
-const opts: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
+const opts: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: DEFAULT_MAX_PIXELS };
 
 describe('artifact check: ground truth', () => {
   it('finds ≥ 95 % of checkerboards (periods 2–16, amplitude ≥ 6) and flags ≤ 1 % of clean edits, textured photos included', async () => {

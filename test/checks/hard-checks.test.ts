@@ -12,11 +12,12 @@ import { ARTIFACT_RULE_VERSION, checkVersion, clearSourceCache, runHardChecks, t
 import { DETECTOR_VERSION } from '../../pipeline/faces/blazeface.ts';
 import { FACE_RULE_VERSION } from '../../pipeline/faces/face-check.ts';
 import { ImageError } from '../../pipeline/errors/index.ts';
+import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
 const fixtures = path.join(import.meta.dirname, '../fixtures/images');
 const fixture = (name: string) => readFileSync(path.join(fixtures, name));
 const astronaut = fixture('astronaut.png');
-const opts: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
+const opts: HardCheckOptions = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: DEFAULT_MAX_PIXELS };
 
 /** A region edit away from the face: a green 120×90 block in the bottom-right corner. */
 async function withRegionEdit(img: Buffer): Promise<Buffer> {
@@ -233,7 +234,7 @@ describe('bad inputs', () => {
 });
 
 describe('check version', () => {
-  const base = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
+  const base = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: DEFAULT_MAX_PIXELS };
   it('names every rule with the detector version and the thresholds it runs with', () => {
     const v = checkVersion(base);
     expect(v).toBe(

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 
 const BIN = path.resolve('bin/vibe-curate.mjs');
 let tdb: TestDb;
@@ -132,7 +133,7 @@ describe('vibe-curate serve', () => {
       const login = await fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'warm' }) });
       expect(login.status).toBe(200);
       expect((await fetch(`${url}/api/reviews`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(400);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       const base = await rssOf(pid);
       let peak = base;
       const sampler = setInterval(() => void rssOf(pid).then((r) => (peak = Math.max(peak, r)), () => {}), 20);

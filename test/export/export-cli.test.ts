@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportResult } from '../../pipeline/export/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { fillLedger, RUBRIC, type Ledger } from './fixture.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/vibe-curate.mjs');
 
@@ -60,7 +61,7 @@ describe('vibe-curate export', () => {
     const deadline = Date.now() + 30_000;
     let firstShard: string | undefined;
     while (!firstShard && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
       firstShard = (await readdir(out).catch(() => [] as string[])).find((f) => f.endsWith('.tar'));
     }
     expect(firstShard, 'a shard appeared').toBeDefined();

@@ -9,8 +9,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runHardChecks, type HardCheckReport } from '../../pipeline/checks/index.ts';
 import { boxIoU } from '../../pipeline/faces/face-check.ts';
 import { analyticIoU, evalCases, evalSources, type EvalCase } from './eval-set.ts';
+import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
-const opts = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: 40_000_000 };
+const opts = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: DEFAULT_MAX_PIXELS };
 
 describe('face rule v2 on the evaluation set', () => {
   const results: { c: EvalCase; r: HardCheckReport; right: boolean }[] = [];

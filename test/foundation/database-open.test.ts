@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PGLITE_LOCK_FILE } from '../../db/pglite-lock.ts';
 import { runCli, spawnCli } from '../services/cli-run.ts';
 import { REDIS_URL, tempDir } from '../services/pipeline-helpers.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 
 /** Every file under `dir` with its size and mtime: what "nothing was written" compares. */
 function tree(dir: string): Record<string, string> {
@@ -41,7 +42,7 @@ describe('the PGlite directory lock', () => {
       while (!/SIGTERM or SIGINT to stop/.test(holder.stderr())) {
         if (Date.now() > deadline) throw new Error(`worker did not start: ${holder.stderr()}`);
         if (holder.child.exitCode !== null) throw new Error(`worker exited: ${holder.stderr()}`);
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
       }
       const manifest = path.join(tmp.dir, 'm.jsonl');
       writeFileSync(manifest, `${JSON.stringify({ image: path.resolve('test/fixtures/images/coffee.png'), instruction: 'make it blue' })}\n`);

@@ -146,7 +146,7 @@ describe('migrating a filled 0002 database to the current schema', () => {
           await h.db.execute(sql`
             INSERT INTO judgments (candidate_id, judge_model, rubric, prompt_hash, ok, raw_scores, scores, axis_instruction, axis_preservation,
                                    axis_quality, aggregate, passes_thresholds, attempts, latency_ms)
-            VALUES (${cand.id}, ${j.model}, ${j.rubric}, ${j.promptHash}, true, ${JSON.stringify(j.rawScores)}::jsonb, ${`{${j.scoreVector.join(',')}}`}::real[],
+            VALUES (${cand.id}, ${j.model}, ${j.rubric}, ${j.promptHash}, true, ${JSON.stringify(j.rawScores)}::jsonb, ${sql.param(j.scoreVector)}::real[],
                     ${j.axes.instruction}, ${j.axes.preservation}, ${j.axes.quality}, ${JSON.stringify(j.aggregate)}::jsonb, ${j.passesThresholds}, 1, 3)`);
           await moveCandidate(h.db, cand.id, ['checked'], 'judged');
           const [s] = await rows<{ scores: number[] }>(h.db, sql`SELECT scores FROM judgments WHERE candidate_id = ${cand.id}`);
@@ -163,7 +163,7 @@ describe('migrating a filled 0002 database to the current schema', () => {
       for (const p of dpoPairs(facts, params)) {
         await h.db.execute(sql`INSERT INTO pairs (request_id, chosen_id, rejected_id, rule_version, rubric, params, margins, total_margin, rank)
                                VALUES (${r!.id}, ${p.chosenId}, ${p.rejectedId}, 'select-v1', 'metric-v1', ${JSON.stringify(params)}::jsonb,
-                                       ${`{${p.margins.join(',')}}`}::real[], ${p.totalMargin}, ${p.rank})`);
+                                       ${sql.param(p.margins)}::real[], ${p.totalMargin}, ${p.rank})`);
       }
       await h.db.execute(sql`UPDATE requests SET status = 'selected', selected_at = now() WHERE id = ${r!.id}`);
     }

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
+import { sleep } from '../../pipeline/sleep.ts';
 
 export type Behaviour =
   | 'ok' // n valid JPEGs
@@ -118,7 +119,7 @@ export async function startFaultServer(initial: Behaviour[] = ['ok']): Promise<F
         return;
       }
       if (typeof b === 'object') {
-        await new Promise((r) => setTimeout(r, 'slowMs' in b ? b.slowMs : b.delayMs));
+        await sleep('slowMs' in b ? b.slowMs : b.delayMs);
         if (!res.destroyed) reply(res, n, seed, () => jpeg);
         return;
       }

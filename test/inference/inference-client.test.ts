@@ -3,8 +3,9 @@ import { Redis } from 'ioredis';
 import net from 'node:net';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImageError, isRetryable, RemoteError, VibeError } from '../../pipeline/errors/index.ts';
-import { createInferenceClient, parseRetryAfter, throwIfRateLimited, validateImage, type EditRequest, type InferenceClientOptions } from '../../pipeline/inference/inference.client.ts';
+import { ImageError, isRetryable, parseRetryAfter, RateLimitError, RemoteError, VibeError } from '../../pipeline/errors/index.ts';
+import { createInferenceClient, validateImage, type EditRequest, type InferenceClientOptions } from '../../pipeline/inference/inference.client.ts';
+import { throwIfRateLimited } from '../../workers/processor.ts';
 import { startFaultServer, type FaultServer } from './fault-server.ts';
 
 let source: Buffer;
@@ -102,6 +103,7 @@ describe('inference client: faults', () => {
   it('turns 429 with retry-after into RATE_LIMITED at once, without burning attempts', async () => {
     const s = await fault([{ status: 429, headers: { 'retry-after': '2' }, message: 'slow down' }]);
     const err = (await failure(client([s.url], { maxAttempts: 5 }).edit(req()))) as RemoteError;
+    expect(err).toBeInstanceOf(RateLimitError);
     expect([err.code, err.status, err.retryAfterMs]).toEqual(['RATE_LIMITED', 429, 2000]);
     expect(err.message).toMatch(/slow down/);
     expect(s.hits).toBe(1);
@@ -280,7 +282,7 @@ describe('parseRetryAfter', () => {
   });
 });
 
-describe('RATE_LIMITED in a real BullMQ worker', () => {
+describe('RateLimitError in a real BullMQ worker (translated by workers/processor.ts)', () => {
   const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   afterAll(async () => {
     await connection.quit();

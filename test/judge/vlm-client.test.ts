@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../pipeline/config.ts';
-import { RemoteError } from '../../pipeline/errors/index.ts';
+import { RateLimitError, RemoteError } from '../../pipeline/errors/index.ts';
 import { getRubric, isVlmRubric } from '../../pipeline/judge/rubrics/index.ts';
 import { createVlmJudge, replyJsonSchema } from '../../pipeline/judge/vlm.client.ts';
 import type { VlmRubric } from '../../pipeline/judge/rubrics/types.ts';
@@ -223,7 +223,7 @@ describe('VLM judge transport errors', () => {
       res.end('{"error":{"message":"quota"}}');
     });
     const err = await createVlmJudge(cfg(), vlm(), { maxRetryAfterWaitMs: 5_000 }).judge(input).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RemoteError);
+    expect(err).toBeInstanceOf(RateLimitError);
     expect(err).toMatchObject({ code: 'RATE_LIMITED', status: 429, retryAfterMs: 60_000 });
     expect((err as RemoteError).message).toContain('quota');
     expect(seen).toHaveLength(1);

@@ -14,6 +14,7 @@ import { SELECTION_RULE_VERSION, runSelection, type SelectionParams, type Verdic
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { JUDGE, RUBRIC, insertRequests, readSelection, type FixCandidate } from './fixtures.ts';
 import { matchesReference as reference } from './reference.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 
 const PARAMS: SelectionParams = { minMargin: 0.5, maxPairs: 3, maxUses: 1, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
 
@@ -45,18 +46,17 @@ describe('concurrent selections with reviews in between', () => {
     const ids = ins.requestIds;
     const candidateIds = ins.facts.flat().map((f) => f.id);
     const selectAll = () => runSelection(tdb.db, { judge: JUDGE, params: PARAMS, requestIds: ids });
-    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
     await selectAll();
 
     for (let round = 0; round < 8; round++) {
       const verdicts: Verdict[] = ['accept', 'reject', 'flag'];
       const reviews = Array.from({ length: 3 }, () =>
         (async (victim: number, verdict: Verdict, wait: number) => {
-          await pause(wait);
+          await sleep(wait);
           await reviewCandidates(tdb.db, { candidateIds: [victim], reviewer: 'ana', verdict, note: '', judge: JUDGE });
         })(candidateIds[Math.floor(rand() * candidateIds.length)]!, verdicts[Math.floor(rand() * 3)]!, Math.floor(rand() * 30)),
       );
-      const selections = Array.from({ length: 4 }, () => (async (wait: number) => (await pause(wait), selectAll()))(Math.floor(rand() * 30)));
+      const selections = Array.from({ length: 4 }, () => (async (wait: number) => (await sleep(wait), selectAll()))(Math.floor(rand() * 30)));
       await Promise.all([...reviews, ...selections]);
 
       const uses = await rows<{ request_id: number; pairs: number; most_uses: number }>(
@@ -95,9 +95,9 @@ describe('concurrent selections with reviews in between', () => {
       await other.query('BEGIN');
       await other.query('SELECT id FROM requests WHERE id = $1 FOR UPDATE', [id]);
       const selecting = runSelection(tdb.db, { judge: JUDGE, params: PARAMS, requestIds: [id] });
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       const reviewing = reviewCandidates(tdb.db, { candidateIds: [best], reviewer: 'ana', verdict: 'reject', note: 'hands', judge: JUDGE });
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       await other.query('COMMIT');
       await Promise.all([selecting, reviewing]);
     } finally {

@@ -6,6 +6,7 @@ import { rows } from '../../db/client.ts';
 import { SELECTION_RULE_VERSION, dpoPairs, pickSft, runSelection, type SelectionParams } from '../../pipeline/select/index.ts';
 import { createPgliteDb, createTestDb, type TestDb } from '../helpers/db.ts';
 import { JUDGE, RUBRIC, insertRequests, readSelection, resetTables, type FixCandidate } from './fixtures.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 
 const PARAMS: SelectionParams = { minMargin: 1, maxPairs: 4, maxUses: 2, loserMayFailChecks: true, reviewAcceptOverridesThresholds: true };
 
@@ -277,7 +278,7 @@ describe('a request that settles again during selection', () => {
       await other.query(`UPDATE requests SET settled_at = clock_timestamp() WHERE id = $1`, [ins.requestIds[0]]);
       const t0 = performance.now();
       const running = select();
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       await other.query('COMMIT');
       expect(await running).toMatchObject({ requests: 2 });
       expect(performance.now() - t0).toBeGreaterThanOrEqual(290);

@@ -166,7 +166,7 @@ describe('campaign versions through the real pipeline', () => {
     const after = await rows<{ candidate_id: number; ok: boolean; superseded: boolean; raw_reply: string }>(
       t.db,
       sql`SELECT candidate_id, ok, superseded_at IS NOT NULL AS superseded, raw_reply FROM judgments
-          WHERE candidate_id = ANY(${`{${failed.map((f) => f.candidate_id).join(',')}}`}::bigint[]) ORDER BY candidate_id, id`,
+          WHERE candidate_id = ANY(${sql.param(failed.map((f) => f.candidate_id))}::bigint[]) ORDER BY candidate_id, id`,
     );
     expect(after.map((r) => [Number(r.candidate_id), r.ok, r.superseded])).toEqual(
       failed.flatMap((f) => [[Number(f.candidate_id), false, true], [Number(f.candidate_id), true, false]]),

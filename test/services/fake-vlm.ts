@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createMetricJudge } from '../../pipeline/builtin/metric-judge.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 
 export interface FakeVlmCall {
   model: string;
@@ -118,7 +119,7 @@ export async function startFakeVlm(opts: FakeVlmOptions = {}): Promise<FakeVlm> 
       void (async () => {
         try {
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          const [content] = await Promise.all([answer(body), new Promise((r) => setTimeout(r, opts.latencyMs ?? 0))]);
+          const [content] = await Promise.all([answer(body), sleep(opts.latencyMs ?? 0)]);
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ id: 'x', object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content } }], usage: { prompt_tokens: 100, completion_tokens: 20 } }));
         } catch (err) {

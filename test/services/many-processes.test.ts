@@ -33,8 +33,7 @@ import { readTarsWithPython } from '../export/fixture.ts';
 import { matchesReference } from '../select/reference.ts';
 import { runCli } from './cli-run.ts';
 import { REDIS_URL, freshPrefix, requestsOver, smallImages, tempDir, testConfig } from './pipeline-helpers.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../../pipeline/sleep.ts';
 
 describe('workers, select, export and reviewers at once', () => {
   let t: TestDb;

@@ -16,8 +16,7 @@ import { enqueueManifest } from '../../pipeline/stages/enqueue.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { spawnCli } from './cli-run.ts';
 import { REDIS_URL, freshPrefix, requestsOver, smallImages, snapshot, tempDir, testConfig } from './pipeline-helpers.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../../pipeline/sleep.ts';
 
 describe('a worker process killed with SIGKILL three times', () => {
   let ref: TestDb;

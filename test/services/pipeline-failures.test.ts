@@ -21,8 +21,7 @@ import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { runCli } from './cli-run.ts';
 import { startFlakyInference } from './flaky-inference.ts';
 import { REDIS_URL, freshPrefix, requestsOver, smallImages, tempDir, testConfig } from './pipeline-helpers.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../../pipeline/sleep.ts';
 
 async function waitFinished(db: TestDb, n: number, ms = 60_000) {
   let p = await runProgress(db.db);

@@ -18,8 +18,7 @@ import { startWorkers } from '../../workers/main.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { runCli } from './cli-run.ts';
 import { REDIS_URL, freshPrefix, requestsOver, smallImages, snapshot, tempDir, testConfig } from './pipeline-helpers.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../../pipeline/sleep.ts';
 
 describe('Redis loses every job halfway', () => {
   let ref: TestDb;

@@ -16,6 +16,7 @@ import { createTestDb } from '../helpers/db.ts';
 import { JUDGE, insertRequests } from '../select/fixtures.ts';
 import { redisConnection } from '../../pipeline/redis.ts';
 import { REDIS_URL, freshPrefix } from './pipeline-helpers.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 
 describe('select jobs', () => {
   const p = freshPrefix('selectjobs');
@@ -56,12 +57,12 @@ describe('select jobs', () => {
       expect(await q.getWaitingCount()).toBe(1);
       release();
       const deadline = Date.now() + 10_000;
-      while (ran.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (ran.length < 2 && Date.now() < deadline) await sleep(50);
       expect(ran).toEqual(['select-7', 'select-7-1']);
       // finished: the next request for it adds the next generation
-      while ((await q.getActiveCount()) > 0) await new Promise((r) => setTimeout(r, 50));
+      while ((await q.getActiveCount()) > 0) await sleep(50);
       expect(await enqueueJobs(set, 'select', [{ requestId: 7 }])).toBe(1);
-      while (ran.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (ran.length < 3 && Date.now() < deadline) await sleep(50);
       expect(ran).toEqual(['select-7', 'select-7-1', 'select-7-2']);
     } finally {
       release();

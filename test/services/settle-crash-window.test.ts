@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../../db/client.ts';
 import { BlobStore } from '../../pipeline/blobs.ts';
 import { parseManifestLines } from '../../pipeline/manifest.ts';
+import { sleep } from '../../pipeline/sleep.ts';
 import { openQueues, type QueueSet } from '../../pipeline/queues.ts';
 import { judgeStage } from '../../pipeline/stages/judge.ts';
 import { selectStage } from '../../pipeline/stages/select.ts';
@@ -49,7 +50,7 @@ describe('a worker killed between settling a request and enqueueing its selectio
     const status = async () => (await rows<{ id: number; status: string }>(t.db, sql`SELECT id, status FROM requests`))[0]!;
     try {
       const deadline = Date.now() + 60_000;
-      while ((await status()).status !== 'settled' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while ((await status()).status !== 'settled' && Date.now() < deadline) await sleep(100);
     } finally {
       await running.close();
     }

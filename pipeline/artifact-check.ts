@@ -152,8 +152,8 @@ function scoreRegion(src: DecodedImage, edit: DecodedImage, box: Box): PeakScore
   if (ew < MIN_CROP || eh < MIN_CROP) return null;
   const ex = Math.max(0, Math.min(edit.width - ew, Math.round((crop[0] + crop[2] / 2) * sx - ew / 2)));
   const ey = Math.max(0, Math.min(edit.height - eh, Math.round((crop[1] + crop[3] / 2) * sy - eh / 2)));
-  const he = residual(edit, ex, ey, ew, eh);
-  const hs = residual(src, crop[0], crop[1], crop[2], crop[3]);
+  const he = residual(edit, ex, ey, ew, eh, undefined, editScratch((ew - 2) * (eh - 2)));
+  const hs = sourceResidual(src, crop[0], crop[1], crop[2], crop[3]);
   // Same-size images: the part of the edit's residual that the source explains (least squares,
   // one gain) is taken out, so texture an edit kept (recoloured, brightened, mirrored) does not
   // hide a grid. The source is tried as it is and mirrored either way; the best fit is used.
@@ -227,7 +227,34 @@ function leastSquaresFit(a: Float32Array, b: Float32Array): { gain: number; expl
 /** The source's residual at the place a mirrored image would show at `crop`, mirrored back (same size as `crop`'s). */
 function mirroredResidual(src: DecodedImage, crop: Box, flip: 'x' | 'y'): Float32Array {
   const [x, y, w, h] = crop;
-  return residual(src, flip === 'x' ? src.width - x - w : x, flip === 'y' ? src.height - y - h : y, w, h, flip);
+  return sourceResidual(src, flip === 'x' ? src.width - x - w : x, flip === 'y' ? src.height - y - h : y, w, h, flip);
+}
+
+/**
+ * A source residual, kept per decoded source like its peaks: the face regions of a request's K
+ * edits are the same crops of the same source.
+ */
+const sourceResidualCache = new WeakMap<DecodedImage, Map<string, Float32Array>>();
+function sourceResidual(src: DecodedImage, x: number, y: number, w: number, h: number, flip?: 'x' | 'y'): Float32Array {
+  let m = sourceResidualCache.get(src);
+  if (!m) sourceResidualCache.set(src, (m = new Map()));
+  const key = `${x},${y},${w},${h},${flip ?? ''}`;
+  let r = m.get(key);
+  if (r) {
+    m.delete(key); // most recently used goes last
+  } else {
+    r = residual(src, x, y, w, h, flip);
+    if (m.size >= 8) m.delete(m.keys().next().value!);
+  }
+  m.set(key, r);
+  return r;
+}
+
+/** The edit's residual is used once per region: one buffer serves every check (artifactCheck is synchronous). */
+let editResidualBuffer = new Float32Array(0);
+function editScratch(n: number): Float32Array {
+  if (editResidualBuffer.length < n) editResidualBuffer = new Float32Array((MAX_CROP - 2) * (MAX_CROP - 2));
+  return editResidualBuffer.subarray(0, n);
 }
 
 /** The centre MAX_CROP × MAX_CROP (at most) of `box` clipped to the image, in integer pixels; null when too small. */
@@ -258,14 +285,14 @@ export function lumaCrop(img: DecodedImage, x: number, y: number, w: number, h: 
  * The residual of a w × h crop at (x, y): the 4-neighbour Laplacian of its luma (`lumaCrop`) on
  * the interior ((w−2) × (h−2)), Hann-windowed in both directions; one pass over
  * the pixels with three rows of luma in flight. `flip`: of the crop mirrored left-right ('x') or
- * upside down ('y').
+ * upside down ('y'). `into`: the (w−2)·(h−2) floats to write it to.
  */
-function residual(img: DecodedImage, x: number, y: number, w: number, h: number, flip?: 'x' | 'y'): Float32Array {
+function residual(img: DecodedImage, x: number, y: number, w: number, h: number, flip?: 'x' | 'y', into?: Float32Array): Float32Array {
   const iw = w - 2;
   const ih = h - 2;
   const wx = hann(iw);
   const wy = hann(ih);
-  const out = new Float32Array(iw * ih);
+  const out = into ?? new Float32Array(iw * ih);
   const d = img.data;
   const rows = [new Float32Array(w), new Float32Array(w), new Float32Array(w)];
   const fill = (l: Float32Array, j: number) => {

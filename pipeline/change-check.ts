@@ -52,9 +52,12 @@ export async function editAtSourceSize(src: DecodedImage, edit: DecodedImage): P
     .toBuffer();
 }
 
-/** Per-pixel changed mask (1 = changed) and its count, in one pass over the raw buffers. */
-export function changeMask(a: Buffer, b: Buffer, pixels: number, threshold: number): { mask: Uint8Array; changed: number } {
-  const mask = new Uint8Array(pixels);
+/**
+ * Per-pixel changed mask (1 = changed) and its count, in one pass over the raw buffers. `into`:
+ * a zeroed buffer of at least `pixels` bytes to write it to (its first `pixels` are returned).
+ */
+export function changeMask(a: Buffer, b: Buffer, pixels: number, threshold: number, into?: Uint8Array): { mask: Uint8Array; changed: number } {
+  const mask = into ? into.subarray(0, pixels) : new Uint8Array(pixels);
   let changed = 0;
   let i = 0;
   if (threshold >= 0 && threshold < 255 && LITTLE_ENDIAN && a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
@@ -234,13 +237,36 @@ function grow(a: Int32Array, cap: number): Int32Array<ArrayBuffer> {
   return b;
 }
 
+/**
+ * One zeroed mask buffer kept between checks (a 1.5 MP check would otherwise allocate and drop
+ * 1.5 MB each time, and such external memory drives V8's full collections). Taken while a check
+ * uses it (concurrent checks allocate their own); given back cleared.
+ */
+let spareMask: Uint8Array | null = null;
+const SPARE_MASK_MAX = 16_000_000;
+
+function takeMask(pixels: number): Uint8Array | null {
+  if (pixels > SPARE_MASK_MAX) return null;
+  const m = spareMask && spareMask.length >= pixels ? spareMask : new Uint8Array(Math.max(pixels, spareMask?.length ?? 0));
+  spareMask = null;
+  return m;
+}
+
+/** `used`: the part written to (cleared before it is kept), null when nothing was. */
+function giveMask(m: Uint8Array, used: Uint8Array | null): void {
+  used?.fill(0);
+  spareMask = m;
+}
+
 /** Runs the change rule on decoded images; the edit is compared at the source's resolution. */
 export async function changeCheck(src: DecodedImage, edit: DecodedImage, opts: { pixelThreshold?: number } = {}): Promise<ChangeCheckResult> {
   const pixelThreshold = opts.pixelThreshold ?? DEFAULT_PIXEL_THRESHOLD;
   const editData = await editAtSourceSize(src, edit);
   const pixels = src.width * src.height;
-  const { mask, changed } = changeMask(src.data, editData, pixels, pixelThreshold);
+  const scratch = takeMask(pixels);
+  const { mask, changed } = changeMask(src.data, editData, pixels, pixelThreshold, scratch ?? undefined);
   const comp = changed ? components(mask, src.width, src.height) : { count: 0, largest: 0, box: null };
+  if (scratch) giveMask(scratch, changed ? mask : null);
   const changedFraction = changed / pixels;
   const largestComponentFraction = comp.largest / pixels;
   const status =

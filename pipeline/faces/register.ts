@@ -328,7 +328,7 @@ export function registerFace(src: LumaPyramid, edit: LumaPyramid, frame: [number
   const c: [number, number] = [box[0] + box[2] / 2, box[1] + box[3] / 2];
   const side = Math.max(box[2], box[3]);
   // Coarsest: every sample of an 8×8 template over ± SEARCH_SIDES face sides, a few scales.
-  const coarsest = makeTemplate(src, box, COARSEST_N);
+  const coarsest = kept(templates, src, `${box.join(',')}/${COARSEST_N}`, () => makeTemplate(src, box, COARSEST_N));
   const reach = Math.ceil((SEARCH_SIDES * side) / coarsest.step);
   let best: FaceTransform = { tx: 0, ty: 0, s: 1 };
   let bestNcc = score(coarsest, edit, frame, c, best, false).ncc;
@@ -345,7 +345,7 @@ export function registerFace(src: LumaPyramid, edit: LumaPyramid, frame: [number
     }
   }
   // Coarse: a 16×16 template on the neighbours of that answer (half a coarsest step, one scale step).
-  const coarse = makeTemplate(src, box, COARSE_N);
+  const coarse = kept(templates, src, `${box.join(',')}/${COARSE_N}`, () => makeTemplate(src, box, COARSE_N));
   const around = best;
   bestNcc = score(coarse, edit, frame, c, around, false).ncc;
   for (const ds of [1 / 1.06, 1, 1.06]) {
@@ -361,7 +361,7 @@ export function registerFace(src: LumaPyramid, edit: LumaPyramid, frame: [number
     }
   }
   // Fine: descent on (tx, ty, ln s) from the coarse answer, halving the step down to FINE_STOP level px.
-  const fine = makeTemplate(src, box, FINE_N);
+  const fine = kept(templates, src, `${box.join(',')}/${FINE_N}`, () => makeTemplate(src, box, FINE_N));
   let cur = best;
   let curNcc = score(fine, edit, frame, c, cur, false).ncc;
   const px = 2 ** fine.level; // source px per fine-level px
@@ -404,6 +404,27 @@ export function transformBox(box: Box, tr: FaceTransform): Box {
   return [cx - w / 2, cy - h / 2, w, h];
 }
 
+/**
+ * The source's half of a registration (its pyramid around each face, the templates sampled from
+ * it) depends on the source alone: it is kept per source object, so the K edits of a request,
+ * checked against one decoded source, work it out once.
+ */
+const sourcePyramids = new WeakMap<object, Map<string, LumaPyramid>>();
+const templates = new WeakMap<object, Map<string, Template>>();
+const KEPT_PER_SOURCE = 48;
+
+function kept<T>(cache: WeakMap<object, Map<string, T>>, owner: object, key: string, make: () => T): T {
+  let m = cache.get(owner);
+  if (!m) cache.set(owner, (m = new Map()));
+  let v = m.get(key);
+  if (v === undefined) {
+    v = make();
+    if (m.size >= KEPT_PER_SOURCE) m.delete(m.keys().next().value!);
+    m.set(key, v);
+  }
+  return v;
+}
+
 /** Registers every source box in the edit (both as decoded RGB), reading only the windows around the faces. */
 export function registerFaces(src: Raster, edit: Raster, boxes: Box[]): Registration[] {
   const frame: [number, number] = [edit.width / src.width, edit.height / src.height];
@@ -416,7 +437,7 @@ export function registerFaces(src: Raster, edit: Raster, boxes: Box[]): Registra
     const sMin = levelIndex((REGION * side) / FINE_N);
     const sMax = levelIndex((REGION * side) / COARSEST_N);
     const sr = (REGION / 2) * side + 2 * 2 ** sMax;
-    const ps = lumaPyramid(src, [cx - sr, cy - sr, 2 * sr, 2 * sr], sMin, sMax);
+    const ps = kept(sourcePyramids, src, box.join(','), () => lumaPyramid(src, [cx - sr, cy - sr, 2 * sr, 2 * sr], sMin, sMax));
     // Edit: the search range around the mapped centre, at the levels the scales searched can ask for.
     const eMin = Math.max(0, Math.round(Math.log2(2 ** sMin * 0.75 * fmin)));
     const eMax = Math.max(eMin, Math.round(Math.log2(2 ** sMax * 1.45 * fmin)));

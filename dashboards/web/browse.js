@@ -3,7 +3,7 @@
  * Browse: the filter form (kept in the URL), keyset pages of candidate cards, keyboard review
  * (a/r/f, n for a note, j/k to move, o to open the request) and bulk actions with a confirmation.
  */
-import { api, askNote, el, fmt, header, keyboard, queryObject, setShortcuts, toast, verdictBadge } from './common.js';
+import { api, askNote, el, faceBadgeClass, fmt, header, keyboard, queryObject, setShortcuts, toast, verdictBadge } from './common.js';
 
 const form = document.getElementById('filters');
 const list = document.getElementById('list');
@@ -56,7 +56,7 @@ function card(row) {
         { class: 'badges' },
         el('span', { class: `badge st-${row.status}` }, row.status),
         row.category ? el('span', { class: 'badge cat' }, row.category) : null,
-        row.face_status ? el('span', { class: `badge ${row.face_status === 'fail' ? 'bad' : 'ok'}`, title: 'face check' }, `face ${row.face_status}${row.face_min_iou === null ? '' : ` ${fmt.iou(row.face_min_iou)}`}`) : null,
+        row.face_status ? el('span', { class: `badge ${faceBadgeClass(row.face_status)}`, title: 'face check' }, `face ${row.face_status}${row.face_min_iou === null ? '' : ` ${fmt.iou(row.face_min_iou)}`}`) : null,
         row.change_status ? el('span', { class: `badge ${row.change_status === 'pass' ? 'ok' : 'bad'}`, title: 'change check' }, `change ${row.change_status}`) : null,
         el('span', { class: 'verdict-slot' }, verdictBadge(row.verdict)),
       ),

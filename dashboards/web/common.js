@@ -202,6 +202,15 @@ export function queryObject() {
   return Object.fromEntries(new URLSearchParams(location.search).entries());
 }
 
+/**
+ * Badge colour of a face check status: fail red, uncertain amber (no face found, but a likely
+ * one; whether it passes is FACE_UNCERTAIN's call), pass and no_faces green.
+ */
+export function faceBadgeClass(status) {
+  if (status === 'fail') return 'bad';
+  return status === 'uncertain' ? 'warn' : 'ok';
+}
+
 /** A small coloured verdict badge. */
 export function verdictBadge(verdict) {
   return verdict ? el('span', { class: `badge v-${verdict}`, title: `reviewed: ${verdict}` }, verdict) : null;

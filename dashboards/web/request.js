@@ -7,7 +7,7 @@
  * ?browser-faces=1) MediaPipe's face detector runs in the browser on every image, draws its boxes
  * beside the server's, marks where they disagree and posts its result to /api/browser-faces.
  */
-import { api, askNote, el, fmt, header, keyboard, setShortcuts, svg, toast, verdictBadge } from './common.js';
+import { api, askNote, el, faceBadgeClass, fmt, header, keyboard, setShortcuts, svg, toast, verdictBadge } from './common.js';
 import { BROWSER_MODEL, BROWSER_VERIFY, browserFaceDetector } from './browser-faces.js';
 
 const panels = document.getElementById('panels');
@@ -159,7 +159,7 @@ function candidatePanel(d, c) {
         ? el(
             'p',
             { class: 'small' },
-            el('span', { class: `badge ${ck.face_status === 'fail' ? 'bad' : 'ok'}` }, `face ${ck.face_status}${ck.face_min_iou === null ? '' : ` min IoU ${fmt.iou(ck.face_min_iou)}`}`),
+            el('span', { class: `badge ${faceBadgeClass(ck.face_status)}` }, `face ${ck.face_status}${ck.face_min_iou === null ? '' : ` min IoU ${fmt.iou(ck.face_min_iou)}`}`),
             ' ',
             el('span', { class: `badge ${ck.change_status === 'pass' ? 'ok' : 'bad'}` }, `change ${ck.change_status} ${(100 * ck.changed_fraction).toFixed(1)}%`),
             ck.artifact_status && ck.artifact_status !== 'off' ? ' ' : null,

@@ -152,8 +152,8 @@ function scoreRegion(src: DecodedImage, edit: DecodedImage, box: Box): PeakScore
   if (ew < MIN_CROP || eh < MIN_CROP) return null;
   const ex = Math.max(0, Math.min(edit.width - ew, Math.round((crop[0] + crop[2] / 2) * sx - ew / 2)));
   const ey = Math.max(0, Math.min(edit.height - eh, Math.round((crop[1] + crop[3] / 2) * sy - eh / 2)));
-  const he = highPass(lumaCrop(edit, ex, ey, ew, eh), ew, eh);
-  const hs = highPass(lumaCrop(src, crop[0], crop[1], crop[2], crop[3]), crop[2], crop[3]);
+  const he = residual(edit, ex, ey, ew, eh, undefined, editScratch((ew - 2) * (eh - 2)));
+  const hs = sourceResidual(src, crop[0], crop[1], crop[2], crop[3]);
   // Same-size images: the part of the edit's residual that the source explains (least squares,
   // one gain) is taken out, so texture an edit kept (recoloured, brightened, mirrored) does not
   // hide a grid. The source is tried as it is and mirrored either way; the best fit is used.
@@ -227,14 +227,34 @@ function leastSquaresFit(a: Float32Array, b: Float32Array): { gain: number; expl
 /** The source's residual at the place a mirrored image would show at `crop`, mirrored back (same size as `crop`'s). */
 function mirroredResidual(src: DecodedImage, crop: Box, flip: 'x' | 'y'): Float32Array {
   const [x, y, w, h] = crop;
-  const mx = flip === 'x' ? src.width - x - w : x;
-  const my = flip === 'y' ? src.height - y - h : y;
-  const l = lumaCrop(src, mx, my, w, h);
-  const m = new Float32Array(w * h);
-  for (let j = 0; j < h; j++) {
-    for (let i = 0; i < w; i++) m[j * w + i] = flip === 'x' ? l[j * w + (w - 1 - i)]! : l[(h - 1 - j) * w + i]!;
+  return sourceResidual(src, flip === 'x' ? src.width - x - w : x, flip === 'y' ? src.height - y - h : y, w, h, flip);
+}
+
+/**
+ * A source residual, kept per decoded source like its peaks: the face regions of a request's K
+ * edits are the same crops of the same source.
+ */
+const sourceResidualCache = new WeakMap<DecodedImage, Map<string, Float32Array>>();
+function sourceResidual(src: DecodedImage, x: number, y: number, w: number, h: number, flip?: 'x' | 'y'): Float32Array {
+  let m = sourceResidualCache.get(src);
+  if (!m) sourceResidualCache.set(src, (m = new Map()));
+  const key = `${x},${y},${w},${h},${flip ?? ''}`;
+  let r = m.get(key);
+  if (r) {
+    m.delete(key); // most recently used goes last
+  } else {
+    r = residual(src, x, y, w, h, flip);
+    if (m.size >= 8) m.delete(m.keys().next().value!);
   }
-  return highPass(m, w, h);
+  m.set(key, r);
+  return r;
+}
+
+/** The edit's residual is used once per region: one buffer serves every check (artifactCheck is synchronous). */
+let editResidualBuffer = new Float32Array(0);
+function editScratch(n: number): Float32Array {
+  if (editResidualBuffer.length < n) editResidualBuffer = new Float32Array((MAX_CROP - 2) * (MAX_CROP - 2));
+  return editResidualBuffer.subarray(0, n);
 }
 
 /** The centre MAX_CROP × MAX_CROP (at most) of `box` clipped to the image, in integer pixels; null when too small. */
@@ -261,25 +281,55 @@ export function lumaCrop(img: DecodedImage, x: number, y: number, w: number, h: 
   return out;
 }
 
-/** 4-neighbour Laplacian of the interior ((w−2) × (h−2)), Hann-windowed in both directions. */
-function highPass(l: Float32Array, w: number, h: number): Float32Array {
+/**
+ * The residual of a w × h crop at (x, y): the 4-neighbour Laplacian of its luma (`lumaCrop`) on
+ * the interior ((w−2) × (h−2)), Hann-windowed in both directions; one pass over
+ * the pixels with three rows of luma in flight. `flip`: of the crop mirrored left-right ('x') or
+ * upside down ('y'). `into`: the (w−2)·(h−2) floats to write it to.
+ */
+function residual(img: DecodedImage, x: number, y: number, w: number, h: number, flip?: 'x' | 'y', into?: Float32Array): Float32Array {
   const iw = w - 2;
   const ih = h - 2;
   const wx = hann(iw);
   const wy = hann(ih);
-  const out = new Float32Array(iw * ih);
-  for (let j = 0; j < ih; j++) {
-    const c = (j + 1) * w + 1;
-    for (let i = 0; i < iw; i++) {
-      const k = c + i;
-      out[j * iw + i] = (4 * l[k]! - l[k - 1]! - l[k + 1]! - l[k - w]! - l[k + w]!) * wx[i]! * wy[j]!;
+  const out = into ?? new Float32Array(iw * ih);
+  const d = img.data;
+  const rows = [new Float32Array(w), new Float32Array(w), new Float32Array(w)];
+  const fill = (l: Float32Array, j: number) => {
+    const yy = flip === 'y' ? y + h - 1 - j : y + j;
+    if (flip === 'x') {
+      let p = (yy * img.width + x + w - 1) * 3;
+      for (let i = 0; i < w; i++, p -= 3) l[i] = 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
+    } else {
+      let p = (yy * img.width + x) * 3;
+      for (let i = 0; i < w; i++, p += 3) l[i] = 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
     }
+  };
+  fill(rows[0]!, 0);
+  fill(rows[1]!, 1);
+  for (let j = 0; j < ih; j++) {
+    const up = rows[j % 3]!;
+    const c = rows[(j + 1) % 3]!;
+    const dn = rows[(j + 2) % 3]!;
+    fill(dn, j + 2);
+    const o = j * iw;
+    const wj = wy[j]!;
+    for (let i = 0; i < iw; i++) out[o + i] = (4 * c[i + 1]! - c[i]! - c[i + 2]! - up[i + 1]! - dn[i + 1]!) * wx[i]! * wj;
   }
   return out;
 }
 
+/** Hann windows by length, made once (a check asks for the same few crop sides over and over). */
+const hannCache = new Map<number, Float64Array>();
 function hann(n: number): Float64Array {
-  return Float64Array.from({ length: n }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / n));
+  let win = hannCache.get(n);
+  if (!win) {
+    win = new Float64Array(n);
+    for (let i = 0; i < n; i++) win[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / n);
+    if (hannCache.size >= 64) hannCache.delete(hannCache.keys().next().value!);
+    hannCache.set(n, win);
+  }
+  return win;
 }
 
 export interface PatternPeak {
@@ -290,16 +340,14 @@ export interface PatternPeak {
 }
 
 /**
- * Peak ratios of every pattern and period on a residual of w × h. Separable DFT: one complex
- * row sum per needed horizontal frequency (2 multiply-adds per pixel each), then a short sum
- * down the rows per needed point.
+ * Peak ratios of every pattern and period on a residual of w × h. Separable DFT: each row's
+ * transform at every needed horizontal frequency (1/P and 0), then a short sum down the rows per
+ * needed point.
  */
 export function patternPeaks(r: Float32Array, w: number, h: number): PatternPeak[] {
   const dy = 1 / h;
-  const fxs: number[] = [0];
-  for (let p = MIN_PERIOD; p <= MAX_PERIOD; p++) fxs.push(1 / p);
-  // rows[k][y] = Σx r(x, y)·e^{-2πi·fxs[k]·x}.
-  const rows = fxs.map((fx) => rowTransform(r, w, h, fx));
+  // rows[k][y] = Σx r(x, y)·e^{-2πi·fx·x} with fx = 0 (k = 0) or 1/(k + MIN_PERIOD − 1).
+  const rows = rowTransforms(r, w, h);
   // A point's peak: its power over the mean power NEIGHBOUR_BINS away along y, on both sides.
   const peakAt = (k: number, fy: number) => {
     const row = rows[k]!;
@@ -317,39 +365,95 @@ export function patternPeaks(r: Float32Array, w: number, h: number): PatternPeak
   return out;
 }
 
-function rowTransform(r: Float32Array, w: number, h: number, fx: number): Float64Array {
-  const cos = new Float64Array(w);
-  const sin = new Float64Array(w);
-  for (let x = 0; x < w; x++) {
-    cos[x] = Math.cos(2 * Math.PI * fx * x);
-    sin[x] = Math.sin(2 * Math.PI * fx * x);
-  }
-  const out = new Float64Array(2 * h);
-  const even = w - (w % 2);
+/**
+ * Every period's row transforms at once. At fx = 1/P the twiddle repeats every P px, so a row is
+ * first folded into P bins (bin m sums the pixels at x ≡ m mod P) and the transform is P terms:
+ * one add per pixel per fold instead of a complex multiply-add per pixel per period. The folds
+ * are taken once per row for the periods no other one divides (FOLDS); the others come from
+ * them (16 → 8 → 4 → 2, 15 → 5 and 3, 14 → 7, 12 → 6; fx = 0 is the sum of any fold).
+ */
+function rowTransforms(r: Float32Array, w: number, h: number): Float64Array[] {
+  const rows = Array.from({ length: 2 + MAX_PERIOD - MIN_PERIOD }, () => new Float64Array(2 * h));
+  const bins = new Float64Array(FOLD_BINS);
+  const sub = new Float64Array(MAX_PERIOD); // a derived period's bins
+  const tw = twiddles();
   for (let y = 0; y < h; y++) {
-    // Two accumulators per part: independent chains the CPU can overlap.
-    let re0 = 0;
-    let re1 = 0;
-    let im0 = 0;
-    let im1 = 0;
+    bins.fill(0);
     const row = y * w;
-    let x = 0;
-    for (; x < even; x += 2) {
-      const a = r[row + x]!;
-      const b = r[row + x + 1]!;
-      re0 += a * cos[x]!;
-      im0 += a * sin[x]!;
-      re1 += b * cos[x + 1]!;
-      im1 += b * sin[x + 1]!;
+    // One pass, a counter per fold (x mod P without a division).
+    let c15 = 0, c14 = 0, c13 = 0, c12 = 0, c11 = 0, c10 = 0, c9 = 0;
+    for (let x = 0; x < w; x++) {
+      const v = r[row + x]!;
+      bins[x & 15] += v;
+      bins[16 + c15] += v;
+      bins[31 + c14] += v;
+      bins[45 + c13] += v;
+      bins[58 + c12] += v;
+      bins[70 + c11] += v;
+      bins[81 + c10] += v;
+      bins[91 + c9] += v;
+      if (++c15 === 15) c15 = 0;
+      if (++c14 === 14) c14 = 0;
+      if (++c13 === 13) c13 = 0;
+      if (++c12 === 12) c12 = 0;
+      if (++c11 === 11) c11 = 0;
+      if (++c10 === 10) c10 = 0;
+      if (++c9 === 9) c9 = 0;
     }
-    if (x < w) {
-      re0 += r[row + x]! * cos[x]!;
-      im0 += r[row + x]! * sin[x]!;
+    let total = 0;
+    for (let m = 0; m < 16; m++) total += bins[m]!;
+    rows[0]![2 * y] = total;
+    for (let p = MIN_PERIOD; p <= MAX_PERIOD; p++) {
+      const base = FOLD_BASE[p]!;
+      const of = FOLD_START[base]!;
+      // Bins of P from the fold of its multiple `base`: bin m sums base's bins m, m + P, …
+      for (let m = 0; m < p; m++) {
+        let s = 0;
+        for (let q = m; q < base; q += p) s += bins[of + q]!;
+        sub[m] = s;
+      }
+      const t = tw[p]!;
+      let re = 0;
+      let im = 0;
+      for (let m = 0; m < p; m++) {
+        re += sub[m]! * t[2 * m]!;
+        im += sub[m]! * t[2 * m + 1]!;
+      }
+      const out = rows[1 + p - MIN_PERIOD]!;
+      out[2 * y] = re;
+      out[2 * y + 1] = -im;
     }
-    out[2 * y] = re0 + re1;
-    out[2 * y + 1] = -(im0 + im1);
   }
-  return out;
+  return rows;
+}
+
+/** The periods folded directly, and where each one's bins start in the fold array. */
+const FOLDS = [16, 15, 14, 13, 12, 11, 10, 9];
+const FOLD_START: number[] = [];
+let FOLD_BINS = 0;
+for (const p of FOLDS) {
+  FOLD_START[p] = FOLD_BINS;
+  FOLD_BINS += p;
+}
+/** Per period, the fold its bins are summed from (the largest folded multiple of it). */
+const FOLD_BASE: number[] = [];
+for (let p = MIN_PERIOD; p <= MAX_PERIOD; p++) FOLD_BASE[p] = FOLDS.find((f) => f % p === 0)!;
+
+let twiddleTable: Float64Array[] | undefined;
+/** Per period P: cos and sin of 2π·m/P, m = 0…P−1, interleaved. */
+function twiddles(): Float64Array[] {
+  if (!twiddleTable) {
+    twiddleTable = [];
+    for (let p = MIN_PERIOD; p <= MAX_PERIOD; p++) {
+      const t = new Float64Array(2 * p);
+      for (let m = 0; m < p; m++) {
+        t[2 * m] = Math.cos((2 * Math.PI * m) / p);
+        t[2 * m + 1] = Math.sin((2 * Math.PI * m) / p);
+      }
+      twiddleTable[p] = t;
+    }
+  }
+  return twiddleTable;
 }
 
 /** |Σy rows(y)·e^{-2πi·fy·y}|², the rotation kept by recurrence. */

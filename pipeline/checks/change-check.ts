@@ -52,13 +52,25 @@ export async function editAtSourceSize(src: DecodedImage, edit: DecodedImage): P
     .toBuffer();
 }
 
-/** Per-pixel changed mask (1 = changed) and its count, in one pass over the raw buffers. */
-export function changeMask(a: Buffer, b: Buffer, pixels: number, threshold: number): { mask: Uint8Array; changed: number } {
-  const mask = new Uint8Array(pixels);
+/**
+ * Per-pixel changed mask (1 = changed) and its count, in one pass over the raw buffers. `into`:
+ * a zeroed buffer of at least `pixels` bytes to write it to (its first `pixels` are returned).
+ * `rows`: with the image `width`, a zeroed byte per row, set to 1 for every row that may hold a
+ * changed pixel (each row that does is marked; `components` skips the others).
+ */
+export function changeMask(
+  a: Buffer,
+  b: Buffer,
+  pixels: number,
+  threshold: number,
+  into?: Uint8Array,
+  rows?: { width: number; marks: Uint8Array },
+): { mask: Uint8Array; changed: number } {
+  const mask = into ? into.subarray(0, pixels) : new Uint8Array(pixels);
   let changed = 0;
   let i = 0;
   if (threshold >= 0 && threshold < 255 && LITTLE_ENDIAN && a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
-    changed = changedQuads(a, b, Math.floor(pixels / 4), Math.floor(threshold), mask);
+    changed = changedQuads(a, b, Math.floor(pixels / 4), Math.floor(threshold), mask, rows);
     i = pixels - (pixels % 4);
   }
   for (let p = i * 3; i < pixels; i++, p += 3) {
@@ -68,6 +80,7 @@ export function changeMask(a: Buffer, b: Buffer, pixels: number, threshold: numb
     if (d0 > threshold || -d0 > threshold || d1 > threshold || -d1 > threshold || d2 > threshold || -d2 > threshold) {
       mask[i] = 1;
       changed++;
+      if (rows) rows.marks[Math.floor(i / rows.width)] = 1;
     }
   }
   return { mask, changed };
@@ -82,7 +95,7 @@ const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
  * Lanes never borrow from each other, so one subtraction tests two bytes. Unchanged quads, most
  * of an image, cost a few word operations and no branch per channel. Returns the changed count.
  */
-function changedQuads(a: Buffer, b: Buffer, quads: number, t: number, mask: Uint8Array): number {
+function changedQuads(a: Buffer, b: Buffer, quads: number, t: number, mask: Uint8Array, rows?: { width: number; marks: Uint8Array }): number {
   const A = new Uint32Array(a.buffer, a.byteOffset, quads * 3);
   const B = new Uint32Array(b.buffer, b.byteOffset, quads * 3);
   const K = 0x01ff01ff - t * 0x00010001;
@@ -118,6 +131,11 @@ function changedQuads(a: Buffer, b: Buffer, quads: number, t: number, mask: Uint
     if ((m0 | m1 | m2) === 0) continue;
     // Bytes 0–11 are pixel 0: bytes 0–2, 1: 3–5, 2: 6–8, 3: 9–11 (word = byte / 4).
     const i = q * 4;
+    if (rows) {
+      // The quad's rows (two when it wraps): marked whichever of its pixels changed.
+      rows.marks[Math.floor(i / rows.width)] = 1;
+      rows.marks[Math.floor((i + 3) / rows.width)] = 1;
+    }
     if (m0 & 0x02000600) {
       mask[i] = 1;
       changed++;
@@ -142,9 +160,15 @@ function changedQuads(a: Buffer, b: Buffer, quads: number, t: number, mask: Uint
  * 4-connected components of a 0/1 mask: count, largest size and its bounding box (the first in
  * scan order among equally large ones). Works on runs of 1s per row, joined (union-find, the
  * earliest run as root) with the runs they touch in the row above; zero stretches are skipped a
- * word at a time. Cost grows with the mask and the number of runs, not with component area.
+ * word at a time, and rows `rowMarks` leaves at 0 (none changed) are not read. Cost grows with
+ * the mask and the number of runs, not with component area.
  */
-export function components(mask: Uint8Array, width: number, height: number): { count: number; largest: number; box: [number, number, number, number] | null } {
+export function components(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  rowMarks?: Uint8Array,
+): { count: number; largest: number; box: [number, number, number, number] | null } {
   let cap = 1024;
   let rs = new Int32Array(cap); // run start x
   let re = new Int32Array(cap); // run end x (exclusive)
@@ -163,8 +187,13 @@ export function components(mask: Uint8Array, width: number, height: number): { c
   let prevFrom = 0;
   let prevTo = 0;
   for (let y = 0; y < height; y++) {
-    const base = y * width;
     const from = n;
+    if (rowMarks && !rowMarks[y]) {
+      // No changed pixel in this row (changeMask's marks): no runs, nothing for the next row to join.
+      prevFrom = prevTo = n;
+      continue;
+    }
+    const base = y * width;
     let j = prevFrom; // first run of the row above that may touch the current one
     let x = 0;
     while (x < width) {
@@ -234,13 +263,37 @@ function grow(a: Int32Array, cap: number): Int32Array<ArrayBuffer> {
   return b;
 }
 
+/**
+ * One zeroed mask buffer kept between checks (a 1.5 MP check would otherwise allocate and drop
+ * 1.5 MB each time, and such external memory drives V8's full collections). Taken while a check
+ * uses it (concurrent checks allocate their own); given back cleared.
+ */
+let spareMask: Uint8Array | null = null;
+const SPARE_MASK_MAX = 16_000_000;
+
+function takeMask(pixels: number): Uint8Array | null {
+  if (pixels > SPARE_MASK_MAX) return null;
+  const m = spareMask && spareMask.length >= pixels ? spareMask : new Uint8Array(Math.max(pixels, spareMask?.length ?? 0));
+  spareMask = null;
+  return m;
+}
+
+/** `used`: the part written to (cleared before it is kept), null when nothing was. */
+function giveMask(m: Uint8Array, used: Uint8Array | null): void {
+  used?.fill(0);
+  spareMask = m;
+}
+
 /** Runs the change rule on decoded images; the edit is compared at the source's resolution. */
 export async function changeCheck(src: DecodedImage, edit: DecodedImage, opts: { pixelThreshold?: number } = {}): Promise<ChangeCheckResult> {
   const pixelThreshold = opts.pixelThreshold ?? DEFAULT_PIXEL_THRESHOLD;
   const editData = await editAtSourceSize(src, edit);
   const pixels = src.width * src.height;
-  const { mask, changed } = changeMask(src.data, editData, pixels, pixelThreshold);
-  const comp = changed ? components(mask, src.width, src.height) : { count: 0, largest: 0, box: null };
+  const scratch = takeMask(pixels);
+  const marks = new Uint8Array(src.height);
+  const { mask, changed } = changeMask(src.data, editData, pixels, pixelThreshold, scratch ?? undefined, { width: src.width, marks });
+  const comp = changed ? components(mask, src.width, src.height, marks) : { count: 0, largest: 0, box: null };
+  if (scratch) giveMask(scratch, changed ? mask : null);
   const changedFraction = changed / pixels;
   const largestComponentFraction = comp.largest / pixels;
   const status =

@@ -96,15 +96,40 @@ export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height
   const per = f / stride;
   const k = 1 / (per * per);
   const off = stride >> 1;
-  for (let oy = 0; oy < h; oy++) {
-    const row = oy * w;
-    for (let dy = off; dy < f; dy += stride) {
-      let p = ((y0 + oy * f + dy) * W + x0 + off) * 3;
-      const step = stride * 3;
-      for (let ox = 0; ox < w; ox++) {
-        let acc = 0;
-        for (let dx = 0; dx < per; dx++, p += step) acc += 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
-        base[row + ox] = base[row + ox]! + acc * k;
+  const step = stride * 3;
+  if (per === 4) {
+    // The usual case (level 2 up): each block's 4 × 4 reads unrolled, the sum kept in a register
+    // and rounded to float32 after each block row, as the general loop below stores it.
+    const rowStep = stride * W * 3;
+    for (let oy = 0; oy < h; oy++) {
+      const row = oy * w;
+      const first = ((y0 + oy * f + off) * W + x0 + off) * 3;
+      for (let ox = 0, p0 = first; ox < w; ox++, p0 += 4 * step) {
+        let v = 0;
+        for (let r = 0, p = p0; r < 4; r++, p += rowStep) {
+          const q = p + step;
+          const s = q + step;
+          const t = s + step;
+          const acc =
+            0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]! +
+            (0.299 * d[q]! + 0.587 * d[q + 1]! + 0.114 * d[q + 2]!) +
+            (0.299 * d[s]! + 0.587 * d[s + 1]! + 0.114 * d[s + 2]!) +
+            (0.299 * d[t]! + 0.587 * d[t + 1]! + 0.114 * d[t + 2]!);
+          v = Math.fround(v + acc * k);
+        }
+        base[row + ox] = v;
+      }
+    }
+  } else {
+    for (let oy = 0; oy < h; oy++) {
+      const row = oy * w;
+      for (let dy = off; dy < f; dy += stride) {
+        let p = ((y0 + oy * f + dy) * W + x0 + off) * 3;
+        for (let ox = 0; ox < w; ox++) {
+          let acc = 0;
+          for (let dx = 0; dx < per; dx++, p += step) acc += 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
+          base[row + ox] = base[row + ox]! + acc * k;
+        }
       }
     }
   }
@@ -159,10 +184,12 @@ function levelOf(p: LumaPyramid, k: number): Level | undefined {
 }
 
 interface Template {
-  /** Sample offsets from the centre, source px. */
+  /** Samples per side. */
+  n: number;
+  /** Sample offsets from the centre, source px: per column (x) and per row (y) of the square grid. */
   ox: Float32Array;
   oy: Float32Array;
-  /** Source values (NaN outside the source). */
+  /** Source values, row-major (NaN outside the source). */
   val: Float32Array;
   /** Whether the sample lies inside the face box. */
   inner: Uint8Array;
@@ -179,13 +206,13 @@ function makeTemplate(src: LumaPyramid, box: Box, n: number): Template {
   const k = Math.max(src.min, Math.min(src.max, levelIndex(step)));
   const lv = levelOf(src, k);
   const N = n * n;
-  const t: Template = { ox: new Float32Array(N), oy: new Float32Array(N), val: new Float32Array(N), inner: new Uint8Array(N), step, level: k };
+  const t: Template = { n, ox: new Float32Array(n), oy: new Float32Array(n), val: new Float32Array(N), inner: new Uint8Array(N), step, level: k };
   for (let j = 0, i = 0; j < n; j++) {
     for (let q = 0; q < n; q++, i++) {
       const ox = (q - (n - 1) / 2) * step;
       const oy = (j - (n - 1) / 2) * step;
-      t.ox[i] = ox;
-      t.oy[i] = oy;
+      t.ox[q] = ox;
+      t.oy[j] = oy;
       t.val[i] = lv ? sample(lv, cx + ox, cy + oy) : NaN;
       t.inner[i] = Math.abs(ox) <= box[2] / 2 && Math.abs(oy) <= box[3] / 2 ? 1 : 0;
     }
@@ -199,9 +226,14 @@ interface Scored {
   ringNcc: number;
 }
 
+/** Per column (x) or row (y) of a template at one transform: the level px left of / above it, its fraction, and whether it is inside. */
+const axisCell = { x: new Int32Array(64), fx: new Float64Array(64), okx: new Uint8Array(64), y: new Int32Array(64), fy: new Float64Array(64), oky: new Uint8Array(64) };
+
 /**
  * NCC of the template against the edit at transform `tr`. `frame`: edit px per source px along x
  * and y. Samples outside either image are left out; too few left: −1.
+ * The template is a square grid, so each column shares its x and each row its y: the bilinear
+ * weights are worked out per column and per row (as `sample` would per point), not per sample.
  */
 function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [number, number], tr: FaceTransform, withInner: boolean): Scored {
   // The edit level whose px covers about as much of the scene as the template's level px (same blur).
@@ -211,42 +243,78 @@ function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [numb
   const fy = frame[1];
   const bx = c[0] + tr.tx;
   const by = c[1] + tr.ty;
-  let n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  const n = t.n;
+  const W = lv.width;
+  const H = lv.height;
+  const cell = axisCell;
+  for (let q = 0; q < n; q++) {
+    const x = ((bx + tr.s * t.ox[q]!) * fx - lv.x0) * lv.inv - 0.5;
+    cell.okx[q] = x < -0.5 || x > W - 0.5 ? 0 : 1;
+    const xc = Math.min(Math.max(x, 0), W - 1);
+    const x0 = Math.min(Math.floor(xc), W - 2);
+    cell.x[q] = x0;
+    cell.fx[q] = xc - x0;
+  }
+  for (let j = 0; j < n; j++) {
+    const y = ((by + tr.s * t.oy[j]!) * fy - lv.y0) * lv.inv - 0.5;
+    cell.oky[j] = y < -0.5 || y > H - 0.5 ? 0 : 1;
+    const yc = Math.min(Math.max(y, 0), H - 1);
+    const y0 = Math.min(Math.floor(yc), H - 2);
+    cell.y[j] = y0 * W;
+    cell.fy[j] = yc - y0;
+  }
+  const d = lv.data;
+  const val = t.val;
+  const inner = t.inner;
+  let cnt = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
   let m = 0, ia = 0, ib = 0, iaa = 0, ibb = 0, iab = 0;
-  const N = t.val.length;
-  for (let i = 0; i < N; i++) {
-    const a = t.val[i]!;
-    if (Number.isNaN(a)) continue;
-    const b = sample(lv, (bx + tr.s * t.ox[i]!) * fx, (by + tr.s * t.oy[i]!) * fy);
-    if (Number.isNaN(b)) continue;
-    n++;
-    sa += a;
-    sb += b;
-    saa += a * a;
-    sbb += b * b;
-    sab += a * b;
-    if (withInner && t.inner[i]) {
-      m++;
-      ia += a;
-      ib += b;
-      iaa += a * a;
-      ibb += b * b;
-      iab += a * b;
+  const N = n * n;
+  for (let j = 0, i = 0; j < n; j++) {
+    if (!cell.oky[j]) {
+      i += n;
+      continue;
+    }
+    const row = cell.y[j]!;
+    const wy = cell.fy[j]!;
+    for (let q = 0; q < n; q++, i++) {
+      const a = val[i]!;
+      if (Number.isNaN(a) || !cell.okx[q]) continue;
+      const wx = cell.fx[q]!;
+      const k = row + cell.x[q]!;
+      const p = d[k]!;
+      const r = d[k + 1]!;
+      const u = d[k + W]!;
+      const e = d[k + W + 1]!;
+      const b = p + (r - p) * wx + (u - p) * wy + (p - r - u + e) * wx * wy;
+      cnt++;
+      sa += a;
+      sb += b;
+      saa += a * a;
+      sbb += b * b;
+      sab += a * b;
+      if (withInner && inner[i]) {
+        m++;
+        ia += a;
+        ib += b;
+        iaa += a * a;
+        ibb += b * b;
+        iab += a * b;
+      }
     }
   }
-  const ncc = (cnt: number, xa: number, xb: number, xaa: number, xbb: number, xab: number) => {
-    if (cnt < 4) return -1;
-    const va = xaa - (xa * xa) / cnt;
-    const vb = xbb - (xb * xb) / cnt;
-    const cov = xab - (xa * xb) / cnt;
+  const ncc = (num: number, xa: number, xb: number, xaa: number, xbb: number, xab: number) => {
+    if (num < 4) return -1;
+    const va = xaa - (xa * xa) / num;
+    const vb = xbb - (xb * xb) / num;
+    const cov = xab - (xa * xb) / num;
     // A flat patch (painted out) has no structure to correlate: that is not a match.
-    return va > 1e-3 * cnt && vb > 1e-3 * cnt ? cov / Math.sqrt(va * vb) : 0;
+    return va > 1e-3 * num && vb > 1e-3 * num ? cov / Math.sqrt(va * vb) : 0;
   };
-  if (n < MIN_VALID * N) return { ncc: -1, innerNcc: -1, ringNcc: -1 };
+  if (cnt < MIN_VALID * N) return { ncc: -1, innerNcc: -1, ringNcc: -1 };
   return {
-    ncc: ncc(n, sa, sb, saa, sbb, sab),
+    ncc: ncc(cnt, sa, sb, saa, sbb, sab),
     innerNcc: withInner ? ncc(m, ia, ib, iaa, ibb, iab) : 0,
-    ringNcc: withInner ? ncc(n - m, sa - ia, sb - ib, saa - iaa, sbb - ibb, sab - iab) : 0,
+    ringNcc: withInner ? ncc(cnt - m, sa - ia, sb - ib, saa - iaa, sbb - ibb, sab - iab) : 0,
   };
 }
 
@@ -260,7 +328,7 @@ export function registerFace(src: LumaPyramid, edit: LumaPyramid, frame: [number
   const c: [number, number] = [box[0] + box[2] / 2, box[1] + box[3] / 2];
   const side = Math.max(box[2], box[3]);
   // Coarsest: every sample of an 8×8 template over ± SEARCH_SIDES face sides, a few scales.
-  const coarsest = makeTemplate(src, box, COARSEST_N);
+  const coarsest = kept(templates, src, `${box.join(',')}/${COARSEST_N}`, () => makeTemplate(src, box, COARSEST_N));
   const reach = Math.ceil((SEARCH_SIDES * side) / coarsest.step);
   let best: FaceTransform = { tx: 0, ty: 0, s: 1 };
   let bestNcc = score(coarsest, edit, frame, c, best, false).ncc;
@@ -277,7 +345,7 @@ export function registerFace(src: LumaPyramid, edit: LumaPyramid, frame: [number
     }
   }
   // Coarse: a 16×16 template on the neighbours of that answer (half a coarsest step, one scale step).
-  const coarse = makeTemplate(src, box, COARSE_N);
+  const coarse = kept(templates, src, `${box.join(',')}/${COARSE_N}`, () => makeTemplate(src, box, COARSE_N));
   const around = best;
   bestNcc = score(coarse, edit, frame, c, around, false).ncc;
   for (const ds of [1 / 1.06, 1, 1.06]) {
@@ -293,7 +361,7 @@ export function registerFace(src: LumaPyramid, edit: LumaPyramid, frame: [number
     }
   }
   // Fine: descent on (tx, ty, ln s) from the coarse answer, halving the step down to FINE_STOP level px.
-  const fine = makeTemplate(src, box, FINE_N);
+  const fine = kept(templates, src, `${box.join(',')}/${FINE_N}`, () => makeTemplate(src, box, FINE_N));
   let cur = best;
   let curNcc = score(fine, edit, frame, c, cur, false).ncc;
   const px = 2 ** fine.level; // source px per fine-level px
@@ -336,6 +404,27 @@ export function transformBox(box: Box, tr: FaceTransform): Box {
   return [cx - w / 2, cy - h / 2, w, h];
 }
 
+/**
+ * The source's half of a registration (its pyramid around each face, the templates sampled from
+ * it) depends on the source alone: it is kept per source object, so the K edits of a request,
+ * checked against one decoded source, work it out once.
+ */
+const sourcePyramids = new WeakMap<object, Map<string, LumaPyramid>>();
+const templates = new WeakMap<object, Map<string, Template>>();
+const KEPT_PER_SOURCE = 48;
+
+function kept<T>(cache: WeakMap<object, Map<string, T>>, owner: object, key: string, make: () => T): T {
+  let m = cache.get(owner);
+  if (!m) cache.set(owner, (m = new Map()));
+  let v = m.get(key);
+  if (v === undefined) {
+    v = make();
+    if (m.size >= KEPT_PER_SOURCE) m.delete(m.keys().next().value!);
+    m.set(key, v);
+  }
+  return v;
+}
+
 /** Registers every source box in the edit (both as decoded RGB), reading only the windows around the faces. */
 export function registerFaces(src: Raster, edit: Raster, boxes: Box[]): Registration[] {
   const frame: [number, number] = [edit.width / src.width, edit.height / src.height];
@@ -348,7 +437,7 @@ export function registerFaces(src: Raster, edit: Raster, boxes: Box[]): Registra
     const sMin = levelIndex((REGION * side) / FINE_N);
     const sMax = levelIndex((REGION * side) / COARSEST_N);
     const sr = (REGION / 2) * side + 2 * 2 ** sMax;
-    const ps = lumaPyramid(src, [cx - sr, cy - sr, 2 * sr, 2 * sr], sMin, sMax);
+    const ps = kept(sourcePyramids, src, box.join(','), () => lumaPyramid(src, [cx - sr, cy - sr, 2 * sr, 2 * sr], sMin, sMax));
     // Edit: the search range around the mapped centre, at the levels the scales searched can ask for.
     const eMin = Math.max(0, Math.round(Math.log2(2 ** sMin * 0.75 * fmin)));
     const eMax = Math.max(eMin, Math.round(Math.log2(2 ** sMax * 1.45 * fmin)));

@@ -51,6 +51,31 @@ describe('components (4-connected)', () => {
   });
 });
 
+describe('row marks', () => {
+  it('changeMask marks every row holding a changed pixel, and components reads only those with the same answer', () => {
+    // 37 × 23 (a width that is not a multiple of 4, so quads wrap rows): blobs and specks.
+    const w = 37;
+    const h = 23;
+    const rand = rng(7);
+    const a = Buffer.alloc(w * h * 3, 120);
+    const b = Buffer.from(a);
+    for (let i = 0; i < w * h; i++) {
+      const x = i % w;
+      const y = Math.floor(i / w);
+      const blob = (x > 5 && x < 14 && y > 3 && y < 9) || (y === 17 && x > 20);
+      if (blob || rand() < 0.03) b[i * 3 + Math.floor(rand() * 3)] = rand() < 0.5 ? 0 : 255;
+    }
+    const marks = new Uint8Array(h);
+    const { mask, changed } = changeMask(a, b, w * h, 40, undefined, { width: w, marks });
+    const plain = changeMask(a, b, w * h, 40);
+    expect([...mask]).toEqual([...plain.mask]);
+    expect(changed).toBe(plain.changed);
+    for (let y = 0; y < h; y++) if (mask.subarray(y * w, (y + 1) * w).some((v) => v === 1)) expect(marks[y], `row ${y}`).toBe(1);
+    expect(marks.some((v) => v === 0)).toBe(true); // some rows are skipped
+    expect(components(mask, w, h, marks)).toEqual(components(mask, w, h));
+  });
+});
+
 describe('changeCheck', () => {
   it('identical images: no_change', async () => {
     const src = await coffee();

@@ -17,8 +17,10 @@ type Registrar = (program: Command, ctx: CliContext) => void;
  * Every command: its one-line summary for `vibe-curate --help`, and the module that defines it
  * (options, full description, action). Only the module of the command being run is imported, so
  * `--help` and light commands do not load sharp, onnxruntime, PGlite or the dashboard.
- * A module may define several commands (rework: recheck and rejudge). Order = the help's order.
+ * A module may define several commands (rework: recheck and rejudge; they share one `load`).
+ * Order = the help's order.
  */
+const rework = () => import('./rework.ts');
 export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ register: Registrar }> }> = {
   db: { summary: 'database maintenance (db migrate)', load: () => import('./db-migrate.ts') },
   export: { summary: 'write SFT or DPO training shards (WebDataset, or Parquet for DPO) with a manifest', load: () => import('./export.ts') },
@@ -32,8 +34,8 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ r
   'retry-failed': { summary: 'enqueue again the work of open failures', load: () => import('./retry-failed.ts') },
   inspect: { summary: 'run the hard checks (and the judge) on one source/edit pair', load: () => import('./inspect.ts') },
   'serve-inference': { summary: 'serve the built-in CPU inference core', load: () => import('./serve-inference.ts') },
-  recheck: { summary: 'run the current check version on candidates without one (no regeneration)', load: () => import('./rework.ts') },
-  rejudge: { summary: 'judge again under the current judge version (no regeneration)', load: () => import('./rework.ts') },
+  recheck: { summary: 'run the current check version on candidates without one (no regeneration)', load: rework },
+  rejudge: { summary: 'judge again under the current judge version (no regeneration)', load: rework },
   'near-dups': { summary: 'hash sources and recompute the near-duplicate groups', load: () => import('./near-dups.ts') },
   calibrate: { summary: 'the judge against the reviewers: agreement and suggested thresholds', load: () => import('./calibrate.ts') },
 };
@@ -61,7 +63,9 @@ export async function buildProgram(ctx: CliContext, load?: string[]): Promise<Co
     .hook('preAction', (cmd) => {
       ctx.verbose = Boolean(cmd.optsWithGlobals().verbose);
     });
-  const full = new Set(load ?? Object.keys(COMMANDS));
+  // A module that defines several commands (the same `load`) is registered whole.
+  const loaders = new Set((load ?? Object.keys(COMMANDS)).map((n) => COMMANDS[n]?.load));
+  const full = new Set(Object.keys(COMMANDS).filter((n) => loaders.has(COMMANDS[n]!.load)));
   for (const [name, entry] of Object.entries(COMMANDS)) {
     if (program.commands.some((c) => c.name() === name)) continue; // defined by an earlier module (rework)
     if (full.has(name)) (await entry.load()).register(program, ctx);

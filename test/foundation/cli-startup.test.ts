@@ -57,6 +57,17 @@ describe('the command table', () => {
     }
   });
 
+  it('builds the program for each command alone, with that command defined in full', async () => {
+    const ctx = new CliContext({});
+    await ctx.load();
+    for (const name of Object.keys(COMMANDS)) {
+      const program = await buildProgram(ctx, [name]);
+      expect(program.commands.map((c) => c.name()), name).toEqual(Object.keys(COMMANDS));
+      const c = program.commands.find((x) => x.name() === name)!;
+      expect(c.options.length + c.registeredArguments.length + c.commands.length, name).toBeGreaterThan(0);
+    }
+  });
+
   it('finds the command after global options and behind `help`', () => {
     expect(commandOf(['node', 'bin', '--verbose', 'export', '--kind', 'sft'])).toBe('export');
     expect(commandOf(['node', 'bin', 'help', 'inspect'])).toBe('inspect');

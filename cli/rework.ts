@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { checkVersion, hardCheckOptionsFromConfig } from '../pipeline/checks/index.ts';
+import { checkVersion, hardCheckOptionsFromConfig } from '../pipeline/checks/version.ts';
 import { configuredJudgeVersions, formatJudgeVersion } from '../pipeline/judge/index.ts';
 import { sleep } from '../pipeline/sleep.ts';
 import { recheck, rejudge, reworkDone, type ReworkSummary } from '../pipeline/stages/rework.ts';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, maskUrl } from './errors/index.ts';
-import { DEFAULT_MAX_PIXELS } from './images.ts';
+import { DEFAULT_MAX_PIXELS } from './limits.ts';
 
 const num = (def: number, check: (s: z.ZodNumber) => z.ZodNumber = (s) => s) =>
   z.preprocess((v) => (v === undefined || v === '' ? def : Number(v)), check(z.number()));

@@ -18,6 +18,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { ImageError, InputError } from './errors/index.ts';
+import { DEFAULT_MAX_PIXELS } from './limits.ts';
+
+export { DEFAULT_MAX_PIXELS };
 
 export interface ImageInfo {
   format: string;
@@ -33,9 +36,6 @@ export interface DecodedImage extends ImageInfo {
   data: Buffer;
   channels: 3;
 }
-
-/** 40 MP: the default decompression-bomb limit (width × height of the first frame). */
-export const DEFAULT_MAX_PIXELS = 40_000_000;
 
 const ACCEPTED = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif']);
 

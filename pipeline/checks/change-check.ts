@@ -9,7 +9,6 @@
  *   the image (specks, compression noise, dithering);
  * - `pass` otherwise.
  */
-import sharp from 'sharp';
 import type { DecodedImage } from '../images.ts';
 
 export const CHANGE_RULE_VERSION = 'change-map-4conn-v1';
@@ -46,6 +45,7 @@ export interface ChangeCheckResult {
 /** The edit's pixels at the source's resolution (resized with sharp when they differ). */
 export async function editAtSourceSize(src: DecodedImage, edit: DecodedImage): Promise<Buffer> {
   if (edit.width === src.width && edit.height === src.height) return edit.data;
+  const { default: sharp } = await import('sharp'); // imported on first use: the rule's version constants load no image code
   return sharp(edit.data, { raw: { width: edit.width, height: edit.height, channels: 3 } })
     .resize(src.width, src.height, { fit: 'fill' })
     .raw()
@@ -340,6 +340,7 @@ export async function changeMapPng(
       out[p] = out[p + 1] = out[p + 2] = 32 + g;
     }
   }
+  const { default: sharp } = await import('sharp');
   let img = sharp(out, { raw: { width: src.width, height: src.height, channels: 3 } });
   if (opts.maxSide && Math.max(src.width, src.height) > opts.maxSide) {
     img = img.resize({ width: opts.maxSide, height: opts.maxSide, fit: 'inside' });

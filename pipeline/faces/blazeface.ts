@@ -21,7 +21,6 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
-import sharp from 'sharp';
 import type { DecodedImage } from '../images.ts';
 import { anchorCentres, HEADS } from './anchors.ts';
 import { decodeHead, iouCentre, weightedNms, type RawDetection } from './decode.ts';
@@ -385,6 +384,7 @@ async function workCopy(img: DecodedImage): Promise<Raster> {
   const long = Math.max(img.width, img.height);
   if (long <= WORK_SIDE) return img;
   const k = WORK_SIDE / long;
+  const { default: sharp } = await import('sharp'); // imported on first use: reading DETECTOR_VERSION loads no image code
   const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize(Math.max(1, Math.round(img.width * k)), Math.max(1, Math.round(img.height * k)), { fit: 'fill', kernel: 'linear' })
     .raw()

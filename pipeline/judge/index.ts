@@ -13,7 +13,6 @@ export type { AxisName, Axes, Rubric, RubricId, RubricScores, VlmRubric } from '
 export type { JudgeInput, JudgmentBase, JudgmentOk, JudgmentFailed, Judgment, Judge } from './types.ts';
 export { AXIS_NAMES } from './rubrics/types.ts';
 export { getRubric, isVlmRubric, RUBRIC_IDS } from './rubrics/index.ts';
-export { createVlmJudge } from './vlm.client.ts';
 export { configuredJudgeVersions, ensembleKey, ENSEMBLE_RUBRIC } from './ensemble.ts';
 
 /** The rubric the configured judge answers: `metric-v1` without JUDGE_URL, else JUDGE_RUBRIC. */

@@ -16,7 +16,7 @@
  * brute-force reference. Rows are stored under the ensemble's composite judge version
  * (pipeline/judge/ensemble.ts `ensembleKey`) with the judges' versions and thresholds in params.
  */
-import { checkVersion, hardCheckOptionsFromConfig } from '../checks/index.ts';
+import { checkVersion, hardCheckOptionsFromConfig } from '../checks/version.ts';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
 import { configuredJudgeVersions, ensembleKey, getRubric, thresholdsInForce, type JudgeVersion } from '../judge/index.ts';

@@ -8,7 +8,7 @@
  * qualified) and the kept pairs, rank 1 = largest margin. A pair that a later run no longer
  * selects is deleted, unless a review refers to it: then it stays with rank 0 (not selected).
  */
-import { checkVersion, hardCheckOptionsFromConfig } from '../checks/index.ts';
+import { checkVersion, hardCheckOptionsFromConfig } from '../checks/version.ts';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors/index.ts';
 import { configuredJudgeVersions, ensembleKey, judgeVersion, thresholdsInForce, type JudgeVersion } from '../judge/index.ts';

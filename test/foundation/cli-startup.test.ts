@@ -36,12 +36,12 @@ describe('the shipped CLI', () => {
     expect(urls.filter((u) => heavy.some((h) => u.includes(`/node_modules/${h}/`)))).toEqual([]);
   });
 
-  it('loads only the chosen command: `status --help` imports neither the face model runtime nor the web server', () => {
+  it('loads only the chosen command: `status --help` imports no image code, face model runtime or web server', () => {
     const { urls, stdout, code } = loadedModules(['status', '--help']);
     expect(code).toBe(0);
     expect(stdout).toContain('Usage: vibe-curate status');
     expect(urls.some((u) => u.includes('/dist/cli/status.js'))).toBe(true);
-    expect(urls.filter((u) => ['onnxruntime-node', 'hono', '@hono/node-server'].some((h) => u.includes(`/node_modules/${h}/`)))).toEqual([]);
+    expect(urls.filter((u) => ['sharp', 'onnxruntime-node', 'hono', '@hono/node-server'].some((h) => u.includes(`/node_modules/${h}/`)))).toEqual([]);
   });
 });
 

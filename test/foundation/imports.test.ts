@@ -66,7 +66,7 @@ describe('one way to do each thing', () => {
     expect(matching(literal)).toEqual([]);
   });
 
-  it('writes the default pixel limit once (DEFAULT_MAX_PIXELS in pipeline/images.ts)', () => {
-    expect(matching(/\b40_?000_?000\b|\b4e7\b|\b40e6\b/)).toEqual(['pipeline/images.ts']);
+  it('writes the default pixel limit once (DEFAULT_MAX_PIXELS in pipeline/limits.ts)', () => {
+    expect(matching(/\b40_?000_?000\b|\b4e7\b|\b40e6\b/)).toEqual(['pipeline/limits.ts']);
   });
 });

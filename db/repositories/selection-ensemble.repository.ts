@@ -15,7 +15,7 @@
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Db } from '../client.ts';
-import { thresholdsMetSql, writeSelection, type SelectBatchResult, type SelectionSqlParams } from './selection.repository.ts';
+import { batchCte, checkPassedSql, COLS, dominanceEdgeSql, qualifiesSql, SELECTION_MAX_AXES, SUM, takeWithinUsesCtes, thresholdsMetSql, writeSelection, type SelectBatchResult, type SelectionSqlParams } from './selection.repository.ts';
 
 /** One judge of the ensemble as selection reads it. */
 export interface EnsembleJudgeSql {
@@ -40,15 +40,7 @@ export interface EnsembleBatchInput {
 }
 
 /** Concatenated axes the SQL handles (as select-v1). */
-export const ENSEMBLE_MAX_AXES = 16;
-const axes = Array.from({ length: ENSEMBLE_MAX_AXES }, (_, i) => i + 1);
-const raw = (parts: string[], sep: string) => sql.raw(parts.join(sep));
-const COLS = raw(axes.map((i) => `s[${i}] AS s${i}`), ', ');
-const SUM = raw(axes.map((i) => (i === 1 ? 's1' : `coalesce(s${i}, 0)`)), ' + ');
-const GE = raw(axes.map((i) => (i === 1 ? 'w.s1 >= l.s1' : `(w.s${i} >= l.s${i}) IS NOT FALSE`)), ' AND ');
-const GT = raw(axes.map((i) => (i === 1 ? 'w.s1 > l.s1' : `(w.s${i} > l.s${i}) IS TRUE`)), ' OR ');
-const TOTAL = raw(axes.map((i) => (i === 1 ? '(w.s1 - l.s1)' : `coalesce(w.s${i} - l.s${i}, 0)`)), ' + ');
-const MARGINS = sql.raw(`(ARRAY[${axes.map((i) => `r.ws[${i}] - r.ls[${i}]`).join(', ')}])[1:r.n]`);
+export const ENSEMBLE_MAX_AXES = SELECTION_MAX_AXES;
 /** One judge's geometric mean of its own vector `jN.s`: the product left to right, then the root; 0 when not positive. */
 function geoOf(alias: string, n: number): SQL {
   const prod = Array.from({ length: n }, (_, i) => `${alias}.s[${i + 1}]`).join(' * ');
@@ -58,9 +50,6 @@ function geoOf(alias: string, n: number): SQL {
 /** The read half: batch (with the columns select-v1's write half reads), cand (one lateral judgment per judge), q, pick, edge … kept, as select-v1 names them. */
 function ensembleCtes(o: EnsembleBatchInput): SQL {
   const p = o.params;
-  const check = o.checkVersion === undefined
-    ? sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1`
-    : sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id AND k.rule_version = ${o.checkVersion}`;
   const joins = o.judges.map((j, i) => {
     const a = sql.raw(`j${i}`);
     return sql`
@@ -75,27 +64,21 @@ function ensembleCtes(o: EnsembleBatchInput): SQL {
   const passes = sql.join(o.judges.map((j, i) => thresholdsMetSql(sql.raw(`j${i}.vals`), j.thresholds)), sql` AND `);
   // Mean over the judges of each judge's geometric mean, summed in JUDGES_FILE order.
   const score = sql`(${sql.join(o.judges.map((j, i) => geoOf(`j${i}`, j.axes)), sql` + `)}) / ${o.judges.length}::float8`;
-  const ids = sql`unnest(${sql.param([...new Set(o.requestIds)])}::bigint[])`; // each once: a request twice would be upserted twice
   return sql`
 WITH RECURSIVE
-batch AS MATERIALIZED (
-  SELECT r.id AS request_id, r.settled_at, r.reviewed_at, r.category
-  FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.reviewed_at, r.category FROM requests r WHERE r.id = u.id OFFSET 0) r
-),
+${batchCte(o.requestIds)},
 cand0 AS MATERIALIZED (
   SELECT c.id, c.request_id, c.seed, ${concat} AS s, ${passes} AS passes, ${score} AS geo,
          coalesce(ck.passed, false) AS check_passed, rv.verdict
   FROM batch b
   CROSS JOIN LATERAL (SELECT c.id, c.request_id, c.seed FROM candidates c WHERE c.request_id = b.request_id OFFSET 0) c
   ${sql.join(joins, sql``)}
-  LEFT JOIN LATERAL (${check}) ck ON true
+  LEFT JOIN LATERAL (${checkPassedSql(o.checkVersion)}) ck ON true
   LEFT JOIN LATERAL (SELECT v.verdict FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1) rv ON true
 ),
 q AS MATERIALIZED (
   SELECT c.*, cardinality(c.s) AS n, ${COLS},
-         coalesce(verdict <> 'reject', true)
-           AND ((coalesce(verdict = 'accept', false) AND ${p.reviewAcceptOverridesThresholds}::boolean) OR (check_passed AND passes)) AS qualifies,
-         (check_passed OR ${p.loserMayFailChecks}::boolean) AS may_lose
+         ${qualifiesSql(p)}
   FROM cand0 c
 ),
 q2 AS MATERIALIZED (SELECT q.*, (${SUM}) AS ssum FROM q),
@@ -104,53 +87,8 @@ pick AS MATERIALIZED (
   FROM q2 WHERE qualifies
   ORDER BY request_id, geo DESC, seed
 ),
-edge AS (
-  SELECT * FROM (
-    SELECT w.request_id, w.id AS chosen_id, l.id AS rejected_id, w.seed AS wseed, l.seed AS lseed,
-           w.s AS ws, l.s AS ls, w.n, (${TOTAL}) AS total
-    FROM q2 w
-    JOIN q2 l ON l.request_id = w.request_id AND l.id <> w.id AND l.n = w.n AND l.ssum <= w.ssum AND l.may_lose
-    WHERE w.qualifies AND (${GE}) AND (${GT})
-  ) e
-  WHERE e.total >= ${p.minMargin}::float8
-),
-ranked0 AS (
-  SELECT e.*, row_number() OVER (PARTITION BY e.request_id ORDER BY e.total DESC, e.wseed, e.lseed) AS rn,
-         count(*) OVER (PARTITION BY e.request_id, e.chosen_id) AS wc,
-         count(*) OVER (PARTITION BY e.request_id, e.rejected_id) AS lc
-  FROM edge e
-),
-ranked AS MATERIALIZED (
-  SELECT r.*, max(r.wc) OVER (PARTITION BY r.request_id) + max(r.lc) OVER (PARTITION BY r.request_id) > ${p.maxUses}::int AS crowded
-  FROM ranked0 r
-),
-lists AS (
-  SELECT request_id, array_agg(chosen_id ORDER BY rn) AS ws, array_agg(rejected_id ORDER BY rn) AS ls
-  FROM ranked WHERE crowded GROUP BY request_id
-),
-greedy (request_id, step, ws, ls, used, taken, took) AS (
-  SELECT request_id, 0, ws, ls, ARRAY[]::bigint[], 0, false FROM lists
-  UNION ALL
-  SELECT g.request_id, g.step + 1, g.ws, g.ls,
-         CASE WHEN x.ok THEN g.used || g.ws[g.step + 1] || g.ls[g.step + 1] ELSE g.used END,
-         g.taken + x.ok::int, x.ok
-  FROM greedy g
-  CROSS JOIN LATERAL (
-    SELECT cardinality(array_positions(g.used, g.ws[g.step + 1])) < ${p.maxUses}::int
-       AND cardinality(array_positions(g.used, g.ls[g.step + 1])) < ${p.maxUses}::int AS ok
-  ) x
-  WHERE g.step < cardinality(g.ws) AND g.taken < ${p.maxPairs}::int
-),
-kept AS MATERIALIZED (
-  SELECT r.request_id, r.chosen_id, r.rejected_id, ${MARGINS} AS margins, r.total, r.rn AS rank
-  FROM ranked r
-  WHERE NOT r.crowded AND r.rn <= ${p.maxPairs}::int
-  UNION ALL
-  SELECT r.request_id, r.chosen_id, r.rejected_id, ${MARGINS}, r.total,
-         row_number() OVER (PARTITION BY r.request_id ORDER BY r.rn)
-  FROM greedy g JOIN ranked r ON r.request_id = g.request_id AND r.rn = g.step
-  WHERE g.took
-)`;
+edge AS (${dominanceEdgeSql('q2', p)}),
+${takeWithinUsesCtes(p)}`;
 }
 
 /**

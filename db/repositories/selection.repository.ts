@@ -27,18 +27,20 @@ export interface SelectBatchResult {
 }
 
 /** Highest axis count the SQL handles: products, sums and comparisons are spelled out up to it. */
-const AXES = 16;
+/** Most score axes a selection reads per candidate (the ensemble's, over all its judges, too). */
+export const SELECTION_MAX_AXES = 16;
+const AXES = SELECTION_MAX_AXES;
 const axes = Array.from({ length: AXES }, (_, i) => i + 1);
 const raw = (parts: string[], sep: string) => sql.raw(parts.join(sep));
 // The axes are unpacked once per candidate into columns s1…s16 (null past the vector's end):
 // the pair conditions then compare plain columns instead of subscripting arrays, which was most
 // of the cost of the w × l join.
 /** s[1] AS s1, …, s[16] AS s16. */
-const COLS = raw(axes.map((i) => `s[${i}] AS s${i}`), ', ');
+export const COLS = raw(axes.map((i) => `s[${i}] AS s${i}`), ', ');
 /** Π s[i], left to right (a factor 1 past the end is exact). */
 const PROD = raw(axes.map((i) => (i === 1 ? 's1' : `coalesce(s${i}, 1)`)), ' * ');
 /** Σ s[i], left to right. */
-const SUM = raw(axes.map((i) => (i === 1 ? 's1' : `coalesce(s${i}, 0)`)), ' + ');
+export const SUM = raw(axes.map((i) => (i === 1 ? 's1' : `coalesce(s${i}, 0)`)), ' + ');
 /** w ≥ l on every axis (past the end: no axis, no objection). */
 const GE = raw(axes.map((i) => (i === 1 ? 'w.s1 >= l.s1' : `(w.s${i} >= l.s${i}) IS NOT FALSE`)), ' AND ');
 /** w > l on some axis. */
@@ -65,6 +67,24 @@ export interface RuleSql {
   edge: SQL;
 }
 
+/**
+ * Strict-dominance edges over the relation `rel` (columns s1…s16, n, ssum, seed, qualifies,
+ * may_lose): w ≥ l on every axis and > on one, Σ(w − l) ≥ minMargin; vectors of one length only.
+ */
+export function dominanceEdgeSql(rel: 'q' | 'q2', p: Pick<SelectionSqlParams, 'minMargin'>): SQL {
+  const r = sql.raw(rel);
+  return sql`
+  SELECT * FROM (
+    SELECT w.request_id, w.id AS chosen_id, l.id AS rejected_id, w.seed AS wseed, l.seed AS lseed,
+           w.s AS ws, l.s AS ls, w.n, (${TOTAL}) AS total
+    FROM ${r} w
+    JOIN ${r} l ON l.request_id = w.request_id AND l.id <> w.id AND l.n = w.n AND l.ssum <= w.ssum AND l.may_lose
+    WHERE w.qualifies AND (${GE}) AND (${GT})
+  ) e
+  WHERE e.total >= ${p.minMargin}::float8
+`;
+}
+
 /** select-v1: the geometric-mean pick and strict-dominance edges with Σ(w − l) ≥ minMargin. */
 export function dominanceRuleSql(p: Pick<SelectionSqlParams, 'minMargin'>): RuleSql {
   return {
@@ -78,16 +98,7 @@ export function dominanceRuleSql(p: Pick<SelectionSqlParams, 'minMargin'>): Rule
   FROM q WHERE qualifies
   ORDER BY request_id, score DESC, seed
 `,
-    edge: sql`
-  SELECT * FROM (
-    SELECT w.request_id, w.id AS chosen_id, l.id AS rejected_id, w.seed AS wseed, l.seed AS lseed,
-           w.s AS ws, l.s AS ls, w.n, (${TOTAL}) AS total
-    FROM q w
-    JOIN q l ON l.request_id = w.request_id AND l.id <> w.id AND l.n = w.n AND l.ssum <= w.ssum AND l.may_lose
-    WHERE w.qualifies AND (${GE}) AND (${GT})
-  ) e
-  WHERE e.total >= ${p.minMargin}::float8
-`,
+    edge: dominanceEdgeSql('q', p),
   };
 }
 
@@ -183,47 +194,41 @@ function passesSql(thresholds: Record<string, number> | undefined): SQL {
  * The read half of a selection batch, shared by the real select and `select --dry-run`: the
  * WITH clause through \`kept\` (batch, cand, q, pick, edge, ranked, greedy, kept).
  */
-function selectionCtes(o: SelectBatchInput): SQL {
-  const p = o.params;
-  const rule = o.rule ?? dominanceRuleSql(p);
-  const vals = o.thresholds ? sql`, jj.raw_scores || coalesce(jj.aggregate, '{}'::jsonb) AS vals` : sql``;
-  const check = o.checkVersion === undefined
-    ? sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1`
-    : sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id AND k.rule_version = ${o.checkVersion}`;
-  // The ids go in as one array parameter, unnested and joined: the planner knows the batch size
-  // from its value and probes the request_id indexes once per request (test/bench/README.md,
-  // select, says what the alternatives cost).
-  const ids = sql`unnest(${sql.param([...new Set(o.requestIds)])}::bigint[])`; // each once: a request twice would be upserted twice
-  return sql`
-WITH RECURSIVE
-batch AS MATERIALIZED (
+/**
+ * The `batch` CTE: the requests of one batch, each once (a request twice would be upserted
+ * twice). The ids go in as one array parameter, unnested and joined: the planner knows the batch
+ * size from its value and probes the request_id indexes once per request (test/bench/README.md,
+ * select, says what the alternatives cost).
+ */
+export function batchCte(requestIds: readonly number[]): SQL {
+  const ids = sql`unnest(${sql.param([...new Set(requestIds)])}::bigint[])`;
+  return sql`batch AS MATERIALIZED (
   SELECT r.id AS request_id, r.settled_at, r.reviewed_at, r.category
   FROM ${ids} u(id) CROSS JOIN LATERAL (SELECT r.id, r.settled_at, r.reviewed_at, r.category FROM requests r WHERE r.id = u.id OFFSET 0) r
-),
-cand AS MATERIALIZED (
-  SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n, ${COLS},
-         coalesce(ck.passed, false) AS check_passed, ${passesSql(o.thresholds)} AS passes, rv.verdict${rule.candCols}
-  FROM batch b
-  CROSS JOIN LATERAL (SELECT c.id, c.request_id, c.seed FROM candidates c WHERE c.request_id = b.request_id OFFSET 0) c
-  JOIN LATERAL (
-    SELECT jj.scores::float8[] AS s, jj.passes_thresholds${vals}${rule.judgmentCols} FROM judgments jj
-    WHERE jj.candidate_id = c.id AND jj.rubric = ${o.judge.rubric} AND jj.judge_model = ${o.judge.model} AND jj.prompt_hash = ${o.judge.promptHash}
-      AND jj.ok AND jj.scores IS NOT NULL
-    ORDER BY jj.id DESC LIMIT 1
-  ) j ON cardinality(j.s) BETWEEN 1 AND ${AXES}
-  LEFT JOIN LATERAL (${check}) ck ON true
-  LEFT JOIN LATERAL (SELECT v.verdict FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1) rv ON true
-),
-q AS MATERIALIZED (
-  SELECT cand.*,
-         coalesce(verdict <> 'reject', true)
+)`;
+}
+
+/** Whether candidate `c` passed its hard checks: under `checkVersion`, else its latest check. */
+export function checkPassedSql(checkVersion: string | undefined): SQL {
+  return checkVersion === undefined
+    ? sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id ORDER BY k.id DESC LIMIT 1`
+    : sql`SELECT k.passed FROM checks k WHERE k.candidate_id = c.id AND k.rule_version = ${checkVersion}`;
+}
+
+/** The `qualifies` (may be picked or win) and `may_lose` columns, from check_passed, passes and the review verdict. */
+export function qualifiesSql(p: Pick<SelectionSqlParams, 'reviewAcceptOverridesThresholds' | 'loserMayFailChecks'>): SQL {
+  return sql`coalesce(verdict <> 'reject', true)
            AND ((coalesce(verdict = 'accept', false) AND ${p.reviewAcceptOverridesThresholds}::boolean) OR (check_passed AND passes)) AS qualifies,
-         (check_passed OR ${p.loserMayFailChecks}::boolean) AS may_lose${rule.qCols}
-  FROM cand
-),
-pick AS MATERIALIZED (${rule.pick}),
-edge AS (${rule.edge}),
-ranked0 AS (
+         (check_passed OR ${p.loserMayFailChecks}::boolean) AS may_lose`;
+}
+
+/**
+ * From the `edge` CTE (request_id, chosen_id, rejected_id, wseed, lseed, ws, ls, n, total) to
+ * `kept`: each request's edges ranked by total margin (ties to the lower seeds), then taken in
+ * that order within maxPairs and maxUses per candidate. Every selection rule ends with it.
+ */
+export function takeWithinUsesCtes(p: Pick<SelectionSqlParams, 'maxPairs' | 'maxUses'>): SQL {
+  return sql`ranked0 AS (
   SELECT e.*, row_number() OVER (PARTITION BY e.request_id ORDER BY e.total DESC, e.wseed, e.lseed) AS rn,
          count(*) OVER (PARTITION BY e.request_id, e.chosen_id) AS wc,
          count(*) OVER (PARTITION BY e.request_id, e.rejected_id) AS lc
@@ -263,6 +268,37 @@ kept AS MATERIALIZED (
   FROM greedy g JOIN ranked r ON r.request_id = g.request_id AND r.rn = g.step
   WHERE g.took
 )`;
+}
+
+function selectionCtes(o: SelectBatchInput): SQL {
+  const p = o.params;
+  const rule = o.rule ?? dominanceRuleSql(p);
+  const vals = o.thresholds ? sql`, jj.raw_scores || coalesce(jj.aggregate, '{}'::jsonb) AS vals` : sql``;
+  return sql`
+WITH RECURSIVE
+${batchCte(o.requestIds)},
+cand AS MATERIALIZED (
+  SELECT c.id, c.request_id, c.seed, j.s, cardinality(j.s) AS n, ${COLS},
+         coalesce(ck.passed, false) AS check_passed, ${passesSql(o.thresholds)} AS passes, rv.verdict${rule.candCols}
+  FROM batch b
+  CROSS JOIN LATERAL (SELECT c.id, c.request_id, c.seed FROM candidates c WHERE c.request_id = b.request_id OFFSET 0) c
+  JOIN LATERAL (
+    SELECT jj.scores::float8[] AS s, jj.passes_thresholds${vals}${rule.judgmentCols} FROM judgments jj
+    WHERE jj.candidate_id = c.id AND jj.rubric = ${o.judge.rubric} AND jj.judge_model = ${o.judge.model} AND jj.prompt_hash = ${o.judge.promptHash}
+      AND jj.ok AND jj.scores IS NOT NULL
+    ORDER BY jj.id DESC LIMIT 1
+  ) j ON cardinality(j.s) BETWEEN 1 AND ${AXES}
+  LEFT JOIN LATERAL (${checkPassedSql(o.checkVersion)}) ck ON true
+  LEFT JOIN LATERAL (SELECT v.verdict FROM reviews v WHERE v.candidate_id = c.id ORDER BY v.id DESC LIMIT 1) rv ON true
+),
+q AS MATERIALIZED (
+  SELECT cand.*,
+         ${qualifiesSql(p)}${rule.qCols}
+  FROM cand
+),
+pick AS MATERIALIZED (${rule.pick}),
+edge AS (${rule.edge}),
+${takeWithinUsesCtes(p)}`;
 }
 
 /** The version columns' values, in the order (rubric, judge_model, prompt_hash). */

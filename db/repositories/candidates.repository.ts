@@ -3,7 +3,7 @@
  * or rejected (failed a hard check) or failed (a stage gave up). Inserting a candidate twice
  * is a no-op; status moves are conditional UPDATEs, so a retried job never moves one twice.
  */
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { rows, type Db } from '../client.ts';
 import { candidates } from '../schema/index.ts';
 
@@ -177,30 +177,32 @@ export async function giveUpJudging(db: Db, id: number): Promise<void> {
  * until they settle again). Returns the candidates moved.
  */
 export async function reopenForJudging(db: Db, ids: readonly number[]): Promise<number[]> {
-  if (!ids.length) return [];
-  const r = await rows<{ id: number }>(
+  return moveAndUnsettle(
     db,
-    sql`WITH moved AS (
-          UPDATE candidates SET status = CASE WHEN status IN ('judged', 'failed') THEN 'checked' ELSE status END, judged_at = NULL
-          WHERE id = ANY(${sql.param(ids)}::bigint[]) AND status IN ('checked', 'judged', 'rejected', 'failed')
-          RETURNING id, request_id),
-        unsettled AS (
-          UPDATE requests SET status = 'generated', settled_at = NULL
-          WHERE id IN (SELECT request_id FROM moved) AND status IN ('settled', 'selected') RETURNING id)
-        SELECT id FROM moved`,
+    ids,
+    sql`UPDATE candidates SET status = CASE WHEN status IN ('judged', 'failed') THEN 'checked' ELSE status END, judged_at = NULL
+        WHERE id = ANY(${sql.param(ids)}::bigint[]) AND status IN ('checked', 'judged', 'rejected', 'failed')
+        RETURNING id, request_id`,
   );
-  return r.map((x) => Number(x.id));
 }
 
 /** Sends candidates back to the checks (recheck): status generated, and their requests unsettled. */
 export async function reopenForChecking(db: Db, ids: readonly number[]): Promise<number[]> {
+  return moveAndUnsettle(
+    db,
+    ids,
+    sql`UPDATE candidates SET status = 'generated'
+        WHERE id = ANY(${sql.param(ids)}::bigint[]) AND status <> 'failed'
+        RETURNING id, request_id`,
+  );
+}
+
+/** Runs `move` (an UPDATE of candidates RETURNING id, request_id) and, in the same statement, unsettles the requests it touched; returns the moved ids. */
+async function moveAndUnsettle(db: Db, ids: readonly number[], move: SQL): Promise<number[]> {
   if (!ids.length) return [];
   const r = await rows<{ id: number }>(
     db,
-    sql`WITH moved AS (
-          UPDATE candidates SET status = 'generated'
-          WHERE id = ANY(${sql.param(ids)}::bigint[]) AND status <> 'failed'
-          RETURNING id, request_id),
+    sql`WITH moved AS (${move}),
         unsettled AS (
           UPDATE requests SET status = 'generated', settled_at = NULL
           WHERE id IN (SELECT request_id FROM moved) AND status IN ('settled', 'selected') RETURNING id)

@@ -103,28 +103,6 @@ export class JudgeReplyError extends VibeError {
   }
 }
 
-/** Whether a retry may help. One exhaustive switch so every code is decided in one place. */
-export function isRetryable(err: unknown): boolean {
-  if (!(err instanceof VibeError)) return true; // unknown throws: a bug or a transient fault
-  switch (err.code) {
-    case 'BAD_INPUT':
-    case 'BAD_CONFIG':
-    case 'BAD_IMAGE':
-    case 'REMOTE_FINAL':
-    case 'NOT_FOUND':
-      return false;
-    case 'REMOTE_RETRYABLE':
-    case 'RATE_LIMITED':
-    case 'JUDGE_REPLY':
-    case 'INTERNAL':
-      return true;
-    default: {
-      const never: never = err.code;
-      return never;
-    }
-  }
-}
-
 /**
  * Whether the job queue should run a job again after `err`. One layer owns each retry: the HTTP
  * clients of the inference core and the judge retry transport errors, timeouts, 5xx, bad image

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import net from 'node:net';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImageError, isRetryable, parseRetryAfter, RateLimitError, RemoteError, VibeError } from '../../pipeline/errors/index.ts';
+import { ImageError, parseRetryAfter, RateLimitError, RemoteError, retriedByQueue, VibeError } from '../../pipeline/errors/index.ts';
 import { createInferenceClient, validateImage, type EditRequest, type InferenceClientOptions } from '../../pipeline/inference/inference.client.ts';
 import { throwIfRateLimited } from '../../workers/processor.ts';
 import { startFaultServer, type FaultServer } from './fault-server.ts';
@@ -96,7 +96,7 @@ describe('inference client: faults', () => {
     expect(err.code).toBe('REMOTE_RETRYABLE');
     expect((err as RemoteError).status).toBe(500);
     expect(err.oneLine()).toMatch(/\/v1\/images\/edits: HTTP 500: CUDA out of memory \(after 3 attempts/);
-    expect(isRetryable(err)).toBe(true);
+    expect(retriedByQueue(err)).toBe(false); // retried by the client; its attempts are spent
     expect(s.hits).toBe(3);
   });
 
@@ -161,7 +161,7 @@ describe('inference client: faults', () => {
     const textErr = await failure(client([s.url], { maxAttempts: 1 }).edit(req()));
     expect(textErr).toBeInstanceOf(ImageError);
     expect(textErr.message).toMatch(/not a decodable image \(23 bytes/);
-    expect(isRetryable(textErr)).toBe(false);
+    expect(retriedByQueue(textErr)).toBe(false);
     expect(s.hits).toBe(4);
   });
 
@@ -187,7 +187,7 @@ describe('inference client: faults', () => {
     const err = (await failure(client([s.url], { maxAttempts: 4 }).edit(req()))) as RemoteError;
     expect([err.code, err.status]).toEqual(['REMOTE_FINAL', 400]);
     expect(err.message).toBe("HTTP 400: prompt: instruction not understood: 'dance'");
-    expect(isRetryable(err)).toBe(false);
+    expect(retriedByQueue(err)).toBe(false);
     expect(s.hits).toBe(1);
   });
 

@@ -32,14 +32,7 @@ import { rejudge } from '../../pipeline/stages/rework.ts';
 import { startWorkers } from '../../workers/main.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { sleep } from '../../pipeline/sleep.ts';
-
-function flag(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return def;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: expected a whole number ≥ 1, got ${process.argv[i + 1]}`);
-  return v;
-}
+import { flag } from './flags.ts';
 
 const N = flag('candidates', 2000);
 const LATENCY = flag('latency', 50); // ms per VLM reply

@@ -13,17 +13,10 @@
 import { groupNearDuplicates, radixOrder } from '../../pipeline/near-dup/group.ts';
 import { popcount32 } from '../../pipeline/near-dup/phash.ts';
 import { mulberry32 as rng } from '../../pipeline/rng.ts';
+import { flag } from './flags.ts';
 
-function flag(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return def;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 2) throw new Error(`--${name}: expected a whole number ≥ 2, got ${process.argv[i + 1]}`);
-  return v;
-}
-
-const N = flag('hashes', 1_000_000);
-const S = Math.min(N, flag('subset', 20_000));
+const N = flag('hashes', 1_000_000, 2);
+const S = Math.min(N, flag('subset', 20_000, 2));
 const D = 6;
 const PLANTED_SHARE = 0.1;
 

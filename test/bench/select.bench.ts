@@ -27,14 +27,7 @@ import {
   type Verdict,
 } from '../../pipeline/select/index.ts';
 import { createTestDb } from '../helpers/db.ts';
-
-function flag(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return def;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: expected a whole number ≥ 1, got ${process.argv[i + 1]}`);
-  return v;
-}
+import { flag } from './flags.ts';
 
 const REQUESTS = flag('requests', 250_000);
 const BATCH = flag('batch', 5000);

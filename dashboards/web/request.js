@@ -97,6 +97,14 @@ function sourcePanel(d) {
   );
 }
 
+/** A source box [x, y, w, h] moved by a registration transform (scale s about its centre, then the shift). */
+function movedBox([x, y, w, h], t) {
+  const cx = x + w / 2 + Number(t.tx);
+  const cy = y + h / 2 + Number(t.ty);
+  const s = Number(t.s);
+  return [cx - (s * w) / 2, cy - (s * h) / 2, s * w, s * h];
+}
+
 /** How each source face was measured (face rule v2): registration or detector, confidence, transform. */
 function faceMeasures(matches) {
   const rows = matches.filter((m) => m.method);
@@ -125,13 +133,19 @@ function artifactBadge(ck) {
 function candidatePanel(d, c) {
   const f = faceData(c.check?.faces);
   const thr = c.check?.face_threshold ?? 0.9;
+  // Each source face where it was measured in the edit: its box moved by the registration's
+  // transform, or the edit detection it was matched to; edit detections matched to no face: extra.
+  const measured = (m) => {
+    const label = `IoU ${Number(m.iou).toFixed(2)}`;
+    const cls = Number(m.iou) >= thr ? 'box-ok' : 'box-bad';
+    const src = f.source[m.source];
+    if (m.method === 'registration' && m.transform && src && !m.changed) return boxRect(movedBox(src, m.transform), cls, label, d.source.width);
+    return m.edit !== null && f.edit[m.edit] ? boxRect(f.edit[m.edit], cls, label, d.source.width) : null;
+  };
   const drawn = [
     ...f.source.map((b) => boxRect(b, 'box-ref', '', d.source.width)),
-    ...f.edit.map((b, j) => {
-      const m = f.matches.find((x) => x.edit === j);
-      const iou = m ? Number(m.iou) : null;
-      return boxRect(b, iou !== null && iou >= thr ? 'box-ok' : 'box-bad', iou === null ? 'extra' : `IoU ${iou.toFixed(2)}`, d.source.width);
-    }),
+    ...f.matches.map(measured).filter(Boolean),
+    ...f.edit.flatMap((b, j) => (f.matches.some((x) => x.edit === j) ? [] : [boxRect(b, 'box-bad', 'extra', d.source.width)])),
   ];
   const roles = d.pairs.filter((p) => p.rank > 0).flatMap((p) => (p.chosen_id === c.id ? [`chosen in pair #${p.id}`] : p.rejected_id === c.id ? [`rejected in pair #${p.id}`] : []));
   const picked = d.selection?.candidate_id === c.id;

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { artifactCheck, type ArtifactCheckResult } from './artifact-check.ts';
 import { changeCheck, type ChangeCheckResult } from './change-check.ts';
 import { getFaceDetector, type Box, type DetectOptions, type Face, type FaceSearch } from '../faces/blazeface.ts';
-import { boxIoU, faceCheckRegistered, faceVerdictFails, mapFace, type FaceCheckResult } from '../faces/face-check.ts';
+import { boxIoU, editDetectionsMatter, faceCheckRegistered, faceVerdictFails, mapFace, type FaceCheckResult } from '../faces/face-check.ts';
 import { registerFaces } from '../faces/register.ts';
 import { findSourceFaces, sourceFacesVersion, type SourceFaces } from '../faces/source-faces.ts';
 import { decodeImage, type DecodedImage } from '../images.ts';
@@ -86,16 +86,17 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
   const search = opts.faceSearch ?? 'fine';
   known ??= await findSourceFaces(detector, src, search);
   const sourceFaces = known.faces;
-  // The edit is measured on the source faces' crops (with no source faces the rule is `no_faces`
-  // whatever the edit holds, and the edit is not searched). fullEditDetection adds every other
-  // face a full search finds, without changing what the rule sees.
-  const near = editNear(sourceFaces, src, edit);
-  const detected = near.length === 0 ? Promise.resolve([]) : detector.detect(edit, { search, near });
   const changed = changeCheck(src, edit, { pixelThreshold: opts.changePixelThreshold });
   // Each source face registered in the edit: the IoU measures the edit, not two detections' jitter.
-  // (Synchronous, so it runs while the detector's and sharp's native work goes on off this thread.)
+  // (Synchronous, so it runs while sharp's resize for the change check, if any, goes on off this thread.)
   const regs = registerFaces(src, edit, sourceFaces.map((f) => f.box));
-  const editFaces = await detected;
+  // The edit is searched on the source faces' crops when its detections can change the verdict
+  // (a face to confirm, or one for the detection-only fallback), or when asked to
+  // (fullEditDetection, which also adds every other face a full search finds, without changing
+  // what the rule sees). With no source faces the rule is `no_faces` whatever the edit holds.
+  const near = editNear(sourceFaces, src, edit);
+  const editSearched = near.length > 0 && (opts.fullEditDetection === true || editDetectionsMatter(regs));
+  const editFaces = editSearched ? await detector.detect(edit, { search, near }) : [];
   if (opts.fullEditDetection) {
     for (const f of await detector.detect(edit, { search })) if (!editFaces.some((e) => boxIoU(e.box, f.box) > 0)) editFaces.push(f);
   }
@@ -105,6 +106,7 @@ export async function checkDecoded(src: DecodedImage, edit: DecodedImage, opts: 
     detectorVersion: sourceFacesVersion(detector, search),
     uncertain,
     uncertainFace: known.uncertainFace,
+    editSearched: editSearched || opts.fullEditDetection === true,
   });
   const cc = await changed;
   const ac = artifactCheck(src, edit, { changeBox: cc.largestComponentBox, faceBoxes: sourceFaces.map((f) => f.box) }, opts.artifactMode ?? 'on');

@@ -56,8 +56,14 @@ export interface FaceCheckResult {
   minIoU: number | null;
   threshold: number;
   matches: FaceMatch[];
-  /** Edit faces matched to no source face. */
+  /** Edit faces matched to no source face (0 when the edit was not searched). */
   extraEditFaces: number;
+  /**
+   * Whether the edit was searched for faces. It is not when its detections could not change the
+   * verdict: no source face, or every source face settled by registration alone (`standing` or
+   * `changed`); the edit's face list is then empty. Absent: searched (rows before this field).
+   */
+  editSearched?: boolean;
   /** The edit's faces mapped into source pixel coordinates. */
   editFacesInSourceCoords: Face[];
   detectorVersion: string;
@@ -190,6 +196,33 @@ export interface RegisteredRuleOptions {
   uncertain: FaceUncertain;
   /** The source's best candidate when it has no face (the source is then `uncertain`). */
   uncertainFace?: { box: Box; score: number } | null;
+  /** Whether the edit was searched for faces (false: `editFaces` is empty because nobody looked). */
+  editSearched?: boolean;
+}
+
+/**
+ * What one face's registration settles without the edit's detections: `standing`, registered
+ * with a face box that correlates enough to stand unconfirmed; `changed`, the face at the best
+ * place is another one (IoU 0); `confirm`, registered, and kept only when an edit detection
+ * overlaps the transformed box; `fallback`, measured by detection-only matching.
+ */
+export function registrationKind(r: Registration | null): 'standing' | 'confirm' | 'changed' | 'fallback' {
+  if (!r) return 'fallback';
+  if (r.ncc >= REGISTERED_NCC && r.innerNcc >= REGISTERED_INNER_NCC) return r.innerNcc >= UNCONFIRMED_INNER_NCC ? 'standing' : 'confirm';
+  return r.innerNcc < CHANGED_INNER_NCC ? 'changed' : 'fallback';
+}
+
+/**
+ * Whether the edit's detections can change the verdict of `faceCheckRegistered`: only when some
+ * face needs a confirmation or the fallback. When every face is `standing` or `changed`, each
+ * face's IoU is the registration's whatever the edit's detections are, so the edit need not be
+ * searched (the detections would only be recorded).
+ */
+export function editDetectionsMatter(regs: (Registration | null)[]): boolean {
+  return regs.some((r) => {
+    const k = registrationKind(r);
+    return k === 'confirm' || k === 'fallback';
+  });
 }
 
 /**
@@ -214,9 +247,10 @@ export function faceCheckRegistered(
   const matches: (FaceMatch | undefined)[] = sourceFaces.map(() => undefined);
   sourceFaces.forEach((s, i) => {
     const r = regs[i];
-    if (!r) return;
+    const kind = registrationKind(r ?? null);
+    if (!r || kind === 'fallback') return;
     const transform = { tx: round(r.transform.tx, 3), ty: round(r.transform.ty, 3), s: round(r.transform.s, 5) };
-    if (r.ncc >= REGISTERED_NCC && r.innerNcc >= REGISTERED_INNER_NCC) {
+    if (kind === 'standing' || kind === 'confirm') {
       let j = -1;
       let best = 0.5; // a detection confirms when it overlaps the transformed box this much
       mapped.forEach((e, k) => {
@@ -227,7 +261,7 @@ export function faceCheckRegistered(
         if (j >= 0) used.add(j);
         matches[i] = { source: i, edit: j >= 0 ? j : null, iou: boxIoU(s.box, r.box), method: 'registration', confidence: round(r.ncc, 4), transform, faceNcc: round(r.innerNcc, 4) };
       }
-    } else if (r.innerNcc < CHANGED_INNER_NCC) {
+    } else {
       matches[i] = { source: i, edit: null, iou: 0, method: 'registration', confidence: round(r.ncc, 4), transform, faceNcc: round(r.innerNcc, 4), changed: true };
     }
   });
@@ -254,6 +288,7 @@ export function faceCheckRegistered(
     editFacesInSourceCoords: mapped,
     detectorVersion: opts.detectorVersion ?? DETECTOR_VERSION,
     ruleVersion: faceRuleVersion(opts.uncertain),
+    editSearched: opts.editSearched ?? true,
     ...(uncertainFace ? { uncertainFace } : {}),
   };
 }

@@ -71,6 +71,7 @@ export const checkStage: Stage<'check'> = {
           edit: r.edit.faces,
           matches: r.faceCheck.matches,
           extraEditFaces: r.faceCheck.extraEditFaces,
+          editSearched: r.faceCheck.editSearched ?? true,
           status: r.faceCheck.status,
           ...(r.faceCheck.uncertainFace ? { uncertainFace: r.faceCheck.uncertainFace } : {}),
         },

@@ -67,8 +67,16 @@ describe('edits that keep the face in place pass the face rule', () => {
     expect(r.faceCheck.status).toBe('pass');
     expect(r.changeCheck.status).toBe('pass');
     expect(r.passed).toBe(true);
-    expect(r.faceCheck.matches).toMatchObject([{ source: 0, edit: 0, iou: r.faceCheck.minIoU, method: 'registration' }]);
+    // Registration settles the face alone (its box correlates enough to stand unconfirmed), so the
+    // edit's detections could not change the verdict and the edit is not searched.
+    expect(r.faceCheck.matches).toMatchObject([{ source: 0, edit: null, iou: r.faceCheck.minIoU, method: 'registration' }]);
+    expect(r.faceCheck.editSearched).toBe(false);
+    expect(r.edit.faces).toEqual([]);
     expect(r.faceCheck.minIoU).toBeGreaterThan(0.98); // measured by registration: the tone change does not move the box
+    // Searched anyway (inspect), the detection found over the face is the one the match names, and the verdict is the same.
+    const full = await runHardChecks(astronaut, edit, { ...opts, fullEditDetection: true });
+    expect(full.faceCheck.editSearched).toBe(true);
+    expect(full.faceCheck.matches).toMatchObject([{ source: 0, edit: 0, iou: r.faceCheck.minIoU, method: 'registration' }]);
   });
 
   it.each([
@@ -84,7 +92,10 @@ describe('edits that keep the face in place pass the face rule', () => {
 
   it.each([0.6, 1.5])('a uniform resize ×%s: edit boxes come back in source pixels and match', async (k) => {
     const edit = await sharp(await withRegionEdit(astronaut)).resize(Math.round(512 * k)).jpeg({ quality: 90 }).toBuffer();
-    const r = await runHardChecks(astronaut, edit, opts);
+    const worker = await runHardChecks(astronaut, edit, opts);
+    expect(worker.faceCheck.status).toBe('pass');
+    expect(worker.faceCheck.matches[0]!.transform!.s).toBeCloseTo(1, 1); // the frame's scale is mapped before registration
+    const r = await runHardChecks(astronaut, edit, { ...opts, fullEditDetection: true });
     expect(r.edit.width).toBe(Math.round(512 * k));
     expect(r.faceCheck.status).toBe('pass');
     const [sx, , sw] = r.source.faces[0]!.box;
@@ -123,8 +134,13 @@ describe('edits that move or remove a face fail', () => {
   it('a zoom (central 80 % blown up to full size): fail', async () => {
     const zoomed = await sharp(astronaut).extract({ left: 51, top: 51, width: 410, height: 410 }).resize(512, 512).png().toBuffer();
     const r = await runHardChecks(astronaut, zoomed, opts);
-    expect(r.edit.faces).toHaveLength(1); // the face is still there, bigger and elsewhere
+    // The face is still there, bigger and elsewhere: registration finds the zoom's scale (512 / 410).
+    expect(r.faceCheck.matches[0]).toMatchObject({ method: 'registration' });
+    expect(r.faceCheck.matches[0]!.transform!.s).toBeCloseTo(512 / 410, 1);
     expect(r.faceCheck.status).toBe('fail');
+    const full = await runHardChecks(astronaut, zoomed, { ...opts, fullEditDetection: true });
+    expect(full.edit.faces).toHaveLength(1);
+    expect(full.faceCheck.minIoU).toBe(r.faceCheck.minIoU);
     expect(r.faceCheck.minIoU!).toBeLessThan(0.8);
   });
 
@@ -169,6 +185,17 @@ describe('edits that move or remove a face fail', () => {
     expect(byX[1]!.iou).toBeLessThan(0.75); // the right one moved 30 px
   });
 
+  it('the background replaced around the face: registration cannot settle it, so the edit is searched and the detector measures it', async () => {
+    const [x, y, w, h] = (await runHardChecks(astronaut, await withRegionEdit(astronaut), opts)).source.faces[0]!.box.map(Math.round) as [number, number, number, number];
+    const face = await sharp(astronaut).extract({ left: x, top: y, width: w, height: h }).toBuffer();
+    const edit = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#3070c0' } }).composite([{ input: face, left: x, top: y }]).png().toBuffer();
+    const r = await runHardChecks(astronaut, edit, opts);
+    expect(r.faceCheck.editSearched).toBe(true);
+    expect(r.edit.faces).toHaveLength(1);
+    expect(r.faceCheck.matches).toMatchObject([{ source: 0, edit: 0, method: 'detector' }]);
+    expect(r.faceCheck.status).toBe('pass'); // the face itself did not move
+  });
+
   it('an exempt category records the failure but does not fail the pair on it', async () => {
     const r = await runHardChecks(astronaut, await translated(astronaut, 35), { ...opts, exemptFaceCheck: true });
     expect(r.faceCheck.status).toBe('fail');
@@ -186,7 +213,9 @@ describe('fullEditDetection (what inspect shows)', () => {
     expect(inspect.faceCheck.status).toBe(worker.faceCheck.status);
     expect(inspect.faceCheck.minIoU).toBe(worker.faceCheck.minIoU);
     expect(inspect.faceCheck.status).toBe('pass');
-    expect(inspect.edit.faces.length).toBe(worker.edit.faces.length + 1);
+    expect(worker.faceCheck.editSearched).toBe(false); // registration settled the face: nothing to confirm
+    expect(worker.edit.faces).toEqual([]);
+    expect(inspect.edit.faces).toHaveLength(2);
     expect(inspect.faceCheck.extraEditFaces).toBe(1);
     const added = inspect.edit.faces.find((f) => f.box[0] > 360)!;
     expect(added.box[0]).toBeLessThan(500);

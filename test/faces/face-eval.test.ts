@@ -81,6 +81,20 @@ describe('face rule v2 on the evaluation set', () => {
     expect(off).toEqual([]);
   });
 
+  it('leaves the edit unsearched only where its detections could not change the verdict', async () => {
+    const unsearched = results.filter((x) => x.r.faceCheck.editSearched === false && x.r.source.faces.length > 0);
+    // Registration settles most edits of this set alone (the detector path is tested in hard-checks.test.ts).
+    expect(unsearched.length).toBeGreaterThan(results.length / 2);
+    // Searched anyway, every unsearched case gets the same verdict and the same IoU per face.
+    const differ: string[] = [];
+    for (const x of unsearched) {
+      const full = await runHardChecks(x.c.source.bytes, x.c.edit, { ...opts, fullEditDetection: true });
+      const ious = (r: HardCheckReport) => r.faceCheck.matches.map((m) => m.iou).join(',');
+      if (full.faceCheck.status !== x.r.faceCheck.status || ious(full) !== ious(x.r)) differ.push(`${x.c.name}: ${x.r.faceCheck.status} ${ious(x.r)} vs ${full.faceCheck.status} ${ious(full)}`);
+    }
+    expect(differ).toEqual([]);
+  }, 300_000);
+
   it('fails every edit whose face was painted out or replaced by another face', () => {
     const gone = results.filter((x) => x.c.cls === 'painted_out' || x.c.cls === 'replaced');
     expect(gone.length).toBe(20);

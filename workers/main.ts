@@ -18,6 +18,7 @@ import { startCheckWorker } from './check.worker.ts';
 import { startGenerateWorker } from './generate.worker.ts';
 import { startJudgeWorker } from './judge.worker.ts';
 import { startSelectWorker } from './select.worker.ts';
+import { markOnMainThread } from '../pipeline/checks/gc.ts';
 
 export interface RunningWorkers {
   deps: StageDeps;
@@ -80,6 +81,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<RunningWorke
         workers.push(startGenerateWorker(deps, o.redisUrl, conc(q, c.inference.gpuSlots)) as unknown as Worker);
         break;
       case 'check':
+        markOnMainThread(); // the checks' decoded images set off a collection every check or two
         workers.push(startCheckWorker(deps, o.redisUrl, conc(q, c.checks.concurrency)) as unknown as Worker);
         break;
       case 'judge':

@@ -11,15 +11,20 @@
  * request for the 'fine' face search (faces down to ~2 % of the long side, the default) and the
  * 'fast' one (faces from ~5 %). Wall time is the headline; CPU time (all threads) is printed too,
  * since the floor's two decodes overlap on two threads while detection runs on one.
- * Run: npx tsx test/bench/checks.bench.ts
+ * Marking runs on the main thread, as in a check worker (pipeline/checks/gc.ts); pass
+ * `--concurrent-marking` to measure with V8's default concurrent marking instead.
+ * Run: npx tsx test/bench/checks.bench.ts [--concurrent-marking]
  */
 import path from 'node:path';
 import sharp from 'sharp';
+import { markOnMainThread } from '../../pipeline/checks/gc.ts';
 import { clearSourceCache, runHardChecks, type HardCheckOptions } from '../../pipeline/checks/index.ts';
 import { getFaceDetector } from '../../pipeline/faces/blazeface.ts';
 import type { SourceFaces } from '../../pipeline/faces/source-faces.ts';
 import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
+const concurrentMarking = process.argv.includes('--concurrent-marking');
+if (!concurrentMarking) markOnMainThread(); // as the check worker does
 sharp.concurrency(1); // per core: libvips on one thread, like the ONNX session
 sharp.cache(false);
 
@@ -129,7 +134,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const all = await requests();
 const fast: HardCheckOptions = { ...opts, faceSearch: 'fast' };
 const sum = Object.fromEntries(cols.map((c) => [c, { wall: 0, cpu: 0 }])) as Record<Col, Cost>;
-console.log(`wall ms per check (ratio to the floor); K = ${K} edits per source, ${ROUNDS} rounds, one core`);
+console.log(`wall ms per check (ratio to the floor); K = ${K} edits per source, ${ROUNDS} rounds, one core, ${concurrentMarking ? 'concurrent' : 'main-thread'} marking`);
 console.log(`${'source'.padEnd(28)} MP    floor   fine cold       fine stored     fine request    fast cold       fast request    fine req stored faces`);
 for (const req of all) {
   const ms = await perCheck(req);

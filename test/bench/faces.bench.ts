@@ -12,6 +12,7 @@
  * Run: npx tsx test/bench/faces.bench.ts
  */
 import sharp from 'sharp';
+import { markOnMainThread } from '../../pipeline/checks/gc.ts';
 import { clearSourceCache, runHardChecks, type HardCheckReport } from '../../pipeline/checks/index.ts';
 import { getFaceDetector, type Face } from '../../pipeline/faces/blazeface.ts';
 import { boxIoU, faceCheck } from '../../pipeline/faces/face-check.ts';
@@ -20,6 +21,7 @@ import { decodeImage } from '../../pipeline/images.ts';
 import { analyticIoU, evalCases, evalSources, type EvalCase, type EvalSource } from '../faces/eval-set.ts';
 import { DEFAULT_MAX_PIXELS } from '../../pipeline/images.ts';
 
+markOnMainThread(); // as the check worker does
 sharp.concurrency(1);
 const opts = { faceIoUThreshold: 0.9, changePixelThreshold: 40, maxImagePixels: DEFAULT_MAX_PIXELS };
 const detector = await getFaceDetector();

@@ -153,13 +153,15 @@ function scoreRegion(src: DecodedImage, edit: DecodedImage, box: Box): PeakScore
   const ex = Math.max(0, Math.min(edit.width - ew, Math.round((crop[0] + crop[2] / 2) * sx - ew / 2)));
   const ey = Math.max(0, Math.min(edit.height - eh, Math.round((crop[1] + crop[3] / 2) * sy - eh / 2)));
   const he = residual(edit, ex, ey, ew, eh, undefined, editScratch((ew - 2) * (eh - 2)));
-  const hs = sourceResidual(src, crop[0], crop[1], crop[2], crop[3]);
+  // The source's residual here: to cancel what it explains (same-size images), and for its peaks (only when an edit peak could fail).
+  const hs = () => sourceResidual(src, crop[0], crop[1], crop[2], crop[3]);
   // Same-size images: the part of the edit's residual that the source explains (least squares,
   // one gain) is taken out, so texture an edit kept (recoloured, brightened, mirrored) does not
   // hide a grid. The source is tried as it is and mirrored either way; the best fit is used.
   const same = edit.width === src.width && edit.height === src.height && ew === crop[2] && eh === crop[3];
   if (same) {
-    let best = { other: hs, ...leastSquaresFit(he, hs) };
+    const own = hs();
+    let best = { other: own, ...leastSquaresFit(he, own) };
     // The mirrors are tried only when the source as it is explains under half of the edit's residual.
     if (best.explained < 0.5 * energy(he)) {
       for (const flip of ['x', 'y'] as const) {
@@ -194,13 +196,13 @@ function scoreRegion(src: DecodedImage, edit: DecodedImage, box: Box): PeakScore
  * source (and its face regions), so its half of the work is done once.
  */
 const sourcePeakCache = new WeakMap<DecodedImage, Map<string, PatternPeak[]>>();
-function sourcePeaks(src: DecodedImage, crop: Box, hs: Float32Array): PatternPeak[] {
+function sourcePeaks(src: DecodedImage, crop: Box, hs: () => Float32Array): PatternPeak[] {
   let m = sourcePeakCache.get(src);
   if (!m) sourcePeakCache.set(src, (m = new Map()));
   const key = crop.join(',');
   let peaks = m.get(key);
   if (!peaks) {
-    peaks = patternPeaks(hs, crop[2] - 2, crop[3] - 2);
+    peaks = patternPeaks(hs(), crop[2] - 2, crop[3] - 2);
     if (m.size >= 16) m.delete(m.keys().next().value!);
     m.set(key, peaks);
   }
@@ -294,27 +296,36 @@ function residual(img: DecodedImage, x: number, y: number, w: number, h: number,
   const wy = hann(ih);
   const out = into ?? new Float32Array(iw * ih);
   const d = img.data;
-  const rows = [new Float32Array(w), new Float32Array(w), new Float32Array(w)];
+  const W = img.width;
+  // Luma of crop row j (mirrored as asked).
   const fill = (l: Float32Array, j: number) => {
     const yy = flip === 'y' ? y + h - 1 - j : y + j;
-    if (flip === 'x') {
-      let p = (yy * img.width + x + w - 1) * 3;
-      for (let i = 0; i < w; i++, p -= 3) l[i] = 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
-    } else {
-      let p = (yy * img.width + x) * 3;
-      for (let i = 0; i < w; i++, p += 3) l[i] = 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
-    }
+    const dp = flip === 'x' ? -3 : 3;
+    let p = (yy * W + (flip === 'x' ? x + w - 1 : x)) * 3;
+    for (let i = 0; i < w; i++, p += dp) l[i] = 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
   };
-  fill(rows[0]!, 0);
-  fill(rows[1]!, 1);
+  // Three rows of luma in flight, rotated; the centre row's left and middle values carried along.
+  let up = new Float32Array(w);
+  let c = new Float32Array(w);
+  let dn = new Float32Array(w);
+  fill(up, 0);
+  fill(c, 1);
   for (let j = 0; j < ih; j++) {
-    const up = rows[j % 3]!;
-    const c = rows[(j + 1) % 3]!;
-    const dn = rows[(j + 2) % 3]!;
     fill(dn, j + 2);
     const o = j * iw;
     const wj = wy[j]!;
-    for (let i = 0; i < iw; i++) out[o + i] = (4 * c[i + 1]! - c[i]! - c[i + 2]! - up[i + 1]! - dn[i + 1]!) * wx[i]! * wj;
+    let left = c[0]!;
+    let mid = c[1]!;
+    for (let i = 0; i < iw; i++) {
+      const right = c[i + 2]!;
+      out[o + i] = (4 * mid - left - right - up[i + 1]! - dn[i + 1]!) * wx[i]! * wj;
+      left = mid;
+      mid = right;
+    }
+    const t = up;
+    up = c;
+    c = dn;
+    dn = t;
   }
   return out;
 }

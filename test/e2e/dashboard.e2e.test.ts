@@ -211,6 +211,26 @@ describe('dashboard in Chromium', () => {
     await shoot(page, 'request-change-map');
   });
 
+  it('draws each source face where the check measured it in the edit, with its IoU', async () => {
+    // A candidate of a source with a face measured in the edit, checked by the pipeline above.
+    const [ck] = await rows<{ candidate_id: number; request_id: number; faces: { matches: { iou: number; method?: string; changed?: boolean; edit: number | null }[]; editSearched?: boolean } }>(
+      tdb.db,
+      sql`SELECT c.candidate_id, k.request_id, c.faces FROM checks c JOIN candidates k ON k.id = c.candidate_id 
+          WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(c.faces->'matches') m
+                        WHERE (m->>'method' = 'registration' AND m->>'changed' IS NULL) OR m->>'edit' IS NOT NULL)
+          ORDER BY c.candidate_id LIMIT 1`,
+    );
+    expect(ck).toBeDefined();
+    const drawable = ck!.faces.matches.filter((m) => (m.method === 'registration' && !m.changed) || m.edit !== null);
+    expect(drawable.length).toBeGreaterThan(0);
+    await page.goto(`${dash.url}/request/${ck!.request_id}?c=${ck!.candidate_id}`);
+    await page.waitForSelector('body[data-loaded=true]');
+    const panel = page.locator(`figure.cand-panel[data-id="${ck!.candidate_id}"] svg.faces`);
+    await expect.poll(() => panel.locator('rect.box-ok, rect.box-bad').count()).toBe(drawable.length);
+    const labels = await panel.locator('text').allTextContents();
+    for (const m of drawable) expect(labels).toContain(`IoU ${Number(m.iou).toFixed(2)}`);
+  });
+
   it('zooms all images together; moves on at once: j/k select, a review at the end loads the next request', async () => {
     const ids = (await rows<{ id: number }>(tdb.db, sql`SELECT id FROM requests ORDER BY id`)).map((r) => Number(r.id));
     await page.goto(`${dash.url}/request/${ids[0]}`);

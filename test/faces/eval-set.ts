@@ -4,6 +4,10 @@
  * test time. The ground truth — same face or not, and the analytic IoU of a move — comes from the
  * geometry of each edit, never from the detector: a move maps the annotated box through the
  * edit's transform and the rule's frame mapping (edit size / source size).
+ *
+ * Every photograph listed in faces.json is a source: single portraits (astronaut.png, camera.png),
+ * small faces in a scene (people/messi5.jpg, people/basketball1.png, whose second man is turned
+ * away), and a face behind glasses (people/grace_hopper.jpg). The group photos take the first four.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -10,6 +10,7 @@
  * - `pass` otherwise.
  */
 import type { DecodedImage } from '../images.ts';
+import { changeMaskWasm } from './change-mask-wasm.ts';
 
 export const CHANGE_RULE_VERSION = 'change-map-4conn-v1';
 /** Default per-channel difference (0–255) above which a pixel counts as changed. */
@@ -289,11 +290,20 @@ export async function changeCheck(src: DecodedImage, edit: DecodedImage, opts: {
   const pixelThreshold = opts.pixelThreshold ?? DEFAULT_PIXEL_THRESHOLD;
   const editData = await editAtSourceSize(src, edit);
   const pixels = src.width * src.height;
-  const scratch = takeMask(pixels);
-  const marks = new Uint8Array(src.height);
-  const { mask, changed } = changeMask(src.data, editData, pixels, pixelThreshold, scratch ?? undefined, { width: src.width, marks });
-  const comp = changed ? components(mask, src.width, src.height, marks) : { count: 0, largest: 0, box: null };
-  if (scratch) giveMask(scratch, changed ? mask : null);
+  let changed: number;
+  let comp: { count: number; largest: number; box: [number, number, number, number] | null };
+  const fast = changeMaskWasm(src.data, editData, src.width, src.height, pixelThreshold);
+  if (fast) {
+    changed = fast.changed;
+    comp = changed ? components(fast.mask, src.width, src.height, fast.marks) : { count: 0, largest: 0, box: null };
+  } else {
+    const scratch = takeMask(pixels);
+    const marks = new Uint8Array(src.height);
+    const r = changeMask(src.data, editData, pixels, pixelThreshold, scratch ?? undefined, { width: src.width, marks });
+    changed = r.changed;
+    comp = changed ? components(r.mask, src.width, src.height, marks) : { count: 0, largest: 0, box: null };
+    if (scratch) giveMask(scratch, changed ? r.mask : null);
+  }
   const changedFraction = changed / pixels;
   const largestComponentFraction = comp.largest / pixels;
   const status =

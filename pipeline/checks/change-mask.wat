@@ -1,0 +1,80 @@
+;; The change mask (pipeline/checks/change-check.ts) in WebAssembly SIMD: per pixel of two
+;; interleaved RGB images of the same size, 1 where max over the channels of |a − b| exceeds t
+;; (an integer 0–254), else 0; per row a byte, 1 when the row holds a changed pixel; returns the
+;; number of changed pixels. Sixteen pixels (48 bytes) at a time: per byte |a − b| as the sum of
+;; the two saturating differences, compared with t; then each pixel's three channel flags are
+;; gathered into its lane (a swizzle per channel and input vector) and or-ed. A row's last
+;; width mod 16 pixels go one at a time.
+;; Built into change-mask.wasm.ts by scripts/build-wasm.mjs (npm run build:wasm).
+(module
+  (memory (export "memory") 1)
+  (func (export "changeMask")
+    (param $a i32) (param $b i32) (param $m i32) (param $marks i32) (param $w i32) (param $h i32) (param $t i32)
+    (result i32)
+    (local $y i32) (local $x i32) (local $pa i32) (local $pb i32) (local $pm i32)
+    (local $changed i32) (local $rowHit i32) (local $hit i32) (local $d i32)
+    (local $tv v128) (local $zero v128) (local $one v128) (local $any v128)
+    (local $va v128) (local $vb v128) (local $f0 v128) (local $f1 v128) (local $f2 v128) (local $o v128)
+    (local.set $tv (i8x16.splat (local.get $t)))
+    (local.set $one (i8x16.splat (i32.const 1)))
+    (local.set $pa (local.get $a))
+    (local.set $pb (local.get $b))
+    (local.set $pm (local.get $m))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $y) (local.get $h)))
+        (local.set $any (local.get $zero))
+        (local.set $rowHit (i32.const 0))
+        (local.set $x (i32.const 0))
+        (block $blocks_done
+          (loop $blocks
+            (br_if $blocks_done (i32.gt_u (i32.add (local.get $x) (i32.const 16)) (local.get $w)))
+        (local.set $va (v128.load offset=0 (local.get $pa)))
+        (local.set $vb (v128.load offset=0 (local.get $pb)))
+        (local.set $f0 (i8x16.gt_u (v128.or (i8x16.sub_sat_u (local.get $va) (local.get $vb)) (i8x16.sub_sat_u (local.get $vb) (local.get $va))) (local.get $tv)))
+        (local.set $va (v128.load offset=16 (local.get $pa)))
+        (local.set $vb (v128.load offset=16 (local.get $pb)))
+        (local.set $f1 (i8x16.gt_u (v128.or (i8x16.sub_sat_u (local.get $va) (local.get $vb)) (i8x16.sub_sat_u (local.get $vb) (local.get $va))) (local.get $tv)))
+        (local.set $va (v128.load offset=32 (local.get $pa)))
+        (local.set $vb (v128.load offset=32 (local.get $pb)))
+        (local.set $f2 (i8x16.gt_u (v128.or (i8x16.sub_sat_u (local.get $va) (local.get $vb)) (i8x16.sub_sat_u (local.get $vb) (local.get $va))) (local.get $tv)))
+            (local.set $o (v128.or (v128.or (v128.or (v128.or (v128.or (v128.or (v128.or (v128.or (v128.or (local.get $zero)
+            (i8x16.swizzle (local.get $f0) (v128.const i8x16 0 3 6 9 12 15 128 128 128 128 128 128 128 128 128 128)))
+            (i8x16.swizzle (local.get $f0) (v128.const i8x16 1 4 7 10 13 128 128 128 128 128 128 128 128 128 128 128)))
+            (i8x16.swizzle (local.get $f0) (v128.const i8x16 2 5 8 11 14 128 128 128 128 128 128 128 128 128 128 128)))
+            (i8x16.swizzle (local.get $f1) (v128.const i8x16 128 128 128 128 128 128 2 5 8 11 14 128 128 128 128 128)))
+            (i8x16.swizzle (local.get $f1) (v128.const i8x16 128 128 128 128 128 0 3 6 9 12 15 128 128 128 128 128)))
+            (i8x16.swizzle (local.get $f1) (v128.const i8x16 128 128 128 128 128 1 4 7 10 13 128 128 128 128 128 128)))
+            (i8x16.swizzle (local.get $f2) (v128.const i8x16 128 128 128 128 128 128 128 128 128 128 128 1 4 7 10 13)))
+            (i8x16.swizzle (local.get $f2) (v128.const i8x16 128 128 128 128 128 128 128 128 128 128 128 2 5 8 11 14)))
+            (i8x16.swizzle (local.get $f2) (v128.const i8x16 128 128 128 128 128 128 128 128 128 128 0 3 6 9 12 15))))
+            (local.set $any (v128.or (local.get $any) (local.get $o)))
+            (v128.store (local.get $pm) (v128.and (local.get $o) (local.get $one)))
+            (local.set $changed (i32.add (local.get $changed) (i32.popcnt (i8x16.bitmask (local.get $o)))))
+            (local.set $pa (i32.add (local.get $pa) (i32.const 48)))
+            (local.set $pb (i32.add (local.get $pb) (i32.const 48)))
+            (local.set $pm (i32.add (local.get $pm) (i32.const 16)))
+            (local.set $x (i32.add (local.get $x) (i32.const 16)))
+            (br $blocks)))
+        (block $tail_done
+          (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $x) (local.get $w)))
+            (local.set $hit (i32.const 0))
+            (local.set $d (i32.sub (i32.load8_u (local.get $pa)) (i32.load8_u (local.get $pb))))
+            (local.set $hit (i32.or (local.get $hit) (i32.or (i32.gt_s (local.get $d) (local.get $t)) (i32.gt_s (i32.sub (i32.const 0) (local.get $d)) (local.get $t)))))
+            (local.set $d (i32.sub (i32.load8_u offset=1 (local.get $pa)) (i32.load8_u offset=1 (local.get $pb))))
+            (local.set $hit (i32.or (local.get $hit) (i32.or (i32.gt_s (local.get $d) (local.get $t)) (i32.gt_s (i32.sub (i32.const 0) (local.get $d)) (local.get $t)))))
+            (local.set $d (i32.sub (i32.load8_u offset=2 (local.get $pa)) (i32.load8_u offset=2 (local.get $pb))))
+            (local.set $hit (i32.or (local.get $hit) (i32.or (i32.gt_s (local.get $d) (local.get $t)) (i32.gt_s (i32.sub (i32.const 0) (local.get $d)) (local.get $t)))))
+            (i32.store8 (local.get $pm) (local.get $hit))
+            (local.set $changed (i32.add (local.get $changed) (local.get $hit)))
+            (local.set $rowHit (i32.or (local.get $rowHit) (local.get $hit)))
+            (local.set $pa (i32.add (local.get $pa) (i32.const 3)))
+            (local.set $pb (i32.add (local.get $pb) (i32.const 3)))
+            (local.set $pm (i32.add (local.get $pm) (i32.const 1)))
+            (local.set $x (i32.add (local.get $x) (i32.const 1)))
+            (br $tail)))
+        (i32.store8 (i32.add (local.get $marks) (local.get $y)) (i32.or (local.get $rowHit) (v128.any_true (local.get $any))))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (br $rows)))
+    (local.get $changed)))

@@ -15,6 +15,7 @@
  * FAIL_SCORE.
  */
 import type { DecodedImage } from '../images.ts';
+import { residualWasm, rowTransformsWasm } from './artifact-kernels.ts';
 
 /** Part of the check version: bump when the measure or its thresholds change. */
 export const ARTIFACT_RULE_VERSION = 'artifact-grid-v1';
@@ -290,11 +291,17 @@ export function lumaCrop(img: DecodedImage, x: number, y: number, w: number, h: 
  * upside down ('y'). `into`: the (w−2)·(h−2) floats to write it to.
  */
 function residual(img: DecodedImage, x: number, y: number, w: number, h: number, flip?: 'x' | 'y', into?: Float32Array): Float32Array {
+  const out = into ?? new Float32Array((w - 2) * (h - 2));
+  if (residualWasm(img, x, y, w, h, flip, hann(w - 2), hann(h - 2), out)) return out;
+  return residualJs(img, x, y, w, h, flip, out);
+}
+
+/** `residual` in JS (where WebAssembly is not available; artifact-kernels.wat does the same operations). */
+export function residualJs(img: DecodedImage, x: number, y: number, w: number, h: number, flip: 'x' | 'y' | undefined, out: Float32Array): Float32Array {
   const iw = w - 2;
   const ih = h - 2;
   const wx = hann(iw);
   const wy = hann(ih);
-  const out = into ?? new Float32Array(iw * ih);
   const d = img.data;
   const W = img.width;
   // Luma of crop row j (mirrored as asked).
@@ -384,6 +391,11 @@ export function patternPeaks(r: Float32Array, w: number, h: number): PatternPeak
  * them (16 → 8 → 4 → 2, 15 → 5 and 3, 14 → 7, 12 → 6; fx = 0 is the sum of any fold).
  */
 function rowTransforms(r: Float32Array, w: number, h: number): Float64Array[] {
+  return rowTransformsWasm(r, w, h, twiddles(), FOLD_START, FOLD_BASE) ?? rowTransformsJs(r, w, h);
+}
+
+/** `rowTransforms` in JS (where WebAssembly is not available; artifact-kernels.wat does the same operations). */
+export function rowTransformsJs(r: Float32Array, w: number, h: number): Float64Array[] {
   const rows = Array.from({ length: 2 + MAX_PERIOD - MIN_PERIOD }, () => new Float64Array(2 * h));
   const bins = new Float64Array(FOLD_BINS);
   const sub = new Float64Array(MAX_PERIOD); // a derived period's bins

@@ -1,0 +1,108 @@
+/**
+ * The artifact check's residual and row transforms in WebAssembly (artifact-kernels.wat): the
+ * same operations in the same order as artifact-check.ts's JS, so the same values to the bit, in
+ * less than half the time. Each call copies its crop (≤ MAX_SIDE px a side) into the module's
+ * memory and its result out, so callers keep their own arrays. Null/false where this runtime has
+ * no WebAssembly or a crop is larger: the JS loops run instead.
+ */
+import { WASM_BASE64 } from './artifact-kernels.wasm.ts';
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  residual(p0: number, dp: number, rs: number, w: number, h: number, out: number, wx: number, wy: number, rows: number): void;
+  rowTransforms(r: number, w: number, h: number, out: number, bins: number, sub: number, tw: number, ptab: number): void;
+}
+
+/** Largest crop side the module's memory is laid out for (the artifact check's MAX_CROP). */
+export const MAX_SIDE = 256;
+const MAX_PERIOD = 16;
+const FOLD_BINS = 100;
+
+// Memory layout (bytes), fixed: the crop, three rows of luma, the two windows, the residual (or a
+// row transform's input), the folds, a period's bins, the twiddles, the period table, the output.
+const CROP = 0;
+const ROWS = CROP + MAX_SIDE * MAX_SIDE * 3;
+const WX = ROWS + 3 * MAX_SIDE * 4;
+const WY = WX + MAX_SIDE * 8;
+const OUT = WY + MAX_SIDE * 8;
+const BINS = OUT + MAX_SIDE * MAX_SIDE * 4;
+const SUB = BINS + FOLD_BINS * 8;
+const TW = SUB + MAX_PERIOD * 8;
+const PTAB = TW + 2 * (MAX_PERIOD + 1) * MAX_PERIOD * 8;
+const ROWS_OUT = PTAB + (MAX_PERIOD + 1) * 12 + 4;
+const END = ROWS_OUT + (MAX_PERIOD + 1) * 2 * MAX_SIDE * 8;
+
+let wasm: Exports | null | undefined;
+let windows: { wx: Float64Array | null; wy: Float64Array | null } = { wx: null, wy: null };
+let tablesSet = false;
+
+function instance(): Exports | null {
+  if (wasm === undefined) {
+    try {
+      wasm = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'))).exports as unknown as Exports;
+      const have = wasm.memory.buffer.byteLength;
+      if (END > have) wasm.memory.grow(Math.ceil((END - have) / 65_536));
+    } catch {
+      wasm = null;
+    }
+  }
+  return wasm;
+}
+
+interface Rgb {
+  data: Uint8Array;
+  width: number;
+}
+
+/**
+ * The residual of the w × h crop at (x, y) of `img` (mirrored as `flip` says) into `out`, with the
+ * Hann windows `wx` (w − 2) and `wy` (h − 2). False when the JS loop must do it.
+ */
+export function residualWasm(img: Rgb, x: number, y: number, w: number, h: number, flip: 'x' | 'y' | undefined, wx: Float64Array, wy: Float64Array, out: Float32Array): boolean {
+  if (w > MAX_SIDE || h > MAX_SIDE || w < 3 || h < 3) return false;
+  const m = instance();
+  if (!m) return false;
+  const mem = new Uint8Array(m.memory.buffer);
+  const rowBytes = w * 3;
+  for (let r = 0; r < h; r++) {
+    const from = ((y + r) * img.width + x) * 3;
+    mem.set(img.data.subarray(from, from + rowBytes), CROP + r * rowBytes);
+  }
+  // The windows are the same few arrays over and over (hann's cache): copied when they change.
+  if (windows.wx !== wx) new Float64Array(m.memory.buffer, WX, wx.length).set(wx);
+  if (windows.wy !== wy) new Float64Array(m.memory.buffer, WY, wy.length).set(wy);
+  windows = { wx, wy };
+  const p0 = flip === 'x' ? CROP + (w - 1) * 3 : flip === 'y' ? CROP + (h - 1) * rowBytes : CROP;
+  m.residual(p0, flip === 'x' ? -3 : 3, flip === 'y' ? -rowBytes : rowBytes, w, h, OUT, WX, WY, ROWS);
+  out.set(new Float32Array(m.memory.buffer, OUT, (w - 2) * (h - 2)));
+  return true;
+}
+
+/**
+ * Row transforms of the w × h residual `r` for every period (see artifact-check.ts): one array
+ * of 2h (re, im per row) for fx = 0 and one per period 2…16. `twiddles[p]`: cos, sin of 2π·m/p;
+ * `foldStart[p]`/`foldBase[p]`: where the bins of the fold period P is summed from start, and that
+ * fold's period. Null when the JS loop must do it.
+ */
+export function rowTransformsWasm(r: Float32Array, w: number, h: number, twiddles: Float64Array[], foldStart: number[], foldBase: number[]): Float64Array[] | null {
+  if (w * h > MAX_SIDE * MAX_SIDE || h > MAX_SIDE) return null;
+  const m = instance();
+  if (!m) return null;
+  if (!tablesSet) {
+    const tw = new Float64Array(m.memory.buffer, TW, 2 * (MAX_PERIOD + 1) * MAX_PERIOD);
+    const ptab = new Int32Array(m.memory.buffer, PTAB, (MAX_PERIOD + 1) * 3);
+    let off = 0;
+    for (let p = 2; p <= MAX_PERIOD; p++) {
+      tw.set(twiddles[p]!, off);
+      ptab[3 * p] = foldStart[foldBase[p]!]!;
+      ptab[3 * p + 1] = foldBase[p]!;
+      ptab[3 * p + 2] = off; // in f64s: the kernel reads tw[two + 2m], tw[two + 2m + 1]
+      off += 2 * p;
+    }
+    tablesSet = true;
+  }
+  new Float32Array(m.memory.buffer, OUT, w * h).set(r.subarray(0, w * h));
+  m.rowTransforms(OUT, w, h, ROWS_OUT, BINS, SUB, TW, PTAB);
+  const all = new Float64Array(m.memory.buffer, ROWS_OUT, (MAX_PERIOD) * 2 * h).slice();
+  return Array.from({ length: MAX_PERIOD }, (_, k) => all.subarray(k * 2 * h, (k + 1) * 2 * h));
+}

@@ -13,6 +13,7 @@
  * with c the box centre.
  */
 import type { Box } from './blazeface.ts';
+import { pyramidWasm } from './register-kernels.ts';
 
 /** The region searched for: the face box grown this much about its centre (hair, ears, context). */
 const REGION = 1.5;
@@ -74,8 +75,12 @@ interface Raster {
   height: number;
 }
 
-/** The pyramid of `win` (image px, clamped to the image) from level `minLevel` up to `maxLevel` (or ~2 px). */
-export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height], minLevel = 0, maxLevel = 30): LumaPyramid {
+/**
+ * The pyramid of `win` (image px, clamped to the image) from level `minLevel` up to `maxLevel` (or
+ * ~2 px). Built in WebAssembly (register-kernels.wat) where it runs, else in JS (`how`: 'js' asks
+ * for the JS, which the WebAssembly matches to the bit).
+ */
+export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height], minLevel = 0, maxLevel = 30, how: 'wasm' | 'js' = 'wasm'): LumaPyramid {
   // Origins on the grid of the coarsest level: two windows of one image give the same blocks.
   const g = 2 ** Math.min(maxLevel, 16);
   const x0 = Math.max(0, Math.floor(win[0] / g) * g);
@@ -89,13 +94,18 @@ export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height
   if (w < 2 || h < 2) return { levels, min: minLevel, max: minLevel - 1 };
   // The first level straight from RGB: each px the mean luma of an f × f block, read on a grid of
   // at most 4 × 4 of its pixels (a box filter all the same, and 4× fewer reads from level 3 up).
-  const base = new Float32Array(w * h);
-  const d = img.data;
-  const W = img.width;
   const stride = Math.max(1, f >> 2);
   const per = f / stride;
   const k = 1 / (per * per);
   const off = stride >> 1;
+  const fast = how === 'js' ? null : pyramidWasm(img, { x0, y0, w, h, f, stride, per, k, off }, (lw, lh, n) => minLevel + n - 1 < maxLevel && Math.min(lw, lh) >= 4);
+  if (fast) {
+    fast.forEach((l, i) => (levels[minLevel + i] = { data: l.data, width: l.width, height: l.height, x0, y0, inv: 1 / (f * 2 ** i) }));
+    return { levels, min: minLevel, max: minLevel + fast.length - 1 };
+  }
+  const base = new Float32Array(w * h);
+  const d = img.data;
+  const W = img.width;
   const step = stride * 3;
   if (per === 4) {
     // The usual case (level 2 up): each block's 4 × 4 reads unrolled, the sum kept in a register
@@ -225,6 +235,9 @@ interface Scored {
   innerNcc: number;
   ringNcc: number;
 }
+const noScore: Readonly<Scored> = { ncc: -1, innerNcc: -1, ringNcc: -1 };
+/** `score`'s result, valid until its next call. */
+const scored: Scored = { ncc: 0, innerNcc: 0, ringNcc: 0 };
 
 /** Per column (x) or row (y) of a template at one transform: the level px left of / above it, its fraction, and whether it is inside. */
 const axisCell = { x: new Int32Array(64), fx: new Float64Array(64), okx: new Uint8Array(64), y: new Int32Array(64), fy: new Float64Array(64), oky: new Uint8Array(64) };
@@ -235,10 +248,10 @@ const axisCell = { x: new Int32Array(64), fx: new Float64Array(64), okx: new Uin
  * The template is a square grid, so each column shares its x and each row its y: the bilinear
  * weights are worked out per column and per row (as `sample` would per point), not per sample.
  */
-function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [number, number], tr: FaceTransform, withInner: boolean): Scored {
+function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [number, number], tr: FaceTransform, withInner: boolean): Readonly<Scored> {
   // The edit level whose px covers about as much of the scene as the template's level px (same blur).
   const lv = levelOf(edit, Math.max(0, Math.round(Math.log2(2 ** t.level * tr.s * Math.min(frame[0], frame[1])))));
-  if (!lv) return { ncc: -1, innerNcc: -1, ringNcc: -1 };
+  if (!lv) return noScore;
   const fx = frame[0];
   const fy = frame[1];
   const bx = c[0] + tr.tx;
@@ -302,20 +315,22 @@ function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [numb
       }
     }
   }
-  const ncc = (num: number, xa: number, xb: number, xaa: number, xbb: number, xab: number) => {
-    if (num < 4) return -1;
-    const va = xaa - (xa * xa) / num;
-    const vb = xbb - (xb * xb) / num;
-    const cov = xab - (xa * xb) / num;
-    // A flat patch (painted out) has no structure to correlate: that is not a match.
-    return va > 1e-3 * num && vb > 1e-3 * num ? cov / Math.sqrt(va * vb) : 0;
-  };
-  if (cnt < MIN_VALID * N) return { ncc: -1, innerNcc: -1, ringNcc: -1 };
-  return {
-    ncc: ncc(cnt, sa, sb, saa, sbb, sab),
-    innerNcc: withInner ? ncc(m, ia, ib, iaa, ibb, iab) : 0,
-    ringNcc: withInner ? ncc(cnt - m, sa - ia, sb - ib, saa - iaa, sbb - ibb, sab - iab) : 0,
-  };
+  if (cnt < MIN_VALID * N) return noScore;
+  // One result object reused (the search makes ~700 calls per face and reads each result at once).
+  scored.ncc = ncc(cnt, sa, sb, saa, sbb, sab);
+  scored.innerNcc = withInner ? ncc(m, ia, ib, iaa, ibb, iab) : 0;
+  scored.ringNcc = withInner ? ncc(cnt - m, sa - ia, sb - ib, saa - iaa, sbb - ibb, sab - iab) : 0;
+  return scored;
+}
+
+/** NCC from sums over `num` samples (one function for every call: a closure per call would deoptimise `score`). */
+function ncc(num: number, xa: number, xb: number, xaa: number, xbb: number, xab: number): number {
+  if (num < 4) return -1;
+  const va = xaa - (xa * xa) / num;
+  const vb = xbb - (xb * xb) / num;
+  const cov = xab - (xa * xb) / num;
+  // A flat patch (painted out) has no structure to correlate: that is not a match.
+  return va > 1e-3 * num && vb > 1e-3 * num ? cov / Math.sqrt(va * vb) : 0;
 }
 
 /**

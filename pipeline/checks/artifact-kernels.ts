@@ -66,7 +66,7 @@ export function residualWasm(img: Rgb, x: number, y: number, w: number, h: numbe
   const rowBytes = w * 3;
   for (let r = 0; r < h; r++) {
     const from = ((y + r) * img.width + x) * 3;
-    mem.set(img.data.subarray(from, from + rowBytes), CROP + r * rowBytes);
+    Buffer.prototype.copy.call(img.data, mem, CROP + r * rowBytes, from, from + rowBytes); // no view object per row
   }
   // The windows are the same few arrays over and over (hann's cache): copied when they change.
   if (windows.wx !== wx) new Float64Array(m.memory.buffer, WX, wx.length).set(wx);

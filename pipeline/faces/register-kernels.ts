@@ -10,20 +10,35 @@ interface Exports {
   memory: WebAssembly.Memory;
   pyramidBase(src: number, ww: number, w: number, h: number, per: number, stride: number, k: number, off: number, out: number): void;
   halve(input: number, pw: number, w: number, h: number, out: number): void;
+  score(val: number, inner: number, ox: number, oy: number, n: number, lv: number, lw: number, lh: number, lx0: number, ly0: number, inv: number,
+    fx: number, fy: number, bx: number, by: number, s: number, withInner: number, cell: number, out: number): void;
 }
 
+// Memory layout: templates (a slot per size), score's scratch and sums, then a pyramid's rows and levels.
+const TEMPLATE_SIZES = [8, 16, 32];
+const SLOT_BYTES = 8 * 1024; // ≥ 4n² + n² + 8n for n = 32
+const CELL = TEMPLATE_SIZES.length * SLOT_BYTES;
+const SUMS = CELL + 2048;
+const FIXED = SUMS + 128;
+
 let wasm: Exports | null | undefined;
+/** score's sums, a view of the module's memory (made again when the memory grows). */
+let sums: Float64Array | undefined;
 
 function instance(): Exports | null {
   if (wasm === undefined) {
     try {
       wasm = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'))).exports as unknown as Exports;
+      sums = new Float64Array(wasm.memory.buffer, SUMS, 12);
     } catch {
       wasm = null;
     }
   }
   return wasm;
 }
+
+/** Bytes [start, end) of `from` to `to` at `at`, with no view object per call (a pyramid copies hundreds of rows). */
+const copyBytes = (from: Uint8Array, to: Uint8Array, at: number, start: number, end: number) => Buffer.prototype.copy.call(from, to, at, start, end);
 
 /** The memory a window may take at most (larger windows stay with the JS loop): 64 MiB. */
 const MAX_BYTES = 64 * 1024 * 1024;
@@ -45,11 +60,14 @@ export interface PyramidGeometry {
 /**
  * The pyramid's levels from the first up, each a Float32Array with its size: the first level as
  * `geometry` says, then halved while `more(width, height, count)` allows. Null: use the JS.
+ * `transient`: the levels are views of the module's memory, valid until the next pyramid is
+ * built (no copies; `scoreWasm` reads them where they are).
  */
 export function pyramidWasm(
   img: { data: Uint8Array; width: number },
   g: PyramidGeometry,
   more: (w: number, h: number, levels: number) => boolean,
+  transient = false,
 ): { data: Float32Array; width: number; height: number }[] | null {
   const m = instance();
   if (!m) return null;
@@ -57,25 +75,30 @@ export function pyramidWasm(
   const rowBytes = ww * 3;
   const srcBytes = g.h * g.per * rowBytes;
   const levelsBytes = Math.ceil((g.w * g.h * 16) / 3) + 64;
-  const need = srcBytes + levelsBytes + 16;
+  const need = FIXED + srcBytes + levelsBytes + 16;
   if (need > MAX_BYTES) return null;
   const have = m.memory.buffer.byteLength;
-  if (need > have) m.memory.grow(Math.ceil((need - have) / 65_536));
+  if (need > have) {
+    m.memory.grow(Math.ceil((need - have) / 65_536));
+    sums = new Float64Array(m.memory.buffer, SUMS, 12);
+    slotOwner.fill(null); // templates are copied again into the new memory's view (same bytes, but kept simple)
+  }
   const mem = new Uint8Array(m.memory.buffer);
   // The rows the first level reads, packed: block row oy's reads are rows oy·per … oy·per + per − 1.
   for (let oy = 0, row = 0; oy < g.h; oy++) {
     for (let r = 0; r < g.per; r++, row++) {
       const from = ((g.y0 + oy * g.f + g.off + r * g.stride) * img.width + g.x0) * 3;
-      mem.set(img.data.subarray(from, from + rowBytes), row * rowBytes);
+      copyBytes(img.data, mem, FIXED + row * rowBytes, from, from + rowBytes);
     }
   }
-  let at = Math.ceil(srcBytes / 16) * 16;
-  m.pyramidBase(0, ww, g.w, g.h, g.per, g.stride, g.k, g.off, at);
+  let at = FIXED + Math.ceil(srcBytes / 16) * 16;
+  m.pyramidBase(FIXED, ww, g.w, g.h, g.per, g.stride, g.k, g.off, at);
   const out: { data: Float32Array; width: number; height: number }[] = [];
   let w = g.w;
   let h = g.h;
   for (;;) {
-    out.push({ data: new Float32Array(m.memory.buffer, at, w * h).slice(), width: w, height: h });
+    const view = new Float32Array(m.memory.buffer, at, w * h);
+    out.push({ data: transient ? view : view.slice(), width: w, height: h });
     if (!more(w, h, out.length)) break;
     const next = at + Math.ceil((w * h * 4) / 16) * 16;
     m.halve(at, w, w >> 1, h >> 1, next);
@@ -84,4 +107,50 @@ export function pyramidWasm(
     h >>= 1;
   }
   return out;
+}
+
+/** The template a slot holds (by size), so a face's ~700 evaluations copy it once. */
+const slotOwner: (object | null)[] = TEMPLATE_SIZES.map(() => null);
+
+export interface TemplateArrays {
+  n: number;
+  ox: Float32Array;
+  oy: Float32Array;
+  val: Float32Array;
+  inner: Uint8Array;
+}
+
+/**
+ * register.ts `score`'s sums for template `t` against a level that lives in the module's memory
+ * (a transient pyramid): [cnt, Σa, Σb, Σa², Σb², Σab, and the same over the inner samples], a view
+ * valid until the next call. Null when the level is elsewhere or the template has no slot.
+ */
+export function scoreWasm(
+  t: TemplateArrays,
+  lv: { data: Float32Array; width: number; height: number; x0: number; y0: number; inv: number },
+  fx: number,
+  fy: number,
+  bx: number,
+  by: number,
+  s: number,
+  withInner: boolean,
+): Float64Array | null {
+  const m = wasm;
+  const slot = TEMPLATE_SIZES.indexOf(t.n);
+  if (!m || slot < 0 || lv.data.buffer !== m.memory.buffer) return null;
+  const base = slot * SLOT_BYTES;
+  const n2 = t.n * t.n;
+  const val = base;
+  const inner = val + 4 * n2;
+  const ox = inner + n2;
+  const oy = ox + 4 * t.n;
+  if (slotOwner[slot] !== t) {
+    new Float32Array(m.memory.buffer, val, n2).set(t.val);
+    new Uint8Array(m.memory.buffer, inner, n2).set(t.inner);
+    new Float32Array(m.memory.buffer, ox, t.n).set(t.ox);
+    new Float32Array(m.memory.buffer, oy, t.n).set(t.oy);
+    slotOwner[slot] = t;
+  }
+  m.score(val, inner, ox, oy, t.n, lv.data.byteOffset, lv.width, lv.height, lv.x0, lv.y0, lv.inv, fx, fy, bx, by, s, withInner ? 1 : 0, CELL, SUMS);
+  return sums!;
 }

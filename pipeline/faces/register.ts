@@ -13,7 +13,7 @@
  * with c the box centre.
  */
 import type { Box } from './blazeface.ts';
-import { pyramidWasm } from './register-kernels.ts';
+import { pyramidWasm, scoreWasm } from './register-kernels.ts';
 
 /** The region searched for: the face box grown this much about its centre (hair, ears, context). */
 const REGION = 1.5;
@@ -78,9 +78,12 @@ interface Raster {
 /**
  * The pyramid of `win` (image px, clamped to the image) from level `minLevel` up to `maxLevel` (or
  * ~2 px). Built in WebAssembly (register-kernels.wat) where it runs, else in JS (`how`: 'js' asks
- * for the JS, which the WebAssembly matches to the bit).
+ * for the JS, which the WebAssembly matches to the bit; 'transient' leaves the levels in the
+ * module's memory, valid until the next pyramid, where `score` reads them).
  */
-export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height], minLevel = 0, maxLevel = 30, how: 'wasm' | 'js' = 'wasm'): LumaPyramid {
+export type PyramidHow = 'wasm' | 'js' | 'transient';
+
+export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height], minLevel = 0, maxLevel = 30, how: PyramidHow = 'wasm'): LumaPyramid {
   // Origins on the grid of the coarsest level: two windows of one image give the same blocks.
   const g = 2 ** Math.min(maxLevel, 16);
   const x0 = Math.max(0, Math.floor(win[0] / g) * g);
@@ -98,7 +101,7 @@ export function lumaPyramid(img: Raster, win: Box = [0, 0, img.width, img.height
   const per = f / stride;
   const k = 1 / (per * per);
   const off = stride >> 1;
-  const fast = how === 'js' ? null : pyramidWasm(img, { x0, y0, w, h, f, stride, per, k, off }, (lw, lh, n) => minLevel + n - 1 < maxLevel && Math.min(lw, lh) >= 4);
+  const fast = how === 'js' ? null : pyramidWasm(img, { x0, y0, w, h, f, stride, per, k, off }, (lw, lh, n) => minLevel + n - 1 < maxLevel && Math.min(lw, lh) >= 4, how === 'transient');
   if (fast) {
     fast.forEach((l, i) => (levels[minLevel + i] = { data: l.data, width: l.width, height: l.height, x0, y0, inv: 1 / (f * 2 ** i) }));
     return { levels, min: minLevel, max: minLevel + fast.length - 1 };
@@ -257,24 +260,40 @@ function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [numb
   const bx = c[0] + tr.tx;
   const by = c[1] + tr.ty;
   const n = t.n;
+  // A level in the WebAssembly module's memory (a transient edit pyramid) is scored there.
+  const sums = scoreWasm(t, lv, fx, fy, bx, by, tr.s, withInner);
+  if (sums) return finish(n * n, withInner, sums[0]!, sums[1]!, sums[2]!, sums[3]!, sums[4]!, sums[5]!, sums[6]!, sums[7]!, sums[8]!, sums[9]!, sums[10]!, sums[11]!);
   const W = lv.width;
   const H = lv.height;
   const cell = axisCell;
+  // Loads hoisted out of the loops (the same values; read once per call, not per sample).
+  const ts = tr.s;
+  const lx0 = lv.x0;
+  const ly0 = lv.y0;
+  const inv = lv.inv;
+  const tox = t.ox;
+  const toy = t.oy;
+  const okx = cell.okx;
+  const cx = cell.x;
+  const cfx = cell.fx;
+  const oky = cell.oky;
+  const cy = cell.y;
+  const cfy = cell.fy;
   for (let q = 0; q < n; q++) {
-    const x = ((bx + tr.s * t.ox[q]!) * fx - lv.x0) * lv.inv - 0.5;
-    cell.okx[q] = x < -0.5 || x > W - 0.5 ? 0 : 1;
+    const x = ((bx + ts * tox[q]!) * fx - lx0) * inv - 0.5;
+    okx[q] = x < -0.5 || x > W - 0.5 ? 0 : 1;
     const xc = Math.min(Math.max(x, 0), W - 1);
     const x0 = Math.min(Math.floor(xc), W - 2);
-    cell.x[q] = x0;
-    cell.fx[q] = xc - x0;
+    cx[q] = x0;
+    cfx[q] = xc - x0;
   }
   for (let j = 0; j < n; j++) {
-    const y = ((by + tr.s * t.oy[j]!) * fy - lv.y0) * lv.inv - 0.5;
-    cell.oky[j] = y < -0.5 || y > H - 0.5 ? 0 : 1;
+    const y = ((by + ts * toy[j]!) * fy - ly0) * inv - 0.5;
+    oky[j] = y < -0.5 || y > H - 0.5 ? 0 : 1;
     const yc = Math.min(Math.max(y, 0), H - 1);
     const y0 = Math.min(Math.floor(yc), H - 2);
-    cell.y[j] = y0 * W;
-    cell.fy[j] = yc - y0;
+    cy[j] = y0 * W;
+    cfy[j] = yc - y0;
   }
   const d = lv.data;
   const val = t.val;
@@ -283,17 +302,17 @@ function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [numb
   let m = 0, ia = 0, ib = 0, iaa = 0, ibb = 0, iab = 0;
   const N = n * n;
   for (let j = 0, i = 0; j < n; j++) {
-    if (!cell.oky[j]) {
+    if (!oky[j]) {
       i += n;
       continue;
     }
-    const row = cell.y[j]!;
-    const wy = cell.fy[j]!;
+    const row = cy[j]!;
+    const wy = cfy[j]!;
     for (let q = 0; q < n; q++, i++) {
       const a = val[i]!;
-      if (Number.isNaN(a) || !cell.okx[q]) continue;
-      const wx = cell.fx[q]!;
-      const k = row + cell.x[q]!;
+      if (Number.isNaN(a) || !okx[q]) continue;
+      const wx = cfx[q]!;
+      const k = row + cx[q]!;
       const p = d[k]!;
       const r = d[k + 1]!;
       const u = d[k + W]!;
@@ -315,6 +334,11 @@ function score(t: Template, edit: LumaPyramid, frame: [number, number], c: [numb
       }
     }
   }
+  return finish(N, withInner, cnt, sa, sb, saa, sbb, sab, m, ia, ib, iaa, ibb, iab);
+}
+
+/** score's result from its sums over the samples (all, and inner). */
+function finish(N: number, withInner: boolean, cnt: number, sa: number, sb: number, saa: number, sbb: number, sab: number, m: number, ia: number, ib: number, iaa: number, ibb: number, iab: number): Readonly<Scored> {
   if (cnt < MIN_VALID * N) return noScore;
   // One result object reused (the search makes ~700 calls per face and reads each result at once).
   scored.ncc = ncc(cnt, sa, sb, saa, sbb, sab);
@@ -440,8 +464,11 @@ function kept<T>(cache: WeakMap<object, Map<string, T>>, owner: object, key: str
   return v;
 }
 
-/** Registers every source box in the edit (both as decoded RGB), reading only the windows around the faces. */
-export function registerFaces(src: Raster, edit: Raster, boxes: Box[]): Registration[] {
+/**
+ * Registers every source box in the edit (both as decoded RGB), reading only the windows around
+ * the faces. `how`: 'js' runs everything in JS (the WebAssembly gives the same results to the bit).
+ */
+export function registerFaces(src: Raster, edit: Raster, boxes: Box[], how: 'wasm' | 'js' = 'wasm'): Registration[] {
   const frame: [number, number] = [edit.width / src.width, edit.height / src.height];
   const fmin = Math.min(frame[0], frame[1]);
   return boxes.map((box) => {
@@ -452,12 +479,12 @@ export function registerFaces(src: Raster, edit: Raster, boxes: Box[]): Registra
     const sMin = levelIndex((REGION * side) / FINE_N);
     const sMax = levelIndex((REGION * side) / COARSEST_N);
     const sr = (REGION / 2) * side + 2 * 2 ** sMax;
-    const ps = kept(sourcePyramids, src, box.join(','), () => lumaPyramid(src, [cx - sr, cy - sr, 2 * sr, 2 * sr], sMin, sMax));
+    const ps = kept(sourcePyramids, src, `${box.join(',')}/${how}`, () => lumaPyramid(src, [cx - sr, cy - sr, 2 * sr, 2 * sr], sMin, sMax, how));
     // Edit: the search range around the mapped centre, at the levels the scales searched can ask for.
     const eMin = Math.max(0, Math.round(Math.log2(2 ** sMin * 0.75 * fmin)));
     const eMax = Math.max(eMin, Math.round(Math.log2(2 ** sMax * 1.45 * fmin)));
     const er = (SEARCH_SIDES + (REGION / 2) * 1.45) * side + 2 * 2 ** eMax / fmin;
-    const pe = lumaPyramid(edit, [(cx - er) * frame[0], (cy - er) * frame[1], 2 * er * frame[0], 2 * er * frame[1]], eMin, eMax);
+    const pe = lumaPyramid(edit, [(cx - er) * frame[0], (cy - er) * frame[1], 2 * er * frame[0], 2 * er * frame[1]], eMin, eMax, how === 'js' ? 'js' : 'transient');
     return registerFace(ps, pe, frame, box);
   });
 }

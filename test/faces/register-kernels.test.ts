@@ -1,14 +1,15 @@
 /**
  * Face registration's luma pyramid in WebAssembly (register-kernels.wat) against the JS it stands
  * in for: every level the same to the bit, for windows and levels of every kind the registration
- * asks for (first level 0 to 5, so both of the JS's first-level loops), on random and real pixels.
+ * asks for (first level 0 to 5, so both of the JS's first-level loops), on random and real pixels;
+ * and registrations (the NCC search scored in WebAssembly on the edit's pyramid) the same to the bit.
  */
 import path from 'node:path';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { pyramidWasm } from '../../pipeline/faces/register-kernels.ts';
-import { lumaPyramid, type LumaPyramid } from '../../pipeline/faces/register.ts';
+import { lumaPyramid, registerFaces, type LumaPyramid } from '../../pipeline/faces/register.ts';
 import { decodeImage } from '../../pipeline/images.ts';
 
 function expectSame(a: LumaPyramid, b: LumaPyramid) {
@@ -55,6 +56,30 @@ describe('luma pyramid in WebAssembly', () => {
     const img = await decodeImage(await sharp(path.join(import.meta.dirname, '../fixtures/images/astronaut.png')).resize(1200).toBuffer(), 'astronaut');
     for (const [minLevel, maxLevel] of [[2, 4], [3, 5], [1, 3], [0, 2]]) {
       expectSame(lumaPyramid(img, [300, 100, 620, 640], minLevel, maxLevel), lumaPyramid(img, [300, 100, 620, 640], minLevel, maxLevel, 'js'));
+    }
+  });
+
+  it('registers faces exactly as the JS does: transforms, NCCs and boxes to the bit', async () => {
+    const file = path.join(import.meta.dirname, '../fixtures/images/astronaut.png');
+    const source = await sharp(file).resize(900).png().toBuffer();
+    const src = await decodeImage(source, 'source');
+    const box: [number, number, number, number] = [314, 130, 178, 178];
+    const edits = [
+      await sharp(source).jpeg({ quality: 70 }).toBuffer(),
+      await sharp(source).extend({ left: 7, background: '#000' }).extract({ left: 0, top: 0, width: 900, height: 900 }).png().toBuffer(),
+      await sharp(source).extract({ left: 45, top: 45, width: 810, height: 810 }).resize(900).png().toBuffer(),
+      await sharp(source).resize(600).png().toBuffer(),
+      await sharp(source).modulate({ brightness: 1.2, hue: 40 }).blur(1.5).png().toBuffer(),
+    ];
+    for (const bytes of edits) {
+      const edit = await decodeImage(bytes, 'edit');
+      const boxes: [number, number, number, number][] = [box, [100, 600, 120, 120]];
+      const fast = registerFaces(src, edit, boxes);
+      const js = registerFaces(src, edit, boxes, 'js');
+      expect(fast).toEqual(js);
+      fast.forEach((r, i) => {
+        for (const k of ['ncc', 'innerNcc', 'ringNcc'] as const) expect(Object.is(r[k], js[i]![k]), `${k} of face ${i}`).toBe(true);
+      });
     }
   });
 });

@@ -15,7 +15,7 @@
  * FAIL_SCORE.
  */
 import type { DecodedImage } from '../images.ts';
-import { residualWasm, rowTransformsWasm } from './artifact-kernels.ts';
+import { residualWasm, rowTransformsWasm, WasmRegionWork } from './artifact-kernels.ts';
 
 /** Part of the check version: bump when the measure or its thresholds change. */
 export const ARTIFACT_RULE_VERSION = 'artifact-grid-v1';
@@ -153,27 +153,27 @@ function scoreRegion(src: DecodedImage, edit: DecodedImage, box: Box): PeakScore
   if (ew < MIN_CROP || eh < MIN_CROP) return null;
   const ex = Math.max(0, Math.min(edit.width - ew, Math.round((crop[0] + crop[2] / 2) * sx - ew / 2)));
   const ey = Math.max(0, Math.min(edit.height - eh, Math.round((crop[1] + crop[3] / 2) * sy - eh / 2)));
-  const he = residual(edit, ex, ey, ew, eh, undefined, editScratch((ew - 2) * (eh - 2)));
   // The source's residual here: to cancel what it explains (same-size images), and for its peaks (only when an edit peak could fail).
   const hs = () => sourceResidual(src, crop[0], crop[1], crop[2], crop[3]);
   // Same-size images: the part of the edit's residual that the source explains (least squares,
   // one gain) is taken out, so texture an edit kept (recoloured, brightened, mirrored) does not
   // hide a grid. The source is tried as it is and mirrored either way; the best fit is used.
   const same = edit.width === src.width && edit.height === src.height && ew === crop[2] && eh === crop[3];
+  const work = regionWork(edit, ex, ey, ew, eh);
   if (same) {
     const own = hs();
-    let best = { other: own, ...leastSquaresFit(he, own) };
+    let best = { other: own, ...work.fit(own) };
     // The mirrors are tried only when the source as it is explains under half of the edit's residual.
-    if (best.explained < 0.5 * energy(he)) {
+    if (best.explained < 0.5 * work.energy()) {
       for (const flip of ['x', 'y'] as const) {
         const other = mirroredResidual(src, crop, flip);
-        const fit = leastSquaresFit(he, other);
+        const fit = work.fit(other);
         if (fit.explained > best.explained) best = { other, ...fit };
       }
     }
-    for (let i = 0; i < he.length; i++) he[i] = he[i]! - best.gain * best.other[i]!;
+    work.subtract(best.gain, best.other);
   }
-  const e = patternPeaks(he, ew - 2, eh - 2);
+  const e = work.peaks();
   // Peaks too small to fail even against the floor need no source reference: the source's
   // spectrum is measured only when some edit peak could fail (the score is then exact; else it
   // is the score against the floor, an upper bound under FAIL_SCORE).
@@ -208,6 +208,46 @@ function sourcePeaks(src: DecodedImage, crop: Box, hs: () => Float32Array): Patt
     m.set(key, peaks);
   }
   return peaks;
+}
+
+/**
+ * The edit's residual of one region and what scoreRegion does to it: fits against the source's
+ * residuals, the subtraction of the best one, and the pattern peaks. In WebAssembly where it
+ * runs (artifact-kernels.ts, the residual kept in the module's memory throughout), else in JS;
+ * both give the same values to the bit.
+ */
+interface RegionWork {
+  fit(other: Float32Array): { gain: number; explained: number };
+  energy(): number;
+  subtract(gain: number, other: Float32Array): void;
+  peaks(): PatternPeak[];
+}
+
+let wasmWork: WasmRegionWork | null | undefined;
+
+function regionWork(edit: DecodedImage, ex: number, ey: number, ew: number, eh: number): RegionWork {
+  const w = ew - 2;
+  const h = eh - 2;
+  wasmWork ??= WasmRegionWork.create();
+  const k = wasmWork;
+  if (k?.residual(edit, ex, ey, ew, eh, hann(w), hann(h))) {
+    const fitOf = ({ ab, bb }: { ab: number; bb: number }) => (bb > 0 ? { gain: ab / bb, explained: (ab * ab) / bb } : { gain: 0, explained: 0 });
+    return {
+      fit: (other) => fitOf(k.fit(other)),
+      energy: () => k.energy(),
+      subtract: (gain, other) => k.subtract(gain, other),
+      peaks: () => peaksFromRows(k.rowTransforms(w, h, twiddles(), FOLD_START, FOLD_BASE), h, (row, n, fy) => k.columnPower(row, n, Math.cos(2 * Math.PI * fy), -Math.sin(2 * Math.PI * fy))),
+    };
+  }
+  const he = residualJs(edit, ex, ey, ew, eh, undefined, editScratch(w * h));
+  return {
+    fit: (other) => leastSquaresFit(he, other),
+    energy: () => energy(he),
+    subtract: (gain, other) => {
+      for (let i = 0; i < he.length; i++) he[i] = he[i]! - gain * other[i]!;
+    },
+    peaks: () => patternPeaks(he, w, h),
+  };
 }
 
 function energy(a: Float32Array): number {
@@ -363,15 +403,19 @@ export interface PatternPeak {
  * needed point.
  */
 export function patternPeaks(r: Float32Array, w: number, h: number): PatternPeak[] {
-  const dy = 1 / h;
   // rows[k][y] = Σx r(x, y)·e^{-2πi·fx·x} with fx = 0 (k = 0) or 1/(k + MIN_PERIOD − 1).
-  const rows = rowTransforms(r, w, h);
+  return peaksFromRows(rowTransforms(r, w, h), h, columnPower);
+}
+
+/** patternPeaks from the row transforms, with `power` as the column power (columnPower, or the same in WebAssembly). */
+function peaksFromRows(rows: Float64Array[], h: number, power: (rows: Float64Array, h: number, fy: number) => number): PatternPeak[] {
+  const dy = 1 / h;
   // A point's peak: its power over the mean power NEIGHBOUR_BINS away along y, on both sides.
   const peakAt = (k: number, fy: number) => {
     const row = rows[k]!;
     let around = 0;
-    for (const n of NEIGHBOUR_BINS) around += columnPower(row, h, fy - n * dy) + columnPower(row, h, fy + n * dy);
-    return columnPower(row, h, fy) / Math.max(around / (2 * NEIGHBOUR_BINS.length), 1e-12);
+    for (const n of NEIGHBOUR_BINS) around += power(row, h, fy - n * dy) + power(row, h, fy + n * dy);
+    return power(row, h, fy) / Math.max(around / (2 * NEIGHBOUR_BINS.length), 1e-12);
   };
   const out: PatternPeak[] = [];
   for (let p = MIN_PERIOD; p <= MAX_PERIOD; p++) {

@@ -11,6 +11,9 @@ interface Exports {
   memory: WebAssembly.Memory;
   residual(p0: number, dp: number, rs: number, w: number, h: number, out: number, wx: number, wy: number, rows: number): void;
   rowTransforms(r: number, w: number, h: number, out: number, bins: number, sub: number, tw: number, ptab: number): void;
+  dot(a: number, b: number, n: number): number;
+  subScaled(a: number, b: number, g: number, n: number): void;
+  columnPower(rows: number, h: number, stepRe: number, stepIm: number): number;
 }
 
 /** Largest crop side the module's memory is laid out for (the artifact check's MAX_CROP). */
@@ -30,11 +33,15 @@ const SUB = BINS + FOLD_BINS * 8;
 const TW = SUB + MAX_PERIOD * 8;
 const PTAB = TW + 2 * (MAX_PERIOD + 1) * MAX_PERIOD * 8;
 const ROWS_OUT = PTAB + (MAX_PERIOD + 1) * 12 + 4;
-const END = ROWS_OUT + (MAX_PERIOD + 1) * 2 * MAX_SIDE * 8;
+/** A second residual (the source's, or a mirror), beside the edit's at OUT. */
+const OTHER = ROWS_OUT + (MAX_PERIOD + 1) * 2 * MAX_SIDE * 8;
+const END = OTHER + MAX_SIDE * MAX_SIDE * 4;
 
 let wasm: Exports | null | undefined;
 let windows: { wx: Float64Array | null; wy: Float64Array | null } = { wx: null, wy: null };
 let tablesSet = false;
+/** The array whose values OTHER holds (a source residual is fitted, then subtracted: copied once). */
+let otherHolds: Float32Array | null = null;
 
 function instance(): Exports | null {
   if (wasm === undefined) {
@@ -59,22 +66,14 @@ interface Rgb {
  * Hann windows `wx` (w − 2) and `wy` (h − 2). False when the JS loop must do it.
  */
 export function residualWasm(img: Rgb, x: number, y: number, w: number, h: number, flip: 'x' | 'y' | undefined, wx: Float64Array, wy: Float64Array, out: Float32Array): boolean {
-  if (w > MAX_SIDE || h > MAX_SIDE || w < 3 || h < 3) return false;
   const m = instance();
-  if (!m) return false;
-  const mem = new Uint8Array(m.memory.buffer);
+  if (!m || !copyCrop(m, img, x, y, w, h, wx, wy)) return false;
   const rowBytes = w * 3;
-  for (let r = 0; r < h; r++) {
-    const from = ((y + r) * img.width + x) * 3;
-    Buffer.prototype.copy.call(img.data, mem, CROP + r * rowBytes, from, from + rowBytes); // no view object per row
-  }
-  // The windows are the same few arrays over and over (hann's cache): copied when they change.
-  if (windows.wx !== wx) new Float64Array(m.memory.buffer, WX, wx.length).set(wx);
-  if (windows.wy !== wy) new Float64Array(m.memory.buffer, WY, wy.length).set(wy);
-  windows = { wx, wy };
   const p0 = flip === 'x' ? CROP + (w - 1) * 3 : flip === 'y' ? CROP + (h - 1) * rowBytes : CROP;
-  m.residual(p0, flip === 'x' ? -3 : 3, flip === 'y' ? -rowBytes : rowBytes, w, h, OUT, WX, WY, ROWS);
-  out.set(new Float32Array(m.memory.buffer, OUT, (w - 2) * (h - 2)));
+  // Into OTHER: OUT may hold the edit's residual of the region being scored (WasmRegionWork).
+  otherHolds = null;
+  m.residual(p0, flip === 'x' ? -3 : 3, flip === 'y' ? -rowBytes : rowBytes, w, h, OTHER, WX, WY, ROWS);
+  out.set(new Float32Array(m.memory.buffer, OTHER, (w - 2) * (h - 2)));
   return true;
 }
 
@@ -88,6 +87,15 @@ export function rowTransformsWasm(r: Float32Array, w: number, h: number, twiddle
   if (w * h > MAX_SIDE * MAX_SIDE || h > MAX_SIDE) return null;
   const m = instance();
   if (!m) return null;
+  setTables(m, twiddles, foldStart, foldBase);
+  otherHolds = null;
+  new Float32Array(m.memory.buffer, OTHER, w * h).set(r.subarray(0, w * h));
+  m.rowTransforms(OTHER, w, h, ROWS_OUT, BINS, SUB, TW, PTAB);
+  const all = new Float64Array(m.memory.buffer, ROWS_OUT, MAX_PERIOD * 2 * h).slice();
+  return Array.from({ length: MAX_PERIOD }, (_, k) => all.subarray(k * 2 * h, (k + 1) * 2 * h));
+}
+
+function setTables(m: Exports, twiddles: Float64Array[], foldStart: number[], foldBase: number[]): void {
   if (!tablesSet) {
     const tw = new Float64Array(m.memory.buffer, TW, 2 * (MAX_PERIOD + 1) * MAX_PERIOD);
     const ptab = new Int32Array(m.memory.buffer, PTAB, (MAX_PERIOD + 1) * 3);
@@ -101,8 +109,79 @@ export function rowTransformsWasm(r: Float32Array, w: number, h: number, twiddle
     }
     tablesSet = true;
   }
-  new Float32Array(m.memory.buffer, OUT, w * h).set(r.subarray(0, w * h));
-  m.rowTransforms(OUT, w, h, ROWS_OUT, BINS, SUB, TW, PTAB);
-  const all = new Float64Array(m.memory.buffer, ROWS_OUT, (MAX_PERIOD) * 2 * h).slice();
-  return Array.from({ length: MAX_PERIOD }, (_, k) => all.subarray(k * 2 * h, (k + 1) * 2 * h));
+}
+
+/**
+ * The edit's residual of one region kept in the module's memory from the residual to the row
+ * transforms: the fits against the source's residuals, the subtraction and the column powers run
+ * there too (artifact-check.ts's `RegionWork`, the same operations as its JS one).
+ */
+export class WasmRegionWork {
+  private n = 0;
+  private constructor(private readonly m: Exports) {}
+
+  /** Null where WebAssembly is not available. */
+  static create(): WasmRegionWork | null {
+    const m = instance();
+    return m ? new WasmRegionWork(m) : null;
+  }
+
+  /** The edit's residual of the crop (see `residualWasm`), kept here. False: the JS must do it. */
+  residual(img: Rgb, x: number, y: number, w: number, h: number, wx: Float64Array, wy: Float64Array): boolean {
+    if (!copyCrop(this.m, img, x, y, w, h, wx, wy)) return false;
+    this.m.residual(CROP, 3, w * 3, w, h, OUT, WX, WY, ROWS);
+    this.n = (w - 2) * (h - 2);
+    return true;
+  }
+
+  private load(other: Float32Array): void {
+    if (otherHolds !== other) {
+      new Float32Array(this.m.memory.buffer, OTHER, this.n).set(other.subarray(0, this.n));
+      otherHolds = other;
+    }
+  }
+
+  /** Σ edit·other and Σ other² (least squares of the edit's residual on `other`). */
+  fit(other: Float32Array): { ab: number; bb: number } {
+    this.load(other);
+    return { ab: this.m.dot(OUT, OTHER, this.n), bb: this.m.dot(OTHER, OTHER, this.n) };
+  }
+
+  energy(): number {
+    return this.m.dot(OUT, OUT, this.n);
+  }
+
+  /** edit −= gain·other. */
+  subtract(gain: number, other: Float32Array): void {
+    this.load(other);
+    this.m.subScaled(OUT, OTHER, gain, this.n);
+  }
+
+  /** Row transforms of the (w × h) residual here; the arrays are views, valid until the next region. */
+  rowTransforms(w: number, h: number, twiddles: Float64Array[], foldStart: number[], foldBase: number[]): Float64Array[] {
+    setTables(this.m, twiddles, foldStart, foldBase);
+    this.m.rowTransforms(OUT, w, h, ROWS_OUT, BINS, SUB, TW, PTAB);
+    return Array.from({ length: MAX_PERIOD }, (_, k) => new Float64Array(this.m.memory.buffer, ROWS_OUT + k * 2 * h * 8, 2 * h));
+  }
+
+  /** columnPower of one of those arrays. */
+  columnPower(rows: Float64Array, h: number, stepRe: number, stepIm: number): number {
+    return this.m.columnPower(rows.byteOffset, h, stepRe, stepIm);
+  }
+}
+
+/** A crop of `img` and the windows into the module's memory; false when too large. */
+function copyCrop(m: Exports, img: Rgb, x: number, y: number, w: number, h: number, wx: Float64Array, wy: Float64Array): boolean {
+  if (w > MAX_SIDE || h > MAX_SIDE || w < 3 || h < 3) return false;
+  const mem = new Uint8Array(m.memory.buffer);
+  const rowBytes = w * 3;
+  for (let r = 0; r < h; r++) {
+    const from = ((y + r) * img.width + x) * 3;
+    Buffer.prototype.copy.call(img.data, mem, CROP + r * rowBytes, from, from + rowBytes); // no view object per row
+  }
+  // The windows are the same few arrays over and over (hann's cache): copied when they change.
+  if (windows.wx !== wx) new Float64Array(m.memory.buffer, WX, wx.length).set(wx);
+  if (windows.wy !== wy) new Float64Array(m.memory.buffer, WY, wy.length).set(wy);
+  windows = { wx, wy };
+  return true;
 }

@@ -1,7 +1,8 @@
 ;; The artifact check's two heaviest loops (pipeline/checks/artifact-check.ts) in WebAssembly,
 ;; the same floating-point operations in the same order as the JS they stand in for, so their
 ;; results are the same to the bit (test/checks/artifact-kernels.test.ts): the residual (luma,
-;; 4-neighbour Laplacian, Hann window) of a crop, and the row transforms of every period.
+;; 4-neighbour Laplacian, Hann window) of a crop, the row transforms of every period, the sums
+;; of the least-squares fit, the subtraction of the source's part, and the column powers.
 ;; Built into artifact-kernels.wasm.ts by scripts/build-wasm.mjs (npm run build:wasm).
 (module
   (memory (export "memory") 10)
@@ -178,4 +179,47 @@
         (br $pl)))
       (local.set $y (i32.add (local.get $y) (i32.const 1)))
       (br $yl))))
+
+  ;; Σ a[i]·b[i] over n f32s, in f64, in order (leastSquaresFit's and energy's sums).
+  (func (export "dot") (param $a i32) (param $b i32) (param $n i32) (result f64)
+    (local $s f64) (local $end i32)
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $a) (local.get $end)))
+      (local.set $s (f64.add (local.get $s)
+        (f64.mul (f64.promote_f32 (f32.load (local.get $a))) (f64.promote_f32 (f32.load (local.get $b))))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (local.set $b (i32.add (local.get $b) (i32.const 4)))
+      (br $l)))
+    (local.get $s))
+  ;; a[i] = a[i] − g·b[i] over n f32s (the edit's residual less what the source explains).
+  (func (export "subScaled") (param $a i32) (param $b i32) (param $g f64) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $a) (local.get $end)))
+      (f32.store (local.get $a) (f32.demote_f64 (f64.sub (f64.promote_f32 (f32.load (local.get $a)))
+        (f64.mul (local.get $g) (f64.promote_f32 (f32.load (local.get $b)))))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (local.set $b (i32.add (local.get $b) (i32.const 4)))
+      (br $l)))
+  )
+  ;; |Σy rows(y)·e^{−2πi·fy·y}|² over h (re, im) f64 pairs, the rotation kept by recurrence from
+  ;; (stepRe, stepIm) = (cos 2π·fy, −sin 2π·fy) (artifact-check.ts columnPower).
+  (func (export "columnPower") (param $rows i32) (param $h i32) (param $stepRe f64) (param $stepIm f64) (result f64)
+    (local $cRe f64) (local $cIm f64) (local $re f64) (local $im f64) (local $a f64) (local $b f64) (local $nRe f64) (local $end i32)
+    (local.set $cRe (f64.const 1))
+    (local.set $end (i32.add (local.get $rows) (i32.shl (local.get $h) (i32.const 4))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $rows) (local.get $end)))
+      (local.set $a (f64.load (local.get $rows)))
+      (local.set $b (f64.load offset=8 (local.get $rows)))
+      (local.set $re (f64.add (local.get $re) (f64.sub (f64.mul (local.get $a) (local.get $cRe)) (f64.mul (local.get $b) (local.get $cIm)))))
+      (local.set $im (f64.add (local.get $im) (f64.add (f64.mul (local.get $a) (local.get $cIm)) (f64.mul (local.get $b) (local.get $cRe)))))
+      (local.set $nRe (f64.sub (f64.mul (local.get $cRe) (local.get $stepRe)) (f64.mul (local.get $cIm) (local.get $stepIm))))
+      (local.set $cIm (f64.add (f64.mul (local.get $cRe) (local.get $stepIm)) (f64.mul (local.get $cIm) (local.get $stepRe))))
+      (local.set $cRe (local.get $nRe))
+      (local.set $rows (i32.add (local.get $rows) (i32.const 16)))
+      (br $l)))
+    (f64.add (f64.mul (local.get $re) (local.get $re)) (f64.mul (local.get $im) (local.get $im))))
 )

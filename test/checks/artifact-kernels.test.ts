@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import sharp from 'sharp';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { residualJs, rowTransformsJs } from '../../pipeline/checks/artifact-check.ts';
-import { MAX_SIDE, residualWasm, rowTransformsWasm } from '../../pipeline/checks/artifact-kernels.ts';
+import { patternPeaks, residualJs, rowTransformsJs } from '../../pipeline/checks/artifact-check.ts';
+import { MAX_SIDE, residualWasm, rowTransformsWasm, WasmRegionWork } from '../../pipeline/checks/artifact-kernels.ts';
 import { decodeImage } from '../../pipeline/images.ts';
 
 const hann = (n: number) => Float64Array.from({ length: n }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / n));
@@ -79,4 +79,51 @@ describe('artifact kernels in WebAssembly', () => {
     expect(residualWasm(img, 0, 0, MAX_SIDE + 1, 10, undefined, hann(MAX_SIDE - 1), hann(8), new Float32Array((MAX_SIDE - 1) * 8))).toBe(false);
     expect(rowTransformsWasm(new Float32Array((MAX_SIDE + 1) * MAX_SIDE), MAX_SIDE + 1, MAX_SIDE, twiddles, foldStart, foldBase)).toBeNull();
   });
+
+  it('a region kept in WebAssembly: the same fit sums, subtraction and pattern peaks as the JS', async () => {
+    const img = await decodeImage(await sharp(path.join(import.meta.dirname, '../fixtures/images/textures/brick.png')).toBuffer(), 'brick');
+    const work = WasmRegionWork.create()!;
+    expect(work).not.toBeNull();
+    for (const [x, y, w, h] of [[10, 20, 256, 256], [100, 37, 120, 200], [3, 5, 41, 97]]) {
+      const he = residualJs(img, x, y, w, h, undefined, new Float32Array((w - 2) * (h - 2)));
+      const other = residualJs(img, x + 3, y + 1, w, h, 'x', new Float32Array((w - 2) * (h - 2)));
+      expect(work.residual(img, x, y, w, h, hann(w - 2), hann(h - 2))).toBe(true);
+      let ab = 0;
+      let bb = 0;
+      let aa = 0;
+      for (let i = 0; i < he.length; i++) {
+        ab += he[i]! * other[i]!;
+        bb += other[i]! * other[i]!;
+        aa += he[i]! * he[i]!;
+      }
+      const fit = work.fit(other);
+      expect(Object.is(fit.ab, ab) && Object.is(fit.bb, bb)).toBe(true);
+      expect(Object.is(work.energy(), aa)).toBe(true);
+      const gain = ab / bb;
+      for (let i = 0; i < he.length; i++) he[i] = he[i]! - gain * other[i]!;
+      work.subtract(gain, other);
+      const rows = work.rowTransforms(w - 2, h - 2, twiddles, foldStart, foldBase);
+      rowTransformsJs(he, w - 2, h - 2).forEach((row, k) => expect(sameBits(rows[k]!, row), `array ${k}`).toBe(true));
+      // The column powers, through the peaks they make.
+      const viaWasm = patternPeaksWith(rows, h - 2, (r, n, fy) => work.columnPower(r, n, Math.cos(2 * Math.PI * fy), -Math.sin(2 * Math.PI * fy)));
+      expect(viaWasm).toEqual(patternPeaks(he, w - 2, h - 2));
+    }
+  });
 });
+
+/** patternPeaks's arithmetic over given row transforms (the test's copy, to feed it the WebAssembly column power). */
+function patternPeaksWith(rows: Float64Array[], h: number, power: (rows: Float64Array, h: number, fy: number) => number) {
+  const dy = 1 / h;
+  const peakAt = (k: number, fy: number) => {
+    let around = 0;
+    for (const n of [3, 4, 5, 6]) around += power(rows[k]!, h, fy - n * dy) + power(rows[k]!, h, fy + n * dy);
+    return power(rows[k]!, h, fy) / Math.max(around / 8, 1e-12);
+  };
+  const out: { period: number; pattern: 'checker' | 'grid'; peak: number }[] = [];
+  for (let p = 2; p <= 16; p++) {
+    const k = p - 1;
+    out.push({ period: p, pattern: 'checker', peak: Math.sqrt(peakAt(k, 1 / p) * peakAt(k, -1 / p)) });
+    out.push({ period: p, pattern: 'grid', peak: Math.sqrt(peakAt(k, 0) * peakAt(0, 1 / p)) });
+  }
+  return out;
+}

@@ -236,7 +236,13 @@ function regionWork(edit: DecodedImage, ex: number, ey: number, ew: number, eh: 
       fit: (other) => fitOf(k.fit(other)),
       energy: () => k.energy(),
       subtract: (gain, other) => k.subtract(gain, other),
-      peaks: () => peaksFromRows(k.rowTransforms(w, h, twiddles(), FOLD_START, FOLD_BASE), h, (row, n, fy) => k.columnPower(row, n, Math.cos(2 * Math.PI * fy), -Math.sin(2 * Math.PI * fy))),
+      peaks: () =>
+        peaksFromRows(
+          k.rowTransforms(w, h, twiddles(), FOLD_START, FOLD_BASE),
+          h,
+          (row, n, fy) => k.columnPower(row, n, Math.cos(2 * Math.PI * fy), -Math.sin(2 * Math.PI * fy)),
+          (row, n, fyA, fyB, into) => k.columnPower2(row, n, fyA, fyB, into),
+        ),
     };
   }
   const he = residualJs(edit, ex, ey, ew, eh, undefined, editScratch(w * h));
@@ -407,14 +413,28 @@ export function patternPeaks(r: Float32Array, w: number, h: number): PatternPeak
   return peaksFromRows(rowTransforms(r, w, h), h, columnPower);
 }
 
-/** patternPeaks from the row transforms, with `power` as the column power (columnPower, or the same in WebAssembly). */
-function peaksFromRows(rows: Float64Array[], h: number, power: (rows: Float64Array, h: number, fy: number) => number): PatternPeak[] {
+/**
+ * patternPeaks from the row transforms, with `power` as the column power (columnPower, or the same
+ * in WebAssembly) and `power2`, when given, the same at two frequencies at once.
+ */
+function peaksFromRows(
+  rows: Float64Array[],
+  h: number,
+  power: (rows: Float64Array, h: number, fy: number) => number,
+  power2?: (rows: Float64Array, h: number, fyA: number, fyB: number, into: Float64Array) => void,
+): PatternPeak[] {
   const dy = 1 / h;
+  const pair = new Float64Array(2);
   // A point's peak: its power over the mean power NEIGHBOUR_BINS away along y, on both sides.
   const peakAt = (k: number, fy: number) => {
     const row = rows[k]!;
     let around = 0;
-    for (const n of NEIGHBOUR_BINS) around += power(row, h, fy - n * dy) + power(row, h, fy + n * dy);
+    for (const n of NEIGHBOUR_BINS) {
+      if (power2) {
+        power2(row, h, fy - n * dy, fy + n * dy, pair);
+        around += pair[0]! + pair[1]!;
+      } else around += power(row, h, fy - n * dy) + power(row, h, fy + n * dy);
+    }
     return power(row, h, fy) / Math.max(around / (2 * NEIGHBOUR_BINS.length), 1e-12);
   };
   const out: PatternPeak[] = [];

@@ -14,6 +14,8 @@ interface Exports {
   dot(a: number, b: number, n: number): number;
   subScaled(a: number, b: number, g: number, n: number): void;
   columnPower(rows: number, h: number, stepRe: number, stepIm: number): number;
+  fitSums(a: number, b: number, n: number, out: number): void;
+  columnPower2(rows: number, h: number, reA: number, imA: number, reB: number, imB: number, out: number): void;
 }
 
 /** Largest crop side the module's memory is laid out for (the artifact check's MAX_CROP). */
@@ -35,7 +37,9 @@ const PTAB = TW + 2 * (MAX_PERIOD + 1) * MAX_PERIOD * 8;
 const ROWS_OUT = PTAB + (MAX_PERIOD + 1) * 12 + 4;
 /** A second residual (the source's, or a mirror), beside the edit's at OUT. */
 const OTHER = ROWS_OUT + (MAX_PERIOD + 1) * 2 * MAX_SIDE * 8;
-const END = OTHER + MAX_SIDE * MAX_SIDE * 4;
+/** Two f64 results of the two-lane kernels. */
+const PAIR = OTHER + MAX_SIDE * MAX_SIDE * 4;
+const END = PAIR + 16;
 
 let wasm: Exports | null | undefined;
 let windows: { wx: Float64Array | null; wy: Float64Array | null } = { wx: null, wy: null };
@@ -144,7 +148,15 @@ export class WasmRegionWork {
   /** Σ edit·other and Σ other² (least squares of the edit's residual on `other`). */
   fit(other: Float32Array): { ab: number; bb: number } {
     this.load(other);
-    return { ab: this.m.dot(OUT, OTHER, this.n), bb: this.m.dot(OTHER, OTHER, this.n) };
+    this.m.fitSums(OUT, OTHER, this.n, PAIR);
+    const pair = this.pair();
+    return { ab: pair[0]!, bb: pair[1]! };
+  }
+
+  private pairView: Float64Array | null = null;
+  private pair(): Float64Array {
+    if (this.pairView?.buffer !== this.m.memory.buffer) this.pairView = new Float64Array(this.m.memory.buffer, PAIR, 2);
+    return this.pairView;
   }
 
   energy(): number {
@@ -162,6 +174,14 @@ export class WasmRegionWork {
     setTables(this.m, twiddles, foldStart, foldBase);
     this.m.rowTransforms(OUT, w, h, ROWS_OUT, BINS, SUB, TW, PTAB);
     return Array.from({ length: MAX_PERIOD }, (_, k) => new Float64Array(this.m.memory.buffer, ROWS_OUT + k * 2 * h * 8, 2 * h));
+  }
+
+  /** columnPower of one of those arrays at two frequencies (cos, −sin of 2π·fy each), into `into`. */
+  columnPower2(rows: Float64Array, h: number, fyA: number, fyB: number, into: Float64Array): void {
+    this.m.columnPower2(rows.byteOffset, h, Math.cos(2 * Math.PI * fyA), -Math.sin(2 * Math.PI * fyA), Math.cos(2 * Math.PI * fyB), -Math.sin(2 * Math.PI * fyB), PAIR);
+    const pair = this.pair();
+    into[0] = pair[0]!;
+    into[1] = pair[1]!;
   }
 
   /** columnPower of one of those arrays. */

@@ -222,4 +222,42 @@
       (local.set $rows (i32.add (local.get $rows) (i32.const 16)))
       (br $l)))
     (f64.add (f64.mul (local.get $re) (local.get $re)) (f64.mul (local.get $im) (local.get $im))))
+
+  ;; dot(a, b) and dot(b, b) at once (a least-squares fit's two sums): two f64 lanes, each summed
+  ;; in order as `dot` does, written to out (f64 × 2).
+  (func (export "fitSums") (param $a i32) (param $b i32) (param $n i32) (param $out i32)
+    (local $s v128) (local $vb f64) (local $end i32)
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $n) (i32.const 2))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $a) (local.get $end)))
+      (local.set $vb (f64.promote_f32 (f32.load (local.get $b))))
+      (local.set $s (f64x2.add (local.get $s)
+        (f64x2.mul
+          (f64x2.replace_lane 1 (f64x2.splat (f64.promote_f32 (f32.load (local.get $a)))) (local.get $vb))
+          (f64x2.splat (local.get $vb)))))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (local.set $b (i32.add (local.get $b) (i32.const 4)))
+      (br $l)))
+    (v128.store (local.get $out) (local.get $s)))
+  ;; columnPower at two frequencies at once, one per f64 lane, each lane the same operations in the
+  ;; same order as the scalar one: steps (reA, imA) and (reB, imB); the two powers to out (f64 × 2).
+  (func (export "columnPower2") (param $rows i32) (param $h i32) (param $reA f64) (param $imA f64) (param $reB f64) (param $imB f64) (param $out i32)
+    (local $stepRe v128) (local $stepIm v128) (local $cRe v128) (local $cIm v128) (local $re v128) (local $im v128)
+    (local $a v128) (local $b v128) (local $nRe v128) (local $end i32)
+    (local.set $stepRe (f64x2.replace_lane 1 (f64x2.splat (local.get $reA)) (local.get $reB)))
+    (local.set $stepIm (f64x2.replace_lane 1 (f64x2.splat (local.get $imA)) (local.get $imB)))
+    (local.set $cRe (f64x2.splat (f64.const 1)))
+    (local.set $end (i32.add (local.get $rows) (i32.shl (local.get $h) (i32.const 4))))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $rows) (local.get $end)))
+      (local.set $a (v128.load64_splat (local.get $rows)))
+      (local.set $b (v128.load64_splat offset=8 (local.get $rows)))
+      (local.set $re (f64x2.add (local.get $re) (f64x2.sub (f64x2.mul (local.get $a) (local.get $cRe)) (f64x2.mul (local.get $b) (local.get $cIm)))))
+      (local.set $im (f64x2.add (local.get $im) (f64x2.add (f64x2.mul (local.get $a) (local.get $cIm)) (f64x2.mul (local.get $b) (local.get $cRe)))))
+      (local.set $nRe (f64x2.sub (f64x2.mul (local.get $cRe) (local.get $stepRe)) (f64x2.mul (local.get $cIm) (local.get $stepIm))))
+      (local.set $cIm (f64x2.add (f64x2.mul (local.get $cRe) (local.get $stepIm)) (f64x2.mul (local.get $cIm) (local.get $stepRe))))
+      (local.set $cRe (local.get $nRe))
+      (local.set $rows (i32.add (local.get $rows) (i32.const 16)))
+      (br $l)))
+    (v128.store (local.get $out) (f64x2.add (f64x2.mul (local.get $re) (local.get $re)) (f64x2.mul (local.get $im) (local.get $im)))))
 )

@@ -107,6 +107,13 @@ describe('artifact kernels in WebAssembly', () => {
       // The column powers, through the peaks they make.
       const viaWasm = patternPeaksWith(rows, h - 2, (r, n, fy) => work.columnPower(r, n, Math.cos(2 * Math.PI * fy), -Math.sin(2 * Math.PI * fy)));
       expect(viaWasm).toEqual(patternPeaks(he, w - 2, h - 2));
+      // Two frequencies at once: each lane the scalar column power to the bit.
+      const pair = new Float64Array(2);
+      for (const [k, fa, fb] of [[3, 0.1, -0.27], [0, 1 / 7, 1 / 7 + 3 / (h - 2)], [15, -1 / 16, 0]] as const) {
+        work.columnPower2(rows[k]!, h - 2, fa, fb, pair);
+        const one = (fy: number) => work.columnPower(rows[k]!, h - 2, Math.cos(2 * Math.PI * fy), -Math.sin(2 * Math.PI * fy));
+        expect(Object.is(pair[0], one(fa)) && Object.is(pair[1], one(fb))).toBe(true);
+      }
     }
   });
 });

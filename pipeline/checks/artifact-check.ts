@@ -526,6 +526,11 @@ for (const p of FOLDS) {
 const FOLD_BASE: number[] = [];
 for (let p = MIN_PERIOD; p <= MAX_PERIOD; p++) FOLD_BASE[p] = FOLDS.find((f) => f % p === 0)!;
 
+/** The tables the row transforms use (for tests of the WebAssembly kernel, which is given them). */
+export function rowTransformTables(): { twiddles: Float64Array[]; foldStart: number[]; foldBase: number[] } {
+  return { twiddles: twiddles(), foldStart: FOLD_START, foldBase: FOLD_BASE };
+}
+
 let twiddleTable: Float64Array[] | undefined;
 /** Per period P: cos and sin of 2π·m/P, m = 0…P−1, interleaved. */
 function twiddles(): Float64Array[] {

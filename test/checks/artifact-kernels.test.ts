@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import sharp from 'sharp';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { patternPeaks, residualJs, rowTransformsJs } from '../../pipeline/checks/artifact-check.ts';
+import { patternPeaks, residualJs, rowTransformsJs, rowTransformTables } from '../../pipeline/checks/artifact-check.ts';
 import { MAX_SIDE, residualWasm, rowTransformsWasm, WasmRegionWork } from '../../pipeline/checks/artifact-kernels.ts';
 import { decodeImage } from '../../pipeline/images.ts';
 
@@ -20,17 +20,7 @@ function sameBits(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   return true;
 }
 
-const twiddles: Float64Array[] = [];
-for (let p = 2; p <= 16; p++) twiddles[p] = Float64Array.from({ length: 2 * p }, (_, i) => (i % 2 === 0 ? Math.cos((2 * Math.PI * (i >> 1)) / p) : Math.sin((2 * Math.PI * (i >> 1)) / p)));
-const FOLDS = [16, 15, 14, 13, 12, 11, 10, 9];
-const foldStart: number[] = [];
-let at = 0;
-for (const p of FOLDS) {
-  foldStart[p] = at;
-  at += p;
-}
-const foldBase: number[] = [];
-for (let p = 2; p <= 16; p++) foldBase[p] = FOLDS.find((f) => f % p === 0)!;
+const { twiddles, foldStart, foldBase } = rowTransformTables();
 
 describe('artifact kernels in WebAssembly', () => {
   it('residual: the JS loop’s values to the bit, plain and mirrored, on random crops', () => {

@@ -71,7 +71,11 @@ export function pyramidWasm(
 ): { data: Float32Array; width: number; height: number }[] | null {
   const m = instance();
   if (!m) return null;
-  const ww = g.w * g.f;
+  // Every row of the window is read when the reads are one px apart (levels up to 2): then the
+  // image's rows y0 … y0 + h·f − 1 are copied whole, in one piece, and read at the image's stride.
+  // Otherwise only the rows read are copied, packed (block row oy's: rows oy·per … oy·per + per − 1).
+  const whole = g.stride === 1 && g.off === 0;
+  const ww = whole ? img.width : g.w * g.f;
   const rowBytes = ww * 3;
   const srcBytes = g.h * g.per * rowBytes;
   const levelsBytes = Math.ceil((g.w * g.h * 16) / 3) + 64;
@@ -84,15 +88,19 @@ export function pyramidWasm(
     slotOwner.fill(null); // templates are copied again into the new memory's view (same bytes, but kept simple)
   }
   const mem = new Uint8Array(m.memory.buffer);
-  // The rows the first level reads, packed: block row oy's reads are rows oy·per … oy·per + per − 1.
-  for (let oy = 0, row = 0; oy < g.h; oy++) {
-    for (let r = 0; r < g.per; r++, row++) {
-      const from = ((g.y0 + oy * g.f + g.off + r * g.stride) * img.width + g.x0) * 3;
-      copyBytes(img.data, mem, FIXED + row * rowBytes, from, from + rowBytes);
+  if (whole) {
+    const from = g.y0 * rowBytes;
+    copyBytes(img.data, mem, FIXED, from, from + srcBytes);
+  } else {
+    for (let oy = 0, row = 0; oy < g.h; oy++) {
+      for (let r = 0; r < g.per; r++, row++) {
+        const from = ((g.y0 + oy * g.f + g.off + r * g.stride) * img.width + g.x0) * 3;
+        copyBytes(img.data, mem, FIXED + row * rowBytes, from, from + rowBytes);
+      }
     }
   }
   let at = FIXED + Math.ceil(srcBytes / 16) * 16;
-  m.pyramidBase(FIXED, ww, g.w, g.h, g.per, g.stride, g.k, g.off, at);
+  m.pyramidBase(FIXED + (whole ? g.x0 * 3 : 0), ww, g.w, g.h, g.per, g.stride, g.k, g.off, at);
   const out: { data: Float32Array; width: number; height: number }[] = [];
   let w = g.w;
   let h = g.h;

@@ -334,10 +334,10 @@ export function lumaCrop(img: DecodedImage, x: number, y: number, w: number, h: 
  * The residual of a w × h crop at (x, y): the 4-neighbour Laplacian of its luma (`lumaCrop`) on
  * the interior ((w−2) × (h−2)), Hann-windowed in both directions; one pass over
  * the pixels with three rows of luma in flight. `flip`: of the crop mirrored left-right ('x') or
- * upside down ('y'). `into`: the (w−2)·(h−2) floats to write it to.
+ * upside down ('y'). In WebAssembly where it runs, else in JS (`residualJs`).
  */
-function residual(img: DecodedImage, x: number, y: number, w: number, h: number, flip?: 'x' | 'y', into?: Float32Array): Float32Array {
-  const out = into ?? new Float32Array((w - 2) * (h - 2));
+function residual(img: DecodedImage, x: number, y: number, w: number, h: number, flip?: 'x' | 'y'): Float32Array {
+  const out = new Float32Array((w - 2) * (h - 2));
   if (residualWasm(img, x, y, w, h, flip, hann(w - 2), hann(h - 2), out)) return out;
   return residualJs(img, x, y, w, h, flip, out);
 }

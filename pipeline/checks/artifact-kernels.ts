@@ -5,6 +5,7 @@
  * memory and its result out, so callers keep their own arrays. Null/false where this runtime has
  * no WebAssembly or a crop is larger: the JS loops run instead.
  */
+import { copyBytes, lazyWasm } from '../wasm.ts';
 import { WASM_BASE64 } from './artifact-kernels.wasm.ts';
 
 interface Exports {
@@ -41,24 +42,15 @@ const OTHER = ROWS_OUT + (MAX_PERIOD + 1) * 2 * MAX_SIDE * 8;
 const PAIR = OTHER + MAX_SIDE * MAX_SIDE * 4;
 const END = PAIR + 16;
 
-let wasm: Exports | null | undefined;
 let windows: { wx: Float64Array | null; wy: Float64Array | null } = { wx: null, wy: null };
 let tablesSet = false;
 /** The array whose values OTHER holds (a source residual is fitted, then subtracted: copied once). */
 let otherHolds: Float32Array | null = null;
 
-function instance(): Exports | null {
-  if (wasm === undefined) {
-    try {
-      wasm = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'))).exports as unknown as Exports;
-      const have = wasm.memory.buffer.byteLength;
-      if (END > have) wasm.memory.grow(Math.ceil((END - have) / 65_536));
-    } catch {
-      wasm = null;
-    }
-  }
-  return wasm;
-}
+const instance = lazyWasm<Exports>(WASM_BASE64, (m) => {
+  const have = m.memory.buffer.byteLength;
+  if (END > have) m.memory.grow(Math.ceil((END - have) / 65_536)); // the layout above, once: no growth later
+});
 
 interface Rgb {
   data: Uint8Array;
@@ -71,12 +63,9 @@ interface Rgb {
  */
 export function residualWasm(img: Rgb, x: number, y: number, w: number, h: number, flip: 'x' | 'y' | undefined, wx: Float64Array, wy: Float64Array, out: Float32Array): boolean {
   const m = instance();
-  if (!m || !copyCrop(m, img, x, y, w, h, wx, wy)) return false;
-  const rowBytes = w * 3;
-  const p0 = flip === 'x' ? CROP + (w - 1) * 3 : flip === 'y' ? CROP + (h - 1) * rowBytes : CROP;
   // Into OTHER: OUT may hold the edit's residual of the region being scored (WasmRegionWork).
+  if (!m || !residualInto(m, OTHER, img, x, y, w, h, flip, wx, wy)) return false;
   otherHolds = null;
-  m.residual(p0, flip === 'x' ? -3 : 3, flip === 'y' ? -rowBytes : rowBytes, w, h, OTHER, WX, WY, ROWS);
   out.set(new Float32Array(m.memory.buffer, OTHER, (w - 2) * (h - 2)));
   return true;
 }
@@ -132,8 +121,7 @@ export class WasmRegionWork {
 
   /** The edit's residual of the crop (see `residualWasm`), kept here. False: the JS must do it. */
   residual(img: Rgb, x: number, y: number, w: number, h: number, wx: Float64Array, wy: Float64Array): boolean {
-    if (!copyCrop(this.m, img, x, y, w, h, wx, wy)) return false;
-    this.m.residual(CROP, 3, w * 3, w, h, OUT, WX, WY, ROWS);
+    if (!residualInto(this.m, OUT, img, x, y, w, h, undefined, wx, wy)) return false;
     this.n = (w - 2) * (h - 2);
     return true;
   }
@@ -190,18 +178,23 @@ export class WasmRegionWork {
   }
 }
 
-/** A crop of `img` and the windows into the module's memory; false when too large. */
-function copyCrop(m: Exports, img: Rgb, x: number, y: number, w: number, h: number, wx: Float64Array, wy: Float64Array): boolean {
+/**
+ * The residual of the crop at (x, y) of `img` (mirrored as `flip` says) into the module's memory at
+ * `out`: the crop and the windows copied in, then the kernel. False when the crop is too large.
+ */
+function residualInto(m: Exports, out: number, img: Rgb, x: number, y: number, w: number, h: number, flip: 'x' | 'y' | undefined, wx: Float64Array, wy: Float64Array): boolean {
   if (w > MAX_SIDE || h > MAX_SIDE || w < 3 || h < 3) return false;
   const mem = new Uint8Array(m.memory.buffer);
   const rowBytes = w * 3;
   for (let r = 0; r < h; r++) {
     const from = ((y + r) * img.width + x) * 3;
-    Buffer.prototype.copy.call(img.data, mem, CROP + r * rowBytes, from, from + rowBytes); // no view object per row
+    copyBytes(img.data, mem, CROP + r * rowBytes, from, from + rowBytes);
   }
   // The windows are the same few arrays over and over (hann's cache): copied when they change.
   if (windows.wx !== wx) new Float64Array(m.memory.buffer, WX, wx.length).set(wx);
   if (windows.wy !== wy) new Float64Array(m.memory.buffer, WY, wy.length).set(wy);
   windows = { wx, wy };
+  const p0 = flip === 'x' ? CROP + (w - 1) * 3 : flip === 'y' ? CROP + (h - 1) * rowBytes : CROP;
+  m.residual(p0, flip === 'x' ? -3 : 3, flip === 'y' ? -rowBytes : rowBytes, w, h, out, WX, WY, ROWS);
   return true;
 }

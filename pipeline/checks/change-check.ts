@@ -290,20 +290,13 @@ export async function changeCheck(src: DecodedImage, edit: DecodedImage, opts: {
   const pixelThreshold = opts.pixelThreshold ?? DEFAULT_PIXEL_THRESHOLD;
   const editData = await editAtSourceSize(src, edit);
   const pixels = src.width * src.height;
-  let changed: number;
-  let comp: { count: number; largest: number; box: [number, number, number, number] | null };
+  // The mask in WebAssembly where it runs (in the module's memory), else in JS (in the spare mask).
   const fast = changeMaskWasm(src.data, editData, src.width, src.height, pixelThreshold);
-  if (fast) {
-    changed = fast.changed;
-    comp = changed ? components(fast.mask, src.width, src.height, fast.marks) : { count: 0, largest: 0, box: null };
-  } else {
-    const scratch = takeMask(pixels);
-    const marks = new Uint8Array(src.height);
-    const r = changeMask(src.data, editData, pixels, pixelThreshold, scratch ?? undefined, { width: src.width, marks });
-    changed = r.changed;
-    comp = changed ? components(r.mask, src.width, src.height, marks) : { count: 0, largest: 0, box: null };
-    if (scratch) giveMask(scratch, changed ? r.mask : null);
-  }
+  const scratch = fast ? null : takeMask(pixels);
+  const marks = fast?.marks ?? new Uint8Array(src.height);
+  const { mask, changed } = fast ?? changeMask(src.data, editData, pixels, pixelThreshold, scratch ?? undefined, { width: src.width, marks });
+  const comp = changed ? components(mask, src.width, src.height, marks) : { count: 0, largest: 0, box: null };
+  if (scratch) giveMask(scratch, changed ? mask : null);
   const changedFraction = changed / pixels;
   const largestComponentFraction = comp.largest / pixels;
   const status =

@@ -7,6 +7,7 @@
  * The module's memory holds the source, the edit, the mask and the row marks of the last call; the
  * mask returned is a view of it, valid until the next call (changeCheck reads it synchronously).
  */
+import { lazyWasm } from '../wasm.ts';
 import { WASM_BASE64 } from './change-mask.wasm.ts';
 
 interface Exports {
@@ -17,19 +18,8 @@ interface Exports {
 /** Larger images go to the JS loop (the module's memory grows to about 7 bytes a pixel and stays). */
 export const WASM_MAX_PIXELS = 8_000_000;
 
-let wasm: Exports | null | undefined;
-
 /** The module, compiled on first use; null where this runtime has no WebAssembly SIMD. */
-function instance(): Exports | null {
-  if (wasm === undefined) {
-    try {
-      wasm = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'))).exports as unknown as Exports;
-    } catch {
-      wasm = null;
-    }
-  }
-  return wasm;
-}
+const instance = lazyWasm<Exports>(WASM_BASE64);
 
 /** The source bytes now in the module's memory (the K edits of a request share one decoded source, never written to). */
 let resident: { data: WeakRef<Uint8Array>; pixels: number } | null = null;

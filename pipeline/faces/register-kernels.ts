@@ -1,9 +1,11 @@
 /**
- * Face registration's luma pyramid in WebAssembly (register-kernels.wat): the same operations in
- * the same order as `lumaPyramid`'s JS, so the same levels to the bit, in a fraction of the time.
- * Each call copies the image rows the first level reads into the module's memory and the levels
- * out, so callers keep their own arrays. Null where this runtime has no WebAssembly: the JS runs.
+ * Face registration's luma pyramid and NCC search in WebAssembly (register-kernels.wat): the same
+ * operations in the same order as register.ts's `lumaPyramid` and `score`, so the same values to
+ * the bit, in a fraction of the time. A pyramid copies the image rows its first level reads into
+ * the module's memory; its levels are copied out (a source's, kept) or left there for `scoreWasm`
+ * (an edit's, transient). Null where this runtime has no WebAssembly: the JS runs.
  */
+import { copyBytes, lazyWasm } from '../wasm.ts';
 import { WASM_BASE64 } from './register-kernels.wasm.ts';
 
 interface Exports {
@@ -21,24 +23,10 @@ const CELL = TEMPLATE_SIZES.length * SLOT_BYTES;
 const SUMS = CELL + 2048;
 const FIXED = SUMS + 128;
 
-let wasm: Exports | null | undefined;
 /** score's sums, a view of the module's memory (made again when the memory grows). */
 let sums: Float64Array | undefined;
 
-function instance(): Exports | null {
-  if (wasm === undefined) {
-    try {
-      wasm = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'))).exports as unknown as Exports;
-      sums = new Float64Array(wasm.memory.buffer, SUMS, 12);
-    } catch {
-      wasm = null;
-    }
-  }
-  return wasm;
-}
-
-/** Bytes [start, end) of `from` to `to` at `at`, with no view object per call (a pyramid copies hundreds of rows). */
-const copyBytes = (from: Uint8Array, to: Uint8Array, at: number, start: number, end: number) => Buffer.prototype.copy.call(from, to, at, start, end);
+const instance = lazyWasm<Exports>(WASM_BASE64, (m) => void (sums = new Float64Array(m.memory.buffer, SUMS, 12)));
 
 /** The memory a window may take at most (larger windows stay with the JS loop): 64 MiB. */
 const MAX_BYTES = 64 * 1024 * 1024;
@@ -84,8 +72,7 @@ export function pyramidWasm(
   const have = m.memory.buffer.byteLength;
   if (need > have) {
     m.memory.grow(Math.ceil((need - have) / 65_536));
-    sums = new Float64Array(m.memory.buffer, SUMS, 12);
-    slotOwner.fill(null); // templates are copied again into the new memory's view (same bytes, but kept simple)
+    sums = new Float64Array(m.memory.buffer, SUMS, 12); // growing keeps the bytes (the templates' slots too), not the views
   }
   const mem = new Uint8Array(m.memory.buffer);
   if (whole) {
@@ -143,7 +130,7 @@ export function scoreWasm(
   s: number,
   withInner: boolean,
 ): Float64Array | null {
-  const m = wasm;
+  const m = instance();
   const slot = TEMPLATE_SIZES.indexOf(t.n);
   if (!m || slot < 0 || lv.data.buffer !== m.memory.buffer) return null;
   const base = slot * SLOT_BYTES;
